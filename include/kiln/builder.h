@@ -1,0 +1,121 @@
+// Builder, BuilderConfig and OptimizationProfile: turn a NetworkDefinition into a plan.
+//
+//   auto builder = kiln::Builder::create(logger);
+//   auto network = builder->createNetwork();           // fill by hand or with OnnxParser
+//   auto config = builder->createConfig();
+//   config->setMemoryPoolLimit(kiln::MemoryPoolType::kWORKSPACE, 1 << 30);
+//   kiln::OptimizationProfile* p = builder->createOptimizationProfile();
+//   p->setShape("x", {1, 3, 224, 224}, {8, 3, 224, 224}, {32, 3, 224, 224});
+//   config->addOptimizationProfile(p);
+//   std::unique_ptr<kiln::HostMemory> plan = builder->buildSerializedNetwork(*network, *config);
+//
+// A network with dynamic input dims needs a profile giving min/opt/max for each such input;
+// execution contexts accept only shapes inside the profile.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/network.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+// A byte buffer owned by Kiln (a serialized plan).
+class HostMemory {
+ public:
+  explicit HostMemory(std::vector<uint8_t> bytes) : mBytes(std::move(bytes)) {}
+  const void* data() const { return mBytes.data(); }
+  size_t size() const { return mBytes.size(); }
+  const std::vector<uint8_t>& bytes() const { return mBytes; }
+
+ private:
+  std::vector<uint8_t> mBytes;
+};
+
+enum class OptProfileSelector : int32_t { kMIN = 0, kOPT = 1, kMAX = 2 };
+
+class OptimizationProfile {
+ public:
+  // Sets one of min/opt/max for an input. Returns false on a rank mismatch with earlier calls.
+  bool setDimensions(const char* inputName, OptProfileSelector select, const Dims& dims);
+  Dims getDimensions(const char* inputName, OptProfileSelector select) const;
+  // Sets min, opt and max at once.
+  bool setShape(const char* inputName, const Dims& min, const Dims& opt, const Dims& max);
+  // True when every input given has min <= opt <= max elementwise.
+  bool isValid() const;
+  std::vector<std::string> getInputNames() const;
+
+ private:
+  struct Entry {
+    std::string name;
+    Dims dims[3];
+    bool set[3] = {false, false, false};
+  };
+  std::vector<Entry> mEntries;
+  Entry* find(const char* name);
+  const Entry* find(const char* name) const;
+};
+
+enum class BuilderFlag : int32_t {
+  kFP16 = 0,   // allow float16 kernels
+  kBF16 = 1,   // allow bfloat16 kernels
+  kINT8 = 2,   // allow int8 kernels
+  kTF32 = 3,   // allow TF32 tensor cores for float32 (on by default)
+  kDEBUG = 4,  // verify the graph after every optimizer pass
+};
+
+enum class MemoryPoolType : int32_t { kWORKSPACE = 0 };
+
+class BuilderConfig {
+ public:
+  void setFlag(BuilderFlag flag);
+  void clearFlag(BuilderFlag flag);
+  bool getFlag(BuilderFlag flag) const;
+  void setMemoryPoolLimit(MemoryPoolType pool, size_t bytes);
+  size_t getMemoryPoolLimit(MemoryPoolType pool) const;
+  // Adds a copy of `profile`; returns its index, or -1 if it is invalid.
+  int addOptimizationProfile(const OptimizationProfile* profile);
+  int getNbOptimizationProfiles() const;
+  const OptimizationProfile* getOptimizationProfile(int index) const;
+  // The backend the plan targets (the GPU when one is available, otherwise the CPU).
+  void setDeviceType(DeviceType type);
+  DeviceType getDeviceType() const;
+  // 0 (fastest build) .. 5 (most optimization); default 3.
+  void setBuilderOptimizationLevel(int level);
+  int getBuilderOptimizationLevel() const;
+
+ private:
+  uint32_t mFlags = 1u << static_cast<int>(BuilderFlag::kTF32);
+  size_t mWorkspace = size_t{1} << 32;
+  std::vector<OptimizationProfile> mProfiles;
+  DeviceType mDevice = DeviceType::kCPU;
+  int mOptLevel = 3;
+};
+
+class Builder {
+ public:
+  static std::unique_ptr<Builder> create(Logger& logger);
+  ~Builder();
+
+  std::unique_ptr<NetworkDefinition> createNetwork();
+  std::unique_ptr<BuilderConfig> createConfig();
+  // Profiles are owned by the builder and live as long as it does.
+  OptimizationProfile* createOptimizationProfile();
+
+  // Optimizes the network and serializes the plan. Null on error (see getLastError()).
+  std::unique_ptr<HostMemory> buildSerializedNetwork(NetworkDefinition& network,
+                                                     const BuilderConfig& config);
+  const std::string& getLastError() const { return mLastError; }
+  Logger& getLogger() const { return mLogger; }
+
+ private:
+  explicit Builder(Logger& logger) : mLogger(logger) {}
+  Logger& mLogger;
+  std::vector<std::unique_ptr<OptimizationProfile>> mProfiles;
+  std::string mLastError;
+};
+
+}  // namespace kiln

@@ -1,0 +1,105 @@
+// Runtime, Engine and ExecutionContext: load a plan and run it.
+//
+//   auto runtime = kiln::Runtime::create(logger);
+//   std::unique_ptr<kiln::Engine> engine = runtime->deserializeEngine(plan.data(), plan.size());
+//   auto context = engine->createExecutionContext();
+//   context->setInputShape("x", {8, 3, 224, 224});
+//   context->setTensorAddress("x", input);     // host memory on the CPU backend
+//   context->setTensorAddress("y", output);    // sized from context->getTensorShape("y")
+//   bool ok = context->executeV2();
+//
+// The engine is immutable and shared: weights live once, and any number of contexts (one per
+// thread) run it concurrently, each with its own activation memory.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kiln/builder.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+namespace detail {
+struct EngineImpl;
+struct ContextImpl;
+}  // namespace detail
+
+class ExecutionContext;
+
+class Engine {
+ public:
+  ~Engine();
+  int getNbIOTensors() const;
+  const char* getIOTensorName(int index) const;  // null when out of range
+  TensorIOMode getTensorIOMode(const char* name) const;  // kNONE for unknown names
+  DataType getTensorDataType(const char* name) const;
+  // Shape with -1 for dynamic dims (nbDims = -1 for unknown names).
+  Dims getTensorShape(const char* name) const;
+  // Symbolic shape, e.g. "[batch,3,224,224]".
+  std::string getTensorShapeString(const char* name) const;
+  int getNbOptimizationProfiles() const;
+  Dims getProfileShape(const char* inputName, int profileIndex, OptProfileSelector select) const;
+  int getNbLayers() const;
+  DeviceType getDeviceType() const;
+  // One line per layer, or a JSON document when `json` is true.
+  std::string getLayerInformation(bool json) const;
+
+  std::unique_ptr<ExecutionContext> createExecutionContext();
+  std::unique_ptr<HostMemory> serialize() const;
+
+  detail::EngineImpl& impl() { return *mImpl; }
+  const detail::EngineImpl& impl() const { return *mImpl; }
+
+ private:
+  friend class Runtime;
+  explicit Engine(std::shared_ptr<detail::EngineImpl> impl);
+  std::shared_ptr<detail::EngineImpl> mImpl;
+};
+
+class ExecutionContext {
+ public:
+  ~ExecutionContext();
+  // Selects the profile whose bounds apply to setInputShape (default 0).
+  bool setOptimizationProfile(int index);
+  int getOptimizationProfile() const;
+  // Sets the shape of an input; fails (with a message) when it is outside the profile or
+  // contradicts the input's static dims.
+  bool setInputShape(const char* name, const Dims& dims);
+  // Resolved shape of any I/O tensor once all input shapes are set (-1 dims before).
+  Dims getTensorShape(const char* name) const;
+  bool allInputDimensionsSpecified() const;
+  // Binds memory for an input or output. On the CPU backend, host memory.
+  bool setTensorAddress(const char* name, void* data);
+  void* getTensorAddress(const char* name) const;
+  // Runs the network synchronously.
+  bool executeV2();
+  // Runs on a CUDA stream (cudaStream_t); on the CPU backend runs synchronously.
+  bool enqueueV3(void* stream);
+  const std::string& getLastError() const;
+  const Engine& getEngine() const { return mEngine; }
+
+ private:
+  friend class Engine;
+  ExecutionContext(Engine& engine, std::unique_ptr<detail::ContextImpl> impl);
+  Engine& mEngine;
+  std::unique_ptr<detail::ContextImpl> mImpl;
+};
+
+class Runtime {
+ public:
+  static std::unique_ptr<Runtime> create(Logger& logger);
+  // Loads a plan. Null on error: truncated, corrupted, other version or other device; the
+  // message (getLastError(), logger) says what differs and what to do.
+  std::unique_ptr<Engine> deserializeEngine(const void* data, size_t size);
+  const std::string& getLastError() const { return mLastError; }
+  Logger& getLogger() const { return mLogger; }
+
+ private:
+  explicit Runtime(Logger& logger) : mLogger(logger) {}
+  Logger& mLogger;
+  std::string mLastError;
+};
+
+}  // namespace kiln

@@ -1,0 +1,28 @@
+// OpKind: the enum generated from ops.def, with names and families.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace kiln::ir {
+
+enum class OpKind : uint16_t {
+#define KILN_OP(name, family) k##name,
+#include "ir/ops.def"
+#undef KILN_OP
+};
+
+constexpr int kNumOps = 0
+#define KILN_OP(name, family) +1
+#include "ir/ops.def"
+#undef KILN_OP
+    ;
+
+enum class OpFamily : uint8_t { Binary, Unary, Linear, Pool, Norm, Reduce, Shape };
+
+const char* opName(OpKind op);
+OpFamily opFamily(OpKind op);
+std::optional<OpKind> opFromName(std::string_view name);
+
+}  // namespace kiln::ir

@@ -1,0 +1,188 @@
+#include "ir/shape_inference.h"
+
+namespace kiln::ir {
+
+ValueInfo valueInfoOf(const Value& v) {
+  ValueInfo info;
+  info.known = true;
+  info.dtype = v.dtype;
+  info.shape = v.shape;
+  info.value = v.shapeValue;
+  info.constant = v.constant.get();
+  return info;
+}
+
+ShapeTable ShapeTable::fromGraph(const Graph& g) {
+  ShapeTable t(g.valueCapacity());
+  for (const Value* v : g.values()) {
+    if (!v->isConstant() && !v->isGraphInput) continue;
+    t[v->id] = valueInfoOf(*v);
+  }
+  return t;
+}
+
+StatusOr<std::vector<int64_t>> InferContext::inInts(size_t i, const char* what) const {
+  if (!hasInput(i)) return error("input %zu (%s) is required", i, what);
+  const ValueInfo& in = info(i);
+  if (in.constant) return in.constant->toInt64Vector();
+  if (in.value) {
+    std::vector<int64_t> out;
+    for (const DimExpr& d : *in.value) {
+      if (!d.isConst())
+        return error("%s must be known when the engine is built, but it depends on input "
+                     "dimensions (%s); this form is not supported yet",
+                     what, d.toString().c_str());
+      out.push_back(d.constValue());
+    }
+    return out;
+  }
+  return error("%s (input '%s') must be a constant or computed from tensor shapes; it is "
+               "computed from tensor data, which Kiln does not support for this input",
+               what, mNode.inputs[i]->name.c_str());
+}
+
+StatusOr<std::vector<double>> InferContext::inDoubles(size_t i, const char* what) const {
+  if (!hasInput(i)) return error("input %zu (%s) is required", i, what);
+  const ValueInfo& in = info(i);
+  if (!in.constant) {
+    if (in.value) {
+      KILN_ASSIGN_OR_RETURN(auto ints, inInts(i, what));
+      return std::vector<double>(ints.begin(), ints.end());
+    }
+    return error("%s (input '%s') must be a constant", what, mNode.inputs[i]->name.c_str());
+  }
+  std::vector<double> out(static_cast<size_t>(in.constant->numel()));
+  for (int64_t k = 0; k < in.constant->numel(); ++k) out[static_cast<size_t>(k)] = in.constant->doubleAt(k);
+  return out;
+}
+
+void InferContext::setOutput(size_t i, DataType dtype, Shape shape) {
+  ValueInfo& out = mTable[mNode.outputs[i]->id];
+  out.known = true;
+  out.dtype = dtype;
+  out.shape = std::move(shape);
+  out.value.reset();
+}
+
+void InferContext::setOutputValue(size_t i, std::vector<DimExpr> values) {
+  mTable[mNode.outputs[i]->id].value = std::move(values);
+}
+
+Status InferContext::expectInputs(size_t minInputs, size_t maxInputs) const {
+  if (numInputs() < minInputs || numInputs() > maxInputs) {
+    if (minInputs == maxInputs) return error("expects %zu inputs, got %zu", minInputs, numInputs());
+    return error("expects %zu to %zu inputs, got %zu", minInputs, maxInputs, numInputs());
+  }
+  for (size_t i = 0; i < minInputs; ++i)
+    if (!hasInput(i)) return error("input %zu is required", i);
+  return Status::ok();
+}
+
+StatusOr<int64_t> InferContext::normalizeAxis(int64_t axis, int64_t rank, const char* what) const {
+  if (axis < -rank || axis >= rank || rank == 0) {
+    if (rank == 0 && (axis == 0 || axis == -1)) return error("%s %lld is invalid for a scalar input", what, static_cast<long long>(axis));
+    return error("%s %lld is out of range for rank %lld (valid: [%lld, %lld])", what,
+                 static_cast<long long>(axis), static_cast<long long>(rank),
+                 static_cast<long long>(-rank), static_cast<long long>(rank - 1));
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+StatusOr<Shape> broadcastShapes(const InferContext& ctx, const Shape& a, const Shape& b) {
+  size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const DimExpr da = i < rank - a.size() ? DimExpr(1) : a[i - (rank - a.size())];
+    const DimExpr db = i < rank - b.size() ? DimExpr(1) : b[i - (rank - b.size())];
+    if (da.isConst() && da.constValue() == 1) {
+      out[i] = db;
+    } else if (db.isConst() && db.constValue() == 1) {
+      out[i] = da;
+    } else if (da.equals(db)) {
+      out[i] = da;
+    } else if (da.isConst() && db.isConst()) {
+      return ctx.error("cannot broadcast shapes %s and %s (dimension %zu: %lld vs %lld)",
+                       shapeToString(a).c_str(), shapeToString(b).c_str(), i,
+                       static_cast<long long>(da.constValue()), static_cast<long long>(db.constValue()));
+    } else {
+      // Undecidable now (a symbol against another dim): one of them is 1 or they are equal at
+      // run time, so the result is the larger. Checked again with constants at run time.
+      out[i] = dimMax(da, db);
+    }
+  }
+  return out;
+}
+
+const ShapeFnTable& shapeFunctions() {
+  static const ShapeFnTable table = [] {
+    ShapeFnTable t{};
+    registerBinaryShapeFns(t);
+    registerUnaryShapeFns(t);
+    registerLinearShapeFns(t);
+    registerPoolShapeFns(t);
+    registerNormShapeFns(t);
+    registerReduceShapeFns(t);
+    registerShapeOpShapeFns(t);
+    return t;
+  }();
+  return table;
+}
+
+Status inferNode(const Node& node, ShapeTable& table) {
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    if (node.inputs[i] && !table[node.inputs[i]->id].known)
+      return internalError("%s: input %zu ('%s') has no inferred shape", node.describe().c_str(),
+                           i, node.inputs[i]->name.c_str());
+  }
+  ShapeFn fn = shapeFunctions()[static_cast<size_t>(node.op)];
+  if (!fn) return unsupported("%s: no shape function for op %s", node.describe().c_str(), opName(node.op));
+  InferContext ctx(node, table);
+  KILN_RETURN_IF_ERROR(fn(ctx));
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    ValueInfo& out = table[node.outputs[i]->id];
+    if (!out.known) return internalError("%s: shape function left output %zu unset", node.describe().c_str(), i);
+    for (const DimExpr& d : out.shape) {
+      if (d.isConst() && d.constValue() < 0)
+        return invalidArgument("%s: output %zu would have a negative dimension (shape %s)",
+                               node.describe().c_str(), i, shapeToString(out.shape).c_str());
+    }
+  }
+  return Status::ok();
+}
+
+Status inferGraph(const Graph& g, ShapeTable& table) {
+  KILN_ASSIGN_OR_RETURN(std::vector<Node*> order, g.topoOrder());
+  for (const Node* n : order) KILN_RETURN_IF_ERROR(inferNode(*n, table));
+  return Status::ok();
+}
+
+Status inferGraphInPlace(Graph& g) {
+  ShapeTable table = ShapeTable::fromGraph(g);
+  KILN_RETURN_IF_ERROR(inferGraph(g, table));
+  for (Value* v : g.values()) {
+    if (v->isConstant() || v->isGraphInput) continue;
+    const ValueInfo& info = table[v->id];
+    if (!info.known) continue;
+    v->dtype = info.dtype;
+    v->shape = info.shape;
+    v->shapeValue = info.value;
+  }
+  return Status::ok();
+}
+
+Status inferNodeInPlace(const Graph& g, Node& n, ShapeTable& scratch) {
+  if (scratch.size() < g.valueCapacity()) scratch.resize(g.valueCapacity() * 2 + 16);
+  for (const Value* in : n.inputs)
+    if (in) scratch[in->id] = valueInfoOf(*in);
+  for (const Value* out : n.outputs) scratch[out->id] = ValueInfo{};
+  KILN_RETURN_IF_ERROR(inferNode(n, scratch));
+  for (Value* out : n.outputs) {
+    const ValueInfo& info = scratch[out->id];
+    out->dtype = info.dtype;
+    out->shape = info.shape;
+    out->shapeValue = info.value;
+  }
+  return Status::ok();
+}
+
+}  // namespace kiln::ir
