@@ -1,0 +1,45 @@
+#include "optimizer/pass_manager.h"
+
+#include "common/logging.h"
+#include "ir/shape_inference.h"
+
+namespace kiln::opt {
+
+const std::vector<PassInfo>& allPasses() {
+  static const std::vector<PassInfo> kPasses = {
+      {"constant-folding", &constantFoldingPass, 1,
+       "evaluates layers whose inputs are all constants (and shape computations whose values "
+       "are known) on the CPU and replaces them by constants"},
+      {"identity-elimination", &identityEliminationPass, 1,
+       "removes Identity layers, casts to the same type and reshapes to the same shape"},
+      {"dead-layer-elimination", &deadLayerEliminationPass, 0,
+       "removes layers whose outputs are never used"},
+  };
+  return kPasses;
+}
+
+Status runPasses(ir::Graph& g, PassContext& ctx) {
+  constexpr int kMaxRounds = 4;
+  for (int round = 0; round < kMaxRounds; ++round) {
+    bool anyChange = false;
+    for (const PassInfo& p : allPasses()) {
+      if (ctx.optimizationLevel < p.minLevel || ctx.disabledPasses.count(p.name)) continue;
+      StatusOr<bool> changed = p.fn(g, ctx);
+      if (!changed.isOk()) return changed.status().withContext(std::string("pass ") + p.name);
+      if (!*changed) continue;
+      anyChange = true;
+      logMessage(ctx.logger, Severity::kVERBOSE, "optimizer",
+                 std::string("pass ") + p.name + " changed the graph (" +
+                     std::to_string(g.nodes().size()) + " layers left)");
+      KILN_RETURN_IF_ERROR(ir::inferGraphInPlace(g));
+      if (ctx.verifyEachPass) {
+        Status v = ir::verifyGraph(g);
+        if (!v.isOk()) return internalError("graph invalid after pass %s: %s", p.name, v.message().c_str());
+      }
+    }
+    if (!anyChange) break;
+  }
+  return Status::ok();
+}
+
+}  // namespace kiln::opt

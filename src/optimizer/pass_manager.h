@@ -1,0 +1,48 @@
+// The optimizer's pass manager: an ordered table of passes, each switchable off by name.
+//
+// Passes are small: one file each in passes/, `StatusOr<bool> run(Graph&, PassContext&)`
+// returning whether the graph changed. The manager runs the enabled passes to a fixed point
+// (bounded), re-infers shapes after each change and, with `verifyEachPass`, verifies the graph
+// after every pass (debug builds and BuilderFlag::kDEBUG).
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "ir/graph.h"
+#include "kiln/types.h"
+
+namespace kiln::opt {
+
+struct PassContext {
+  Logger* logger = nullptr;
+  int optimizationLevel = 3;           // 0 disables every pass
+  std::set<std::string> disabledPasses;  // by name
+  bool verifyEachPass = false;
+  // Largest constant (bytes) that constant folding may create.
+  size_t maxFoldedBytes = size_t{64} << 20;
+};
+
+using PassFn = StatusOr<bool> (*)(ir::Graph&, PassContext&);
+
+struct PassInfo {
+  const char* name;
+  PassFn fn;
+  int minLevel;  // runs when optimizationLevel >= minLevel
+  const char* description;
+};
+
+// The passes in the order they run.
+const std::vector<PassInfo>& allPasses();
+
+// Runs the enabled passes until nothing changes (at most a few rounds).
+Status runPasses(ir::Graph& g, PassContext& ctx);
+
+// Passes (passes/*.cpp).
+StatusOr<bool> constantFoldingPass(ir::Graph& g, PassContext& ctx);
+StatusOr<bool> identityEliminationPass(ir::Graph& g, PassContext& ctx);
+StatusOr<bool> deadLayerEliminationPass(ir::Graph& g, PassContext& ctx);
+
+}  // namespace kiln::opt

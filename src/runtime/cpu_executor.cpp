@@ -1,0 +1,122 @@
+#include <cstring>
+
+#include "backends/cpu/cpu_kernel.h"
+#include "runtime/engine_impl.h"
+
+namespace kiln::detail {
+
+Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) {
+  mPrepared = false;
+  const ir::Graph& g = *mEngine.plan.graph;
+  ir::ShapeTable table = ir::ShapeTable::fromGraph(g);
+  // Bind every symbol from the concrete input dims; a symbol shared by two inputs must agree.
+  std::map<std::string, int64_t> symbols;
+  std::map<std::string, std::string> symbolSource;
+  for (const ir::Value* in : g.inputs()) {
+    auto it = inputDims.find(in->name);
+    if (it == inputDims.end()) return invalidArgument("the shape of input '%s' is not set", in->name.c_str());
+    const std::vector<int64_t>& dims = it->second;
+    if (dims.size() != in->shape.size())
+      return invalidArgument("input '%s' has rank %zu, got a shape of rank %zu", in->name.c_str(),
+                             in->shape.size(), dims.size());
+    for (size_t i = 0; i < dims.size(); ++i) {
+      const ir::DimExpr& d = in->shape[i];
+      if (d.isConst()) {
+        if (d.constValue() != dims[i])
+          return invalidArgument("input '%s' dimension %zu is fixed to %lld, got %lld", in->name.c_str(), i,
+                                 static_cast<long long>(d.constValue()), static_cast<long long>(dims[i]));
+      } else if (d.kind() == ir::DimExpr::Kind::kSymbol) {
+        auto [sit, inserted] = symbols.emplace(d.symbolName(), dims[i]);
+        if (!inserted && sit->second != dims[i])
+          return invalidArgument("dimension '%s' is %lld in input '%s' but %lld in input '%s'; inputs "
+                                 "that share a named dimension must agree",
+                                 d.symbolName().c_str(), static_cast<long long>(sit->second),
+                                 symbolSource[d.symbolName()].c_str(), static_cast<long long>(dims[i]),
+                                 in->name.c_str());
+        symbolSource.emplace(d.symbolName(), in->name);
+      }
+    }
+    ir::ValueInfo& info = table[in->id];
+    info.shape = ir::shapeFromDims(dims);
+  }
+  // Values computed symbolically at build time (shape computations) are re-derived from the
+  // concrete input shapes by inference, so nothing else needs substituting.
+  for (const ir::Value* v : g.values()) {
+    if (v->isGraphInput || v->isConstant()) continue;
+    table[v->id] = ir::ValueInfo{};
+  }
+  KILN_RETURN_IF_ERROR(ir::inferGraph(g, table));
+  std::vector<ir::AlignedBuffer> buffers(g.valueCapacity());
+  for (const ir::Value* v : g.values()) {
+    const ir::ValueInfo& info = table[v->id];
+    if (!info.known) continue;
+    if (!ir::isStatic(info.shape))
+      return internalError("tensor '%s' has no concrete shape after binding inputs (%s)", v->name.c_str(),
+                           ir::shapeToString(info.shape).c_str());
+    if (v->isGraphInput || v->isConstant()) continue;
+    size_t bytes = static_cast<size_t>(ir::volumeOf(ir::staticDims(info.shape))) * dataTypeSize(info.dtype);
+    size_t id = static_cast<size_t>(v->id);
+    if (id < mBuffers.size() && mBuffers[id].size() == bytes) {
+      buffers[id] = std::move(mBuffers[id]);
+    } else {
+      buffers[id] = ir::AlignedBuffer(bytes);
+    }
+  }
+  mBuffers = std::move(buffers);
+  mTable = std::move(table);
+  mPrepared = true;
+  return Status::ok();
+}
+
+std::vector<int64_t> CpuExecutor::dimsOf(const ir::Value* v) const {
+  return ir::staticDims(mTable[v->id].shape);
+}
+
+Status CpuExecutor::execute(const std::map<std::string, void*>& addresses) {
+  if (!mPrepared) return internalError("execute before prepare");
+  const ir::Graph& g = *mEngine.plan.graph;
+  auto userAddress = [&](const ir::Value* v) -> void* {
+    auto it = addresses.find(v->name);
+    return it == addresses.end() ? nullptr : it->second;
+  };
+  auto tensorOf = [&](const ir::Value* v) {
+    cpu::CpuTensor t;
+    const ir::ValueInfo& info = mTable[v->id];
+    t.dtype = info.dtype;
+    t.dims = ir::staticDims(info.shape);
+    if (v->isConstant()) {
+      t.data = const_cast<void*>(v->constant->data());
+    } else if (v->isGraphInput || v->isGraphOutput) {
+      t.data = userAddress(v);
+    } else {
+      t.data = mBuffers[static_cast<size_t>(v->id)].data();
+    }
+    // Empty tensors still need a non-null pointer so "present" stays true.
+    static uint64_t kEmpty = 0;
+    if (!t.data && t.numel() == 0) t.data = &kEmpty;
+    return t;
+  };
+  for (const ir::Node* n : mEngine.order) {
+    std::vector<cpu::CpuTensor> ins(n->inputs.size());
+    for (size_t i = 0; i < n->inputs.size(); ++i)
+      if (n->inputs[i]) ins[i] = tensorOf(n->inputs[i]);
+    std::vector<cpu::CpuTensor> outs(n->outputs.size());
+    for (size_t i = 0; i < n->outputs.size(); ++i) outs[i] = tensorOf(n->outputs[i]);
+    KILN_RETURN_IF_ERROR(cpu::runCpuNode(*n, ins, outs));
+  }
+  // Outputs that no layer writes (a network input or a constant marked as output).
+  for (const ir::Value* out : g.outputs()) {
+    if (out->producer) continue;
+    void* dst = userAddress(out);
+    const void* src = out->isConstant() ? out->constant->data() : userAddress(out);
+    if (out->isGraphInput) {
+      auto it = addresses.find(out->name);
+      src = it == addresses.end() ? nullptr : it->second;
+    }
+    size_t bytes = static_cast<size_t>(ir::volumeOf(dimsOf(out))) * dataTypeSize(out->dtype);
+    if (dst && src && dst != src) std::memcpy(dst, src, bytes);
+  }
+  return Status::ok();
+}
+
+}  // namespace kiln::detail

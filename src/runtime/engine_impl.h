@@ -1,0 +1,67 @@
+// EngineImpl and ContextImpl: the state behind kiln::Engine and kiln::ExecutionContext.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/shape_inference.h"
+#include "kiln/runtime.h"
+#include "plan/plan.h"
+
+namespace kiln::detail {
+
+struct IOTensor {
+  std::string name;
+  TensorIOMode mode = TensorIOMode::kNONE;
+  const ir::Value* value = nullptr;
+};
+
+// Immutable after creation; shared by all contexts.
+struct EngineImpl {
+  plan::PlanContents plan;
+  std::vector<IOTensor> io;           // inputs first (graph order), then outputs
+  std::vector<const ir::Node*> order;  // execution order
+  Logger* logger = nullptr;
+
+  static StatusOr<std::shared_ptr<EngineImpl>> create(plan::PlanContents plan, Logger* logger);
+  const IOTensor* findIO(const char* name) const;
+};
+
+// Runs an engine's graph on the CPU for one set of input shapes.
+class CpuExecutor {
+ public:
+  explicit CpuExecutor(const EngineImpl& engine) : mEngine(engine) {}
+  // Binds the inputs' concrete dims, re-runs shape inference with constants and (re)allocates
+  // activation buffers when sizes changed.
+  Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims);
+  // Concrete dims of a value after prepare().
+  std::vector<int64_t> dimsOf(const ir::Value* v) const;
+  // Runs every layer. `addresses` maps I/O names to user memory.
+  Status execute(const std::map<std::string, void*>& addresses);
+  bool prepared() const { return mPrepared; }
+
+ private:
+  const EngineImpl& mEngine;
+  ir::ShapeTable mTable;
+  std::vector<ir::AlignedBuffer> mBuffers;  // by value id
+  bool mPrepared = false;
+};
+
+struct ContextImpl {
+  std::shared_ptr<EngineImpl> engine;
+  Logger* logger = nullptr;
+  int profile = 0;
+  std::map<std::string, std::vector<int64_t>> inputDims;
+  std::map<std::string, void*> addresses;
+  bool shapesDirty = true;
+  std::unique_ptr<CpuExecutor> executor;
+  std::string lastError;
+
+  bool fail(const Status& s);
+  Status ensurePrepared();
+};
+
+}  // namespace kiln::detail
