@@ -330,7 +330,8 @@ def efficientnet_like(opset):
         cin = cout
     h = g.silu(g.bn(g.conv(h, "head.conv", cin, 160, 1, pad=0, gain=1.0), "head.bn", 160))
     h = g.node("Flatten", [g.node("GlobalAveragePool", [h])], axis=1)
-    g.output(g.gemm(h, "classifier", 160, 10, std=math.sqrt(2.8 / 160)), "logits", TensorProto.FLOAT, ["batch", 10])
+    logits = g.gemm(h, "classifier", 160, 10, std=math.sqrt(2.8 / 160))
+    g.output(logits, "logits", TensorProto.FLOAT, ["batch", 10])
     return g.build("EfficientNet-style MBConv: SiLU as x*Sigmoid(x), depthwise, SE, Add skip.")
 
 
