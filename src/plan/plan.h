@@ -51,7 +51,9 @@ struct PlanContents {
 };
 
 StatusOr<std::vector<uint8_t>> serializePlan(const PlanContents& plan);
-// `expected` is the device the loader runs on; a mismatch is a kVersionMismatch error.
+// Refuses (with what differs and what to do) empty, truncated, corrupted (checksum or
+// structure: kDataLoss), non-plan (kInvalidArgument) and other-version (kVersionMismatch)
+// input. Device compatibility is checked separately with checkDeviceCompatible.
 StatusOr<PlanContents> deserializePlan(std::span<const uint8_t> bytes);
 // Checks that a loaded plan can run on `here`; the message says what differs.
 Status checkDeviceCompatible(const TargetDevice& planDevice, const TargetDevice& here);
