@@ -1,0 +1,148 @@
+// Importers for the Linear, Pool and Norm families of ops.def.
+#include <cstring>
+
+#include "onnx/model_importer.h"
+
+namespace kiln::onnx_import {
+
+namespace {
+
+using ir::OpKind;
+
+// MaxPool's optional second output (Indices) has no IR counterpart.
+Status importMaxPool(ImportContext& ctx) {
+  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1, "the Indices output is not supported"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "X"));
+  KILN_ASSIGN_OR_RETURN(ir::Attributes attrs, ctx.copyAttributes());
+  return ctx.addFinal(OpKind::kMaxPool, {x}, std::move(attrs));
+}
+
+// BatchNormalization in inference form. Opsets 9-13 list up to four training outputs (running
+// and saved statistics); 14+ has training_mode. Only output 0 may be used.
+Status importBatchNorm(ImportContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(int64_t training, ctx.attrInt("training_mode", 0));
+  if (training != 0)
+    return unsupported("training_mode=1 is not supported; Kiln runs BatchNormalization with "
+                       "the given running statistics (inference mode)");
+  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(
+      1, "the running/saved mean and variance outputs exist only in training"));
+  std::vector<ir::Value*> inputs;
+  static const char* kNames[] = {"X", "scale", "B", "input_mean", "input_var"};
+  for (size_t i = 0; i < 5; ++i) {
+    KILN_ASSIGN_OR_RETURN(ir::Value * v, ctx.requiredInput(i, kNames[i]));
+    inputs.push_back(v);
+  }
+  KILN_ASSIGN_OR_RETURN(ir::Attributes attrs,
+                        ctx.copyAttributes({"momentum", "training_mode", "spatial"}));
+  return ctx.addFinal(OpKind::kBatchNormalization, std::move(inputs), std::move(attrs));
+}
+
+// LayerNormalization (opset 17): the optional Mean and InvStdDev outputs are not supported.
+Status importLayerNorm(ImportContext& ctx) {
+  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1, "the Mean and InvStdDev outputs are not supported"));
+  KILN_ASSIGN_OR_RETURN(ir::Attributes attrs, ctx.copyAttributes());
+  KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "X"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * scale, ctx.requiredInput(1, "Scale"));
+  std::vector<ir::Value*> inputs{x, scale};
+  if (ir::Value* b = ctx.input(2)) inputs.push_back(b);
+  return ctx.addFinal(OpKind::kLayerNormalization, std::move(inputs), std::move(attrs));
+}
+
+// GroupNormalization opset 18-20 takes scale and bias per group ([G]); opset 21 (the IR's form)
+// per channel ([C]). Channel c belongs to group c / (C/G), so the per-channel vector repeats each
+// group's value C/G times: [s0, s1] with C=4 -> [s0, s0, s1, s1].
+StatusOr<ir::Value*> perGroupToPerChannel(ImportContext& ctx, ir::Value* v, int64_t groups,
+                                          int64_t channels, const std::string& what) {
+  const int64_t rep = channels / groups;
+  if (v->isConstant()) {
+    const ir::TensorData& src = *v->constant;
+    if (src.numel() != groups)
+      return ctx.error("%s has %lld elements; opset %lld GroupNormalization expects one per group "
+                       "(num_groups=%lld)",
+                       what.c_str(), static_cast<long long>(src.numel()),
+                       static_cast<long long>(ctx.opset()), static_cast<long long>(groups));
+    auto out = std::make_shared<ir::TensorData>(src.dtype(), std::vector<int64_t>{channels});
+    const size_t es = dataTypeSize(src.dtype());
+    const auto* in = static_cast<const uint8_t*>(src.data());
+    auto* dst = static_cast<uint8_t*>(out->data());
+    for (int64_t c = 0; c < channels; ++c)
+      std::memcpy(dst + static_cast<size_t>(c) * es, in + static_cast<size_t>(c / rep) * es, es);
+    return ctx.constant(out, what + "_per_channel");
+  }
+  // Computed in the graph: [G] -> Unsqueeze [G,1] -> Expand [G,C/G] -> Reshape [C].
+  ir::Attributes none;
+  KILN_ASSIGN_OR_RETURN(ir::Value * u, ctx.addHelper(OpKind::kUnsqueeze,
+                                                     {v, ctx.constInt64s({1}, what + "_axes")},
+                                                     none, what + "_unsqueeze"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * e,
+                        ctx.addHelper(OpKind::kExpand, {u, ctx.constInt64s({groups, rep}, what + "_expand_shape")},
+                                      none, what + "_expand"));
+  return ctx.addHelper(OpKind::kReshape, {e, ctx.constInt64s({channels}, what + "_shape")}, none,
+                       what + "_per_channel");
+}
+
+Status importGroupNorm(ImportContext& ctx) {
+  if (ctx.opset() >= 21) return importDirect(ctx, OpKind::kGroupNormalization);
+  KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "X"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * scale, ctx.requiredInput(1, "scale"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * bias, ctx.requiredInput(2, "bias"));
+  if (!ctx.hasAttr("num_groups")) return ctx.error("attribute 'num_groups' is required");
+  KILN_ASSIGN_OR_RETURN(int64_t groups, ctx.attrInt("num_groups", 0));
+  if (x->shape.size() < 2 || !x->shape[1].isConst())
+    return ctx.error("input X has shape %s; opset %lld GroupNormalization needs a static channel "
+                     "dimension (dim 1) to expand per-group scale and bias to per-channel",
+                     ir::shapeToString(x->shape).c_str(), static_cast<long long>(ctx.opset()));
+  int64_t channels = x->shape[1].constValue();
+  if (groups <= 0 || channels % groups != 0)
+    return ctx.error("num_groups=%lld must be positive and divide the %lld channels",
+                     static_cast<long long>(groups), static_cast<long long>(channels));
+  KILN_ASSIGN_OR_RETURN(ir::Value * s, perGroupToPerChannel(ctx, scale, groups, channels, "scale"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * b, perGroupToPerChannel(ctx, bias, groups, channels, "bias"));
+  KILN_ASSIGN_OR_RETURN(ir::Attributes attrs, ctx.copyAttributes());
+  return ctx.addFinal(OpKind::kGroupNormalization, {x, s, b}, std::move(attrs));
+}
+
+// Softmax/LogSoftmax before opset 13 coerce the input to 2-D at `axis` (default 1): the
+// softmax runs over all dims from `axis` on together. In opset-13 terms:
+//   y = Reshape(Softmax(Flatten(x, axis), axis=-1), Shape(x))
+// Shape(x) keeps dynamic dims working. When axis is the last dim the two forms agree.
+Status importSoftmaxLike(ImportContext& ctx, OpKind op) {
+  if (ctx.opset() >= 13) return importDirect(ctx, op);
+  KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "input"));
+  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.attrInt("axis", 1));
+  const auto rank = static_cast<int64_t>(x->shape.size());
+  if (rank == 0 || axis < -rank || axis >= rank)
+    return ctx.error("axis %lld is out of range for input '%s' of rank %lld",
+                     static_cast<long long>(axis), x->name.c_str(), static_cast<long long>(rank));
+  if (axis < 0) axis += rank;
+  ir::Attributes last;
+  last.setInt("axis", -1);
+  if (axis == rank - 1) return ctx.addFinal(op, {x}, last);
+  ir::Attributes flattenAttrs;
+  flattenAttrs.setInt("axis", axis);
+  KILN_ASSIGN_OR_RETURN(ir::Value * flat, ctx.addHelper(OpKind::kFlatten, {x}, flattenAttrs, "flatten"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * sm, ctx.addHelper(op, {flat}, last, op == OpKind::kSoftmax ? "softmax" : "log_softmax"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * shape, ctx.addHelper(OpKind::kShape, {x}, {}, "shape"));
+  return ctx.addFinal(OpKind::kReshape, {sm, shape}, {});
+}
+
+}  // namespace
+
+#define KILN_DIRECT(name) \
+  t[#name] = [](ImportContext& c) { return importDirect(c, OpKind::k##name); };
+
+void registerNnImporters(OpImporterTable& t) {
+  KILN_DIRECT(MatMul) KILN_DIRECT(Gemm) KILN_DIRECT(Einsum) KILN_DIRECT(Conv)
+  KILN_DIRECT(ConvTranspose) KILN_DIRECT(AveragePool) KILN_DIRECT(GlobalAveragePool)
+  KILN_DIRECT(GlobalMaxPool) KILN_DIRECT(InstanceNormalization)
+  t["MaxPool"] = importMaxPool;
+  t["BatchNormalization"] = importBatchNorm;
+  t["LayerNormalization"] = importLayerNorm;
+  t["GroupNormalization"] = importGroupNorm;
+  t["Softmax"] = [](ImportContext& c) { return importSoftmaxLike(c, OpKind::kSoftmax); };
+  t["LogSoftmax"] = [](ImportContext& c) { return importSoftmaxLike(c, OpKind::kLogSoftmax); };
+}
+
+#undef KILN_DIRECT
+
+}  // namespace kiln::onnx_import
