@@ -1,0 +1,323 @@
+#include "args.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace kiln::cli {
+
+namespace {
+
+constexpr FlagDef kCommonFlags[] = {
+    {"help", FlagKind::kBool, "", "Print this help and exit."},
+    {"verbose", FlagKind::kBool, "", "Print verbose messages (logger severity kVERBOSE)."},
+    {"device", FlagKind::kValue, "cpu|cuda",
+     "Backend to build for and run on (default: cpu). 'gpu' is accepted for 'cuda'."},
+};
+
+constexpr FlagDef kBuildFlags[] = {
+    {"onnx", FlagKind::kValue, "<model.onnx>", "ONNX model to parse and build."},
+    {"saveEngine", FlagKind::kValue, "<plan>", "Write the built plan (engine) to this file."},
+    {"minShapes", FlagKind::kList, "<spec>",
+     "Minimum shapes of dynamic inputs for the optimization profile: name:1x3x224x224[,...]."},
+    {"optShapes", FlagKind::kList, "<spec>",
+     "Shapes the profile is optimized for (also the default inference shapes)."},
+    {"maxShapes", FlagKind::kList, "<spec>", "Maximum shapes of dynamic inputs."},
+    {"shapes", FlagKind::kList, "<spec>",
+     "Inference shapes; when building without --min/opt/maxShapes also min = opt = max."},
+    {"fp16", FlagKind::kBool, "", "Allow float16 kernels (BuilderFlag::kFP16)."},
+    {"bf16", FlagKind::kBool, "", "Allow bfloat16 kernels (BuilderFlag::kBF16)."},
+    {"noTF32", FlagKind::kBool, "", "Disallow TF32 tensor cores for float32 (GPU only)."},
+    {"memPoolSize", FlagKind::kList, "workspace:<size>",
+     "Workspace limit; size takes K, M or G (binary units), no suffix means MiB: workspace:1G."},
+    {"workspace", FlagKind::kValue, "<MiB>", "Deprecated trtexec spelling of --memPoolSize=workspace:<MiB>."},
+    {"builderOptimizationLevel", FlagKind::kValue, "<0-5>",
+     "Builder optimization level, 0 (fastest build) to 5 (default 3)."},
+};
+
+constexpr FlagDef kRunFlags[] = {
+    {"loadEngine", FlagKind::kValue, "<plan>", "Load a plan instead of building from --onnx."},
+    {"loadInputs", FlagKind::kList, "<spec>",
+     "Read inputs from raw little-endian files of the input's dtype: name:file[,...]. "
+     "Inputs not listed get random values."},
+    {"exportOutput", FlagKind::kValue, "<file.json>",
+     "Write the outputs of the last inference as JSON (trtexec's format)."},
+    {"exportTimes", FlagKind::kValue, "<file.json>", "Write per-iteration timings as JSON."},
+    {"exportLayerInfo", FlagKind::kValue, "<file.json>", "Write the engine's layer information as JSON."},
+    {"iterations", FlagKind::kValue, "<N>", "Run at least N timed inferences (default 10)."},
+    {"warmUp", FlagKind::kValue, "<ms>", "Run untimed inferences for this many ms first (default 200)."},
+    {"duration", FlagKind::kValue, "<s>",
+     "Run timed inferences for at least this many seconds (default 3; 0 allowed)."},
+    {"skipInference", FlagKind::kBool, "", "Build or load the engine, then stop."},
+    {"dumpOutput", FlagKind::kBool, "", "Print the outputs of the last inference."},
+    {"dumpLayerInfo", FlagKind::kBool, "", "Print the engine's layer information."},
+    {"seed", FlagKind::kValue, "<N>", "Seed of the random inputs (default 1)."},
+};
+
+constexpr FlagDef kInspectFlags[] = {
+    {"onnx", FlagKind::kValue, "<model.onnx>", "ONNX model to inspect (or give the path alone)."},
+    {"loadEngine", FlagKind::kValue, "<plan>", "Plan to inspect (or give the path alone)."},
+    {"json", FlagKind::kBool, "", "Print machine-readable JSON."},
+};
+
+constexpr size_t kHelpWidth = 100;
+
+void appendSection(std::ostringstream& os, const char* title, std::span<const FlagDef> defs) {
+  os << title << ":\n";
+  for (const FlagDef& d : defs) {
+    std::string left = "  --" + std::string(d.name);
+    if (d.kind != FlagKind::kBool) left += "=" + std::string(d.valueName);
+    os << left;
+    if (left.size() < 34) {
+      os << std::string(34 - left.size(), ' ');
+    } else {
+      os << "\n" << std::string(34, ' ');
+    }
+    // Word-wrap the help text at kHelpWidth columns, continuing under the first line.
+    size_t col = 34;
+    std::istringstream words(d.help);
+    std::string word;
+    bool first = true;
+    while (words >> word) {
+      if (!first && col + 1 + word.size() > kHelpWidth) {
+        os << "\n" << std::string(34, ' ');
+        col = 34;
+      } else if (!first) {
+        os << ' ';
+        ++col;
+      }
+      os << word;
+      col += word.size();
+      first = false;
+    }
+    os << "\n";
+  }
+  os << "\n";
+}
+
+const char* kSpellingNote =
+    "Flags take --flag=value or --flag value; camelCase (--saveEngine), kebab-case\n"
+    "(--save-engine) and snake_case spellings are all accepted.\n";
+
+StatusOr<int64_t> parseInt(const ParsedArgs& args, const char* flag, int64_t lo, int64_t hi) {
+  std::string s = args.get(flag);
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
+    return invalidArgument("--%s=%s: expected an integer in [%lld, %lld]", flag, s.c_str(),
+                           static_cast<long long>(lo), static_cast<long long>(hi));
+  return static_cast<int64_t>(v);
+}
+
+StatusOr<double> parseNonNegative(const ParsedArgs& args, const char* flag) {
+  std::string s = args.get(flag);
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !std::isfinite(v) || v < 0)
+    return invalidArgument("--%s=%s: expected a non-negative number", flag, s.c_str());
+  return v;
+}
+
+StatusOr<std::vector<ShapeSpec>> shapesFlag(const ParsedArgs& args, const char* flag) {
+  if (!args.has(flag)) return std::vector<ShapeSpec>{};
+  auto specs = parseShapeSpecs(args.get(flag));
+  if (!specs.isOk()) return specs.status().withContext(std::string("--") + flag);
+  return specs;
+}
+
+}  // namespace
+
+const char* commandName(Command c) {
+  switch (c) {
+    case Command::kBuild: return "build";
+    case Command::kRun: return "run";
+    case Command::kInspect: return "inspect";
+  }
+  return "?";
+}
+
+std::vector<FlagDef> flagsFor(Command c) {
+  std::vector<FlagDef> out(std::begin(kCommonFlags), std::end(kCommonFlags));
+  switch (c) {
+    case Command::kBuild:
+      out.insert(out.end(), std::begin(kBuildFlags), std::end(kBuildFlags));
+      break;
+    case Command::kRun:
+      out.insert(out.end(), std::begin(kBuildFlags), std::end(kBuildFlags));
+      out.insert(out.end(), std::begin(kRunFlags), std::end(kRunFlags));
+      break;
+    case Command::kInspect:
+      out.insert(out.end(), std::begin(kInspectFlags), std::end(kInspectFlags));
+      break;
+  }
+  return out;
+}
+
+std::string commandHelp(Command c) {
+  std::ostringstream os;
+  switch (c) {
+    case Command::kBuild:
+      os << "Usage: kiln build --onnx=<model.onnx> [--saveEngine=<plan>] [flags]\n\n"
+            "Parses an ONNX model, optimizes it and writes a plan. Dynamic input dims take\n"
+            "their range from --minShapes/--optShapes/--maxShapes (or --shapes for all three);\n"
+            "a missing one defaults to the others (opt <- shapes, max, min; min, max <- opt).\n"
+            "Dynamic dims of inputs with no shapes given default to 1, with a warning.\n\n";
+      appendSection(os, "Build flags", kBuildFlags);
+      break;
+    case Command::kRun:
+      os << "Usage: kiln run (--onnx=<model.onnx> | --loadEngine=<plan>) [flags]\n"
+            "       kiln --onnx=<model.onnx> [flags]      (trtexec style: same as kiln run)\n\n"
+            "Builds (or loads) an engine, runs it on random or loaded inputs and prints a\n"
+            "performance summary. Timed inferences run after --warmUp ms, for at least\n"
+            "--iterations runs and at least --duration seconds. Random inputs use a fixed seed:\n"
+            "floats uniform in [-1, 1], integers in [0, 4), bools 0/1.\n\n";
+      appendSection(os, "Build flags (with --onnx)", kBuildFlags);
+      appendSection(os, "Run flags", kRunFlags);
+      break;
+    case Command::kInspect:
+      os << "Usage: kiln inspect <model.onnx | plan> [--json]\n\n"
+            "Prints inputs, outputs (name, dtype, symbolic shape) and layers (type, inputs ->\n"
+            "outputs with shapes) of an ONNX model or a plan; for a plan also its optimization\n"
+            "profiles and target device. Plans are recognized by their magic bytes KILNPLAN.\n\n";
+      appendSection(os, "Inspect flags", kInspectFlags);
+      break;
+  }
+  appendSection(os, "Common flags", kCommonFlags);
+  os << kSpellingNote;
+  switch (c) {
+    case Command::kBuild:
+      os << "\nExamples:\n"
+            "  kiln build --onnx=resnet50.onnx --saveEngine=resnet50.plan\n"
+            "  kiln build --onnx=bert.onnx --minShapes=ids:1x16 --optShapes=ids:8x128 \\\n"
+            "             --maxShapes=ids:32x512 --memPoolSize=workspace:2G --save-engine bert.plan\n";
+      break;
+    case Command::kRun:
+      os << "\nExamples:\n"
+            "  kiln run --loadEngine=resnet50.plan --shapes=input:8x3x224x224\n"
+            "  kiln --onnx=m.onnx --iterations=100 --duration=0 --exportOutput=out.json\n"
+            "  kiln run --loadEngine=m.plan --loadInputs=x:x.bin --exportTimes=times.json\n";
+      break;
+    case Command::kInspect:
+      os << "\nExamples:\n"
+            "  kiln inspect model.onnx\n"
+            "  kiln inspect model.plan --json\n";
+      break;
+  }
+  return os.str();
+}
+
+std::string mainHelp() {
+  std::ostringstream os;
+  os << "kiln " << versionString()
+     << " - build, run and inspect Kiln inference engines\n\n"
+        "Usage: kiln <command> [flags]\n"
+        "       kiln --onnx=<model.onnx> [flags]   (trtexec style; same as 'kiln run')\n\n"
+        "Commands:\n"
+        "  build     Parse an ONNX model, optimize it and save a plan.\n"
+        "  run       Build or load an engine, run it and report performance.\n"
+        "  inspect   Show inputs, outputs, layers (and profiles) of a model or plan.\n\n"
+        "Run 'kiln <command> --help' for the flags of a command; 'kiln --version' prints the\n"
+        "version. Every trtexec flag Kiln supports has its trtexec spelling.\n\n"
+     << kSpellingNote;
+  return os.str();
+}
+
+StatusOr<CommonOptions> commonOptions(const ParsedArgs& args) {
+  CommonOptions o;
+  o.verbose = args.flag("verbose");
+  if (args.has("device")) {
+    std::string d = normalizeFlagName(args.get("device"));
+    if (d == "cpu") {
+      o.device = DeviceType::kCPU;
+    } else if (d == "cuda" || d == "gpu") {
+#ifdef KILN_HAVE_CUDA
+      o.device = DeviceType::kGPU;
+#else
+      return unsupported(
+          "--device=%s: this build has no CUDA backend (reconfigure with -DKILN_ENABLE_CUDA=ON "
+          "on a machine with the CUDA toolkit)",
+          args.get("device").c_str());
+#endif
+    } else {
+      return invalidArgument("--device=%s: expected cpu or cuda", args.get("device").c_str());
+    }
+  }
+  return o;
+}
+
+StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
+  BuildOptions o;
+  o.onnx = args.get("onnx");
+  o.saveEngine = args.get("saveEngine");
+  KILN_ASSIGN_OR_RETURN(o.minShapes, shapesFlag(args, "minShapes"));
+  KILN_ASSIGN_OR_RETURN(o.optShapes, shapesFlag(args, "optShapes"));
+  KILN_ASSIGN_OR_RETURN(o.maxShapes, shapesFlag(args, "maxShapes"));
+  KILN_ASSIGN_OR_RETURN(o.shapes, shapesFlag(args, "shapes"));
+  o.fp16 = args.flag("fp16");
+  o.bf16 = args.flag("bf16");
+  o.noTF32 = args.flag("noTF32");
+  if (args.has("workspace")) {
+    auto mib = parseSize(args.get("workspace"));
+    if (!mib.isOk()) return mib.status().withContext("--workspace");
+    o.workspaceBytes = *mib;
+  }
+  if (args.has("memPoolSize")) {
+    auto pools = parseMemPoolSpec(args.get("memPoolSize"));
+    if (!pools.isOk()) return pools.status().withContext("--memPoolSize");
+    o.workspaceBytes = pools->at("workspace");
+  }
+  if (args.has("builderOptimizationLevel")) {
+    KILN_ASSIGN_OR_RETURN(int64_t level, parseInt(args, "builderOptimizationLevel", 0, 5));
+    o.optimizationLevel = static_cast<int>(level);
+  }
+  return o;
+}
+
+StatusOr<RunOptions> runOptions(const ParsedArgs& args) {
+  RunOptions o;
+  o.loadEngine = args.get("loadEngine");
+  if (args.has("loadInputs")) {
+    auto specs = parseLoadInputsSpec(args.get("loadInputs"));
+    if (!specs.isOk()) return specs.status().withContext("--loadInputs");
+    o.loadInputs = std::move(specs).value();
+  }
+  o.exportOutput = args.get("exportOutput");
+  o.exportTimes = args.get("exportTimes");
+  o.exportLayerInfo = args.get("exportLayerInfo");
+  if (args.has("iterations")) {
+    KILN_ASSIGN_OR_RETURN(o.iterations, parseInt(args, "iterations", 1, int64_t{1} << 40));
+  }
+  if (args.has("warmUp")) {
+    KILN_ASSIGN_OR_RETURN(o.warmUpMs, parseNonNegative(args, "warmUp"));
+  }
+  if (args.has("duration")) {
+    KILN_ASSIGN_OR_RETURN(o.durationS, parseNonNegative(args, "duration"));
+  }
+  if (args.has("seed")) {
+    KILN_ASSIGN_OR_RETURN(int64_t seed, parseInt(args, "seed", 0, 0xffffffffLL));
+    o.seed = static_cast<uint32_t>(seed);
+  }
+  o.skipInference = args.flag("skipInference");
+  o.dumpOutput = args.flag("dumpOutput");
+  o.dumpLayerInfo = args.flag("dumpLayerInfo");
+  return o;
+}
+
+StatusOr<InspectOptions> inspectOptions(const ParsedArgs& args) {
+  InspectOptions o;
+  o.json = args.flag("json");
+  int sources = (args.has("onnx") ? 1 : 0) + (args.has("loadEngine") ? 1 : 0) +
+                static_cast<int>(args.positional.size());
+  if (sources == 0)
+    return invalidArgument("inspect needs a model or plan: kiln inspect <model.onnx | plan>");
+  if (sources > 1)
+    return invalidArgument("inspect takes exactly one model or plan, got %d", sources);
+  if (args.has("onnx")) o.path = args.get("onnx");
+  else if (args.has("loadEngine")) o.path = args.get("loadEngine");
+  else o.path = args.positional[0];
+  return o;
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,77 @@
+// Flags of the `kiln` subcommands, their help text, and their conversion into option structs.
+//
+// The tables are the single source of truth: the parser accepts exactly these flags (in camelCase,
+// kebab-case or snake_case spelling) and `--help` prints exactly these.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "api/cli_util.h"
+#include "common/status.h"
+#include "kiln/kiln.h"
+
+namespace kiln::cli {
+
+// Exit codes: 0 success, 1 a failure while doing the work, 2 a usage error (flags, specs).
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+enum class Command { kBuild, kRun, kInspect };
+const char* commandName(Command c);
+
+// Flags accepted by one command (all its sections together).
+std::vector<FlagDef> flagsFor(Command c);
+// Full help text of a command (usage, every flag, examples).
+std::string commandHelp(Command c);
+// Top-level help (commands, common usage).
+std::string mainHelp();
+
+// Options shared by every command.
+struct CommonOptions {
+  bool verbose = false;
+  DeviceType device = DeviceType::kCPU;
+};
+
+struct BuildOptions {
+  std::string onnx;
+  std::string saveEngine;
+  std::vector<ShapeSpec> minShapes, optShapes, maxShapes, shapes;
+  bool fp16 = false;
+  bool bf16 = false;
+  bool noTF32 = false;
+  std::optional<uint64_t> workspaceBytes;
+  std::optional<int> optimizationLevel;
+};
+
+struct RunOptions {
+  std::string loadEngine;
+  std::vector<InputFileSpec> loadInputs;
+  std::string exportOutput;
+  std::string exportTimes;
+  std::string exportLayerInfo;
+  int64_t iterations = 10;
+  double warmUpMs = 200;
+  double durationS = 3;
+  bool skipInference = false;
+  bool dumpOutput = false;
+  bool dumpLayerInfo = false;
+  uint32_t seed = 1;
+};
+
+struct InspectOptions {
+  std::string path;
+  bool json = false;
+};
+
+// Converters: every error is a usage error naming the flag.
+StatusOr<CommonOptions> commonOptions(const ParsedArgs& args);
+StatusOr<BuildOptions> buildOptions(const ParsedArgs& args);
+StatusOr<RunOptions> runOptions(const ParsedArgs& args);
+StatusOr<InspectOptions> inspectOptions(const ParsedArgs& args);
+
+}  // namespace kiln::cli

@@ -1,0 +1,294 @@
+// `kiln run`: build or load an engine, bind inputs (random or from files), run timed
+// inferences and report performance; optionally export outputs and timings.
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "commands.h"
+#include "perf_summary.h"
+#include "tensor_io.h"
+
+namespace kiln::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double msBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+bool isDynamic(const Dims& d) {
+  for (int i = 0; i < d.nbDims; ++i)
+    if (d.d[i] < 0) return true;
+  return false;
+}
+
+struct Bindings {
+  std::vector<HostTensor> inputs;
+  std::vector<HostTensor> outputs;
+};
+
+std::string ioList(const Engine& engine, TensorIOMode mode) {
+  std::string s;
+  for (int i = 0; i < engine.getNbIOTensors(); ++i) {
+    const char* name = engine.getIOTensorName(i);
+    if (engine.getTensorIOMode(name) != mode) continue;
+    if (!s.empty()) s += ", ";
+    s += std::string("'") + name + "'";
+  }
+  return s.empty() ? "(none)" : s;
+}
+
+std::string profileRange(const Engine& engine, const char* name, int profile) {
+  if (engine.getNbOptimizationProfiles() <= profile) return "";
+  Dims mn = engine.getProfileShape(name, profile, OptProfileSelector::kMIN);
+  Dims mx = engine.getProfileShape(name, profile, OptProfileSelector::kMAX);
+  if (mn.nbDims <= 0 && mx.nbDims <= 0) return "";
+  return " (profile " + std::to_string(profile) + " allows " + dimsString(mn) + " to " +
+         dimsString(mx) + ")";
+}
+
+// Chooses each input's shape, binds every I/O tensor and fills the inputs.
+StatusOr<Bindings> bindTensors(Engine& engine, ExecutionContext& ctx, const BuildOptions& build,
+                               const RunOptions& run) {
+  // Every named input must exist.
+  for (const ShapeSpec& s : build.shapes)
+    if (engine.getTensorIOMode(s.name.c_str()) != TensorIOMode::kINPUT)
+      return notFound("--shapes: the engine has no input '%s'; its inputs are %s", s.name.c_str(),
+                      ioList(engine, TensorIOMode::kINPUT).c_str());
+  for (const InputFileSpec& s : run.loadInputs)
+    if (engine.getTensorIOMode(s.name.c_str()) != TensorIOMode::kINPUT)
+      return notFound("--loadInputs: the engine has no input '%s'; its inputs are %s",
+                      s.name.c_str(), ioList(engine, TensorIOMode::kINPUT).c_str());
+
+  Bindings b;
+  // Inputs: shape from --shapes, else the profile's opt shape, else the static shape.
+  for (int i = 0; i < engine.getNbIOTensors(); ++i) {
+    const char* name = engine.getIOTensorName(i);
+    if (engine.getTensorIOMode(name) != TensorIOMode::kINPUT) continue;
+    Dims declared = engine.getTensorShape(name);
+    Dims dims = declared;
+    bool fromSpec = false;
+    for (const ShapeSpec& s : build.shapes) {
+      if (s.name != name) continue;
+      dims = toDims(s.dims);
+      fromSpec = true;
+    }
+    if (!fromSpec && isDynamic(declared)) {
+      Dims opt = engine.getNbOptimizationProfiles() > 0
+                     ? engine.getProfileShape(name, 0, OptProfileSelector::kOPT)
+                     : Dims{};
+      if (opt.nbDims == declared.nbDims && !isDynamic(opt)) {
+        dims = opt;
+      } else {
+        for (int d = 0; d < dims.nbDims; ++d)
+          if (dims.d[d] < 0) dims.d[d] = 1;
+        reportWarning(std::string("input '") + name + "' is dynamic and has no profile; using " +
+                      dimsString(dims));
+      }
+    }
+    if (!ctx.setInputShape(name, dims)) {
+      // The context's message usually gives the profile's bounds already.
+      const std::string& why = ctx.getLastError();
+      return outOfRange("cannot set the shape of input '%s' to %s: %s", name,
+                        dimsString(dims).c_str(),
+                        why.empty() ? ("outside the engine's profile" +
+                                       profileRange(engine, name, 0)).c_str()
+                                    : why.c_str());
+    }
+    HostTensor t;
+    t.name = name;
+    t.type = engine.getTensorDataType(name);
+    t.dims = dims;
+    b.inputs.push_back(std::move(t));
+  }
+
+  // Fill: a file where one is given, otherwise reproducible random values (in I/O order).
+  std::mt19937 rng(run.seed);
+  for (HostTensor& t : b.inputs) {
+    const InputFileSpec* file = nullptr;
+    for (const InputFileSpec& s : run.loadInputs)
+      if (s.name == t.name) file = &s;
+    KILN_ASSIGN_OR_RETURN(uint64_t bytes, tensorBytes(t.dims, t.type, t.name));
+    t.buffer = AlignedBuffer(bytes);
+    if (file != nullptr) {
+      KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> data,
+                            readTensorFile(file->path, t.name, t.dims, t.type));
+      std::copy(data.begin(), data.end(), static_cast<uint8_t*>(t.buffer.data()));
+      std::printf("Input '%s' (%s, %s) loaded from %s\n", t.name.c_str(), dataTypeName(t.type),
+                  dimsString(t.dims).c_str(), file->path.c_str());
+    } else {
+      fillRandom(t.type, t.buffer.data(), t.volume(), rng);
+      std::printf("Input '%s' (%s, %s): random values (seed %u)\n", t.name.c_str(),
+                  dataTypeName(t.type), dimsString(t.dims).c_str(), run.seed);
+    }
+    if (!ctx.setTensorAddress(t.name.c_str(), t.buffer.data()))
+      return internalError("cannot bind input '%s': %s", t.name.c_str(),
+                           ctx.getLastError().c_str());
+  }
+
+  // Outputs: shapes resolved by the context from the input shapes.
+  for (int i = 0; i < engine.getNbIOTensors(); ++i) {
+    const char* name = engine.getIOTensorName(i);
+    if (engine.getTensorIOMode(name) != TensorIOMode::kOUTPUT) continue;
+    HostTensor t;
+    t.name = name;
+    t.type = engine.getTensorDataType(name);
+    t.dims = ctx.getTensorShape(name);
+    if (t.dims.nbDims < 0 || isDynamic(t.dims))
+      return unsupported("output '%s' has shape %s after setting the input shapes; outputs whose "
+                         "shape depends on input values are not supported by kiln run yet%s%s",
+                         name, dimsString(t.dims).c_str(),
+                         ctx.getLastError().empty() ? "" : ": ", ctx.getLastError().c_str());
+    KILN_ASSIGN_OR_RETURN(uint64_t bytes, tensorBytes(t.dims, t.type, t.name));
+    t.buffer = AlignedBuffer(bytes);
+    if (!ctx.setTensorAddress(name, t.buffer.data()))
+      return internalError("cannot bind output '%s': %s", name, ctx.getLastError().c_str());
+    b.outputs.push_back(std::move(t));
+  }
+  std::fflush(stdout);
+  return b;
+}
+
+// One inference. On the CPU backend enqueueV3 runs synchronously, so the enqueue is the compute
+// and there are no copies.
+Status inferOnce(ExecutionContext& ctx, IterationTiming* timing, Clock::time_point origin) {
+  Clock::time_point start = Clock::now();
+  bool ok = ctx.enqueueV3(nullptr);
+  Clock::time_point end = Clock::now();
+  if (!ok) return invalidArgument("inference failed: %s", ctx.getLastError().c_str());
+  if (timing != nullptr) {
+    timing->startMs = msBetween(origin, start);
+    timing->endMs = msBetween(origin, end);
+    timing->enqueueMs = msBetween(start, end);
+    timing->computeMs = timing->enqueueMs;
+    timing->h2dMs = 0;
+    timing->d2hMs = 0;
+    timing->latencyMs = timing->h2dMs + timing->computeMs + timing->d2hMs;
+  }
+  return Status::ok();
+}
+
+StatusOr<PerfReport> benchmark(ExecutionContext& ctx, const RunOptions& run) {
+  // Warm-up: untimed inferences until warmUpMs have passed (none for 0).
+  Clock::time_point warmStart = Clock::now();
+  int64_t warmRuns = 0;
+  while (run.warmUpMs > 0 && msBetween(warmStart, Clock::now()) < run.warmUpMs) {
+    KILN_RETURN_IF_ERROR(inferOnce(ctx, nullptr, warmStart));
+    ++warmRuns;
+  }
+  if (run.warmUpMs > 0)
+    std::printf("Warm-up: %lld inferences in %.3f ms\n", static_cast<long long>(warmRuns),
+                msBetween(warmStart, Clock::now()));
+
+  PerfReport report;
+  report.onGpu = false;
+  Clock::time_point origin = Clock::now();
+  const double durationMs = run.durationS * 1000.0;
+  while (static_cast<int64_t>(report.iterations.size()) < run.iterations ||
+         msBetween(origin, Clock::now()) < durationMs) {
+    IterationTiming t;
+    KILN_RETURN_IF_ERROR(inferOnce(ctx, &t, origin));
+    report.iterations.push_back(t);
+  }
+  report.walltimeMs = report.iterations.back().endMs - report.iterations.front().startMs;
+  return report;
+}
+
+void dumpOutputs(const std::vector<HostTensor>& outputs) {
+  std::printf("=== Outputs ===\n");
+  for (const HostTensor& t : outputs) {
+    std::printf("%s: (%s) %s\n", t.name.c_str(), dataTypeName(t.type), dimsString(t.dims).c_str());
+    std::string line;
+    for (int64_t i = 0; i < t.volume(); ++i) {
+      line += formatElement(t.type, t.buffer.data(), i);
+      line += (i + 1) % 8 == 0 ? "\n" : " ";
+    }
+    if (!line.empty() && line.back() != '\n') line += '\n';
+    std::fputs(line.c_str(), stdout);
+  }
+}
+
+}  // namespace
+
+int cmdRun(std::span<const std::string> argv) {
+  CommandLine cl = parseCommandLine(Command::kRun, argv);
+  if (cl.exitNow >= 0) return cl.exitNow;
+  auto build = buildOptions(cl.args);
+  if (!build.isOk()) return reportError(build.status(), kExitUsage);
+  auto run = runOptions(cl.args);
+  if (!run.isOk()) return reportError(run.status(), kExitUsage);
+  if (build->onnx.empty() == run->loadEngine.empty())
+    return reportError(invalidArgument("kiln run needs exactly one of --onnx=<model.onnx> or "
+                                       "--loadEngine=<plan> (see kiln run --help)"),
+                       kExitUsage);
+#ifdef KILN_HAVE_CUDA
+  if (cl.common.device == DeviceType::kGPU && !run->skipInference)
+    return reportError(unsupported("kiln run cannot drive the CUDA backend yet; use "
+                                   "--skipInference to only build, or --device=cpu"));
+#endif
+  StderrLogger logger(cl.common.verbose ? Severity::kVERBOSE : Severity::kWARNING);
+
+  std::vector<uint8_t> planBytes;
+  std::string what;
+  if (!build->onnx.empty()) {
+    auto plan = buildPlan(*build, cl.common, logger);
+    if (!plan.isOk()) return reportError(plan.status());
+    planBytes = std::move(plan).value();
+    what = "built from '" + build->onnx + "'";
+  } else {
+    if (!build->minShapes.empty() || !build->optShapes.empty() || !build->maxShapes.empty())
+      reportWarning("--minShapes/--optShapes/--maxShapes are ignored with --loadEngine (the plan "
+                    "holds its profiles); use --shapes to pick inference shapes");
+    auto bytes = readFile(run->loadEngine);
+    if (!bytes.isOk()) return reportError(bytes.status());
+    planBytes = std::move(bytes).value();
+    what = "'" + run->loadEngine + "'";
+  }
+  auto loaded = loadEngine(planBytes, what, logger);
+  if (!loaded.isOk()) return reportError(loaded.status());
+  Engine& engine = *loaded->engine;
+  if (!run->loadEngine.empty()) {
+    std::printf("Engine loaded from %s (%zu bytes)\n", run->loadEngine.c_str(), planBytes.size());
+    if (!build->saveEngine.empty()) {
+      Status s = writeFile(build->saveEngine, planBytes.data(), planBytes.size());
+      if (!s.isOk()) return reportError(s);
+      std::printf("Engine saved to %s\n", build->saveEngine.c_str());
+    }
+  }
+  if (run->dumpLayerInfo) std::printf("=== Layers ===\n%s\n", engine.getLayerInformation(false).c_str());
+  if (!run->exportLayerInfo.empty()) {
+    Status s = writeFile(run->exportLayerInfo, engine.getLayerInformation(true));
+    if (!s.isOk()) return reportError(s);
+  }
+  std::fflush(stdout);
+  if (run->skipInference) {
+    std::printf("Skipping inference (--skipInference)\n");
+    return kExitOk;
+  }
+
+  std::unique_ptr<ExecutionContext> ctx = engine.createExecutionContext();
+  if (!ctx) return reportError(internalError("could not create an execution context"));
+  auto bindings = bindTensors(engine, *ctx, *build, *run);
+  if (!bindings.isOk()) return reportError(bindings.status());
+  auto report = benchmark(*ctx, *run);
+  if (!report.isOk()) return reportError(report.status());
+  printPerfSummary(*report, stdout);
+
+  if (run->dumpOutput) dumpOutputs(bindings->outputs);
+  if (!run->exportOutput.empty()) {
+    Status s = writeFile(run->exportOutput, outputsToJson(bindings->outputs));
+    if (!s.isOk()) return reportError(s);
+    std::printf("Outputs written to %s\n", run->exportOutput.c_str());
+  }
+  if (!run->exportTimes.empty()) {
+    Status s = writeFile(run->exportTimes, timesToJson(*report));
+    if (!s.isOk()) return reportError(s);
+    std::printf("Timings written to %s\n", run->exportTimes.c_str());
+  }
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace kiln::cli
