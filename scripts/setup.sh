@@ -13,7 +13,9 @@ PACKAGES=(
   libonnx-dev                         # onnx.proto, the ONNX schema
   libopenblas-dev                     # GEMM/convolution in the CPU reference backend
   libgtest-dev libgmock-dev           # C++ tests
+  clang libclang-rt-14-dev llvm       # libFuzzer, ThreadSanitizer, llvm-symbolizer (scripts/fuzz.sh, sanitize.sh)
   python3 python3-pip
+  pybind11-dev python3-dev             # the `kiln` Python module (python/)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -4,5 +4,6 @@
 #include "kiln/builder.h"
 #include "kiln/network.h"
 #include "kiln/onnx_parser.h"
+#include "kiln/plugin.h"
 #include "kiln/runtime.h"
 #include "kiln/types.h"

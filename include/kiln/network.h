@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "kiln/plugin.h"
 #include "kiln/types.h"
 
 namespace kiln {
@@ -68,6 +69,14 @@ class Layer {
   void resetPrecision();
   // Attributes in readable form ("group=1 strides=[2,2]").
   std::string getAttributesString() const;
+  // Plugin layers (getType() is "Plugin"): the plugin's identity and fields; null / empty for
+  // other layers. getPluginLibrary() is the library that provided the plugin ("" when the
+  // program registered it itself).
+  const char* getPluginName() const;
+  const char* getPluginVersion() const;
+  const char* getPluginNamespace() const;
+  const char* getPluginLibrary() const;
+  std::vector<PluginField> getPluginFields() const;
 
  private:
   friend struct detail::NetworkImpl;
@@ -228,6 +237,16 @@ class NetworkDefinition {
   // typed add* method. `inputs` may hold nulls for absent optional inputs.
   Layer* addOp(const char* opType, std::span<Tensor* const> inputs,
                const std::vector<Attribute>& attributes = {}, int nbOutputs = 1);
+
+  // A plugin layer made by the registered creator of (name, version, namespace) from `fields`
+  // (checked against the creator's schema). An empty version picks the highest registered.
+  // The plan stores the fields, so the same creator recreates the plugin at load time.
+  Layer* addPluginLayer(std::span<Tensor* const> inputs, const char* pluginName,
+                        const char* pluginVersion, const char* pluginNamespace,
+                        std::span<const PluginField> fields = {});
+  // A plugin layer from an instance: its name/version/namespace and getFields() are recorded
+  // (the creator must be registered, since the plan is loaded through it).
+  Layer* addPluginV3(std::span<Tensor* const> inputs, const Plugin& plugin);
 
   // The last error reported by this network (empty if none).
   const std::string& getLastError() const;

@@ -7,10 +7,12 @@
 //       std::cerr << parser->getError(i).toString() << "\n";
 //   }
 //
-// Opsets 9 through 24 of the default domain. Before importing, the whole model is checked and
+// Opsets 9 through 28 of the default domain (each op's version checked against the versions
+// Kiln handles, src/onnx/op_versions.def). Before importing, the whole model is checked and
 // every unsupported node is reported at once (op type, node name, opset, domain). Initializers
 // and external data (relative to the model's folder) are supported; graph inputs keep their
 // named dynamic dims (dim_param); Constant and Shape computations fold where shapes are static.
+// Nodes Kiln lacks can be implemented as plugins (kiln/plugin.h, docs/plugins.md).
 #pragma once
 
 #include <memory>
@@ -47,6 +49,12 @@ class OnnxParser {
   void clearErrors();
   // Ops the parser can import (ONNX op types of the default domain).
   static std::vector<std::string> supportedOps();
+  // Plugins: a node whose (op type, domain) matches a registered plugin creator's (name,
+  // namespace) becomes a plugin layer, its attributes its fields ("ai.onnx" / "" matches the
+  // namespace ""). Nodes of the default domain use Kiln's built-in importer when one exists;
+  // with preferPlugins set they use a plugin of the same name instead (docs/plugins.md).
+  void setPreferPlugins(bool prefer);
+  bool getPreferPlugins() const;
 
  private:
   OnnxParser(NetworkDefinition& network, Logger& logger);

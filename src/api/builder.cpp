@@ -11,11 +11,13 @@ namespace kiln {
 // ---- OptimizationProfile ------------------------------------------------------------------------
 
 OptimizationProfile::Entry* OptimizationProfile::find(const char* name) {
+  if (!name) return nullptr;
   for (auto& e : mEntries)
     if (e.name == name) return &e;
   return nullptr;
 }
 const OptimizationProfile::Entry* OptimizationProfile::find(const char* name) const {
+  if (!name) return nullptr;
   for (const auto& e : mEntries)
     if (e.name == name) return &e;
   return nullptr;

@@ -3,6 +3,7 @@
 
 #include "api/network_impl.h"
 #include "kiln/network.h"
+#include "plugins/plugin_node.h"
 
 namespace kiln {
 
@@ -79,6 +80,10 @@ ir::Value* NetworkImpl::addConstant(ir::TensorDataPtr data, const std::string& n
 const char* Tensor::getName() const { return mNet->graph->valueById(mId)->name.c_str(); }
 void Tensor::setName(const char* name) {
   Value* v = mNet->graph->valueById(mId);
+  if (!name || !*name) {
+    mNet->fail(invalidArgument("cannot rename tensor '%s': the new name is empty", v->name.c_str()));
+    return;
+  }
   if (v->name == name) return;
   if (mNet->graph->findValue(name)) {
     mNet->fail(invalidArgument("cannot rename tensor '%s' to '%s': the name is taken",
@@ -106,6 +111,10 @@ bool Tensor::isConstant() const { return mNet->graph->valueById(mId)->isConstant
 const char* Layer::getName() const { return mNet->graph->nodeById(mId)->name.c_str(); }
 void Layer::setName(const char* name) {
   ir::Node* n = mNet->graph->nodeById(mId);
+  if (!name || !*name) {
+    mNet->fail(invalidArgument("cannot rename layer '%s': the new name is empty", n->name.c_str()));
+    return;
+  }
   if (n->name == name) return;
   if (mNet->graph->findNode(name)) {
     mNet->fail(invalidArgument("cannot rename layer '%s' to '%s': the name is taken", n->name.c_str(), name));
@@ -134,12 +143,34 @@ bool Layer::precisionIsSet() const { return mNet->graph->nodeById(mId)->precisio
 void Layer::resetPrecision() { mNet->graph->nodeById(mId)->precision.reset(); }
 std::string Layer::getAttributesString() const { return mNet->graph->nodeById(mId)->attrs.toString(); }
 
+namespace {
+// A string attribute of a plugin layer (pointer into the node's attributes), or null.
+const char* pluginAttr(const ir::Node* n, const char* name) {
+  if (n->op != OpKind::kPlugin) return nullptr;
+  auto it = n->attrs.all().find(name);
+  if (it == n->attrs.all().end()) return nullptr;
+  const std::string* s = std::get_if<std::string>(&it->second);
+  return s ? s->c_str() : nullptr;
+}
+}  // namespace
+
+const char* Layer::getPluginName() const { return pluginAttr(mNet->graph->nodeById(mId), plugins::kAttrName); }
+const char* Layer::getPluginVersion() const { return pluginAttr(mNet->graph->nodeById(mId), plugins::kAttrVersion); }
+const char* Layer::getPluginNamespace() const { return pluginAttr(mNet->graph->nodeById(mId), plugins::kAttrNamespace); }
+const char* Layer::getPluginLibrary() const { return pluginAttr(mNet->graph->nodeById(mId), plugins::kAttrLibrary); }
+std::vector<PluginField> Layer::getPluginFields() const {
+  const ir::Node* n = mNet->graph->nodeById(mId);
+  if (n->op != OpKind::kPlugin) return {};
+  auto fields = plugins::fieldsFromAttributes(n->attrs, n->name);
+  return fields.isOk() ? std::move(fields).value() : std::vector<PluginField>{};
+}
+
 // ---- NetworkDefinition ----------------------------------------------------------------------------
 
 NetworkDefinition::NetworkDefinition(Logger& logger) : mImpl(std::make_unique<NetworkImpl>(logger)) {}
 NetworkDefinition::~NetworkDefinition() = default;
 
-void NetworkDefinition::setName(const char* name) { mImpl->name = name; }
+void NetworkDefinition::setName(const char* name) { mImpl->name = name ? name : ""; }
 const char* NetworkDefinition::getName() const { return mImpl->name.c_str(); }
 const std::string& NetworkDefinition::getLastError() const { return mImpl->lastError; }
 
@@ -202,6 +233,7 @@ Layer* NetworkDefinition::getLayer(int index) const {
   return mImpl->layerFor(nodes[static_cast<size_t>(index)]);
 }
 Tensor* NetworkDefinition::getTensor(const char* name) const {
+  if (!name) return nullptr;
   return mImpl->tensorFor(mImpl->graph->findValue(name));
 }
 
@@ -674,6 +706,31 @@ Layer* NetworkDefinition::addEinsum(std::span<Tensor* const> inputs, const char*
   Attributes a;
   a.setString("equation", equation ? equation : "");
   return mImpl->addNode(OpKind::kEinsum, in, a);
+}
+
+Layer* NetworkDefinition::addPluginLayer(std::span<Tensor* const> inputs, const char* pluginName,
+                                         const char* pluginVersion, const char* pluginNamespace,
+                                         std::span<const PluginField> fields) {
+  std::string name = pluginName ? pluginName : "";
+  if (name.empty()) return mImpl->fail(invalidArgument("addPluginLayer: no plugin name given"));
+  std::vector<Value*> in;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i])
+      return mImpl->fail(invalidArgument("addPluginLayer '%s': input %zu is null; plugin layers "
+                                         "take only present inputs", name.c_str(), i));
+    in.push_back(mImpl->value(*inputs[i]));
+  }
+  std::string layerName = mImpl->graph->uniqueName(name + "_" + std::to_string(mImpl->graph->nodes().size()));
+  auto spec = plugins::makePluginLayer(layerName, name, pluginVersion ? pluginVersion : "",
+                                       pluginNamespace ? pluginNamespace : "", fields);
+  if (!spec.isOk()) return mImpl->fail(spec.status());
+  return mImpl->addNode(OpKind::kPlugin, in, std::move(spec->attrs), spec->numOutputs, layerName);
+}
+
+Layer* NetworkDefinition::addPluginV3(std::span<Tensor* const> inputs, const Plugin& plugin) {
+  std::vector<PluginField> fields = plugin.getFields();
+  return addPluginLayer(inputs, plugin.getPluginName(), plugin.getPluginVersion(),
+                        plugin.getPluginNamespace(), fields);
 }
 
 Layer* NetworkDefinition::addOp(const char* opType, std::span<Tensor* const> inputs,

@@ -7,6 +7,7 @@
 #include "common/logging.h"
 #include "ir/shape_inference.h"
 #include "optimizer/pass_manager.h"
+#include "plugins/plugin_node.h"
 
 namespace kiln::build {
 
@@ -100,9 +101,11 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network, const B
   KILN_RETURN_IF_ERROR(ir::verifyGraph(*g));
 
   // Lowering: every layer needs a kernel on the target backend.
-  for (const ir::Node* n : g->nodes()) {
+  for (ir::Node* n : g->nodes()) {
     if (!cpu::cpuKernels()[static_cast<size_t>(n->op)])
       return unsupported("%s: the CPU backend has no kernel for op %s", n->describe().c_str(), ir::opName(n->op));
+    // Plugins: the plugin must run on the CPU; records its tactic (the tactic hook).
+    if (n->op == ir::OpKind::kPlugin) KILN_RETURN_IF_ERROR(plugins::lowerPluginNode(*n, DeviceType::kCPU));
   }
   // Check the graph at the profile's opt shapes: the shapes must be consistent (e.g. shared
   // named dims, reshape sizes), so errors show at build time rather than at first run.

@@ -701,11 +701,19 @@ Status inferResize(InferContext& ctx) {
     for (size_t k = 0; k < axes.size(); ++k) {
       const double s = scales[k];
       if (!(s > 0)) return ctx.error("scales must be > 0, got %g", s);
+      // Bound the scale so in*scale stays far inside int64 (and no tensor that large could
+      // ever be allocated anyway): 2^40 elements per dim is already beyond any memory.
+      constexpr double kMaxScaledDim = 1099511627776.0;  // 2^40
+      if (!(s < kMaxScaledDim)) return ctx.error("scale %g is too large", s);
       const DimExpr& d = in[static_cast<size_t>(axes[k])];
       DimExpr o;
       if (d.isConst()) {
         // Output size = floor(in * scale), computed as the reference does (in float64).
-        o = static_cast<int64_t>(std::floor(static_cast<double>(d.constValue()) * s));
+        const double scaled = std::floor(static_cast<double>(d.constValue()) * s);
+        if (!(scaled < kMaxScaledDim))
+          return ctx.error("output dimension %g (input %lld x scale %g) is too large", scaled,
+                           static_cast<long long>(d.constValue()), s);
+        o = static_cast<int64_t>(scaled);
       } else if (s == std::floor(s)) {
         o = d * static_cast<int64_t>(s);
       } else if (1.0 / s == std::floor(1.0 / s)) {

@@ -36,9 +36,16 @@ StatusOr<std::vector<int64_t>> InferContext::inInts(size_t i, const char* what) 
     }
     return out;
   }
-  return error("%s (input '%s') must be a constant or computed from tensor shapes; it is "
-               "computed from tensor data, which Kiln does not support for this input",
-               what, mNode.inputs[i]->name.c_str());
+  return dataDependentInputError(i, what);
+}
+
+// The one message for every input Kiln needs at build time (shape inputs, Resize scales, Range
+// bounds, ...) that the graph computes from tensor data: unsupported, not invalid. The ONNX
+// importer gives the same message when it checks such inputs itself.
+Status InferContext::dataDependentInputError(size_t i, const char* what) const {
+  return unsupported("input '%s' of node '%s' (%s) must be a constant or computed from shapes; "
+                     "it is computed from tensor data, which Kiln does not support yet (%s)",
+                     mNode.inputs[i]->name.c_str(), mNode.name.c_str(), opName(mNode.op), what);
 }
 
 StatusOr<std::vector<double>> InferContext::inDoubles(size_t i, const char* what) const {
@@ -49,7 +56,7 @@ StatusOr<std::vector<double>> InferContext::inDoubles(size_t i, const char* what
       KILN_ASSIGN_OR_RETURN(auto ints, inInts(i, what));
       return std::vector<double>(ints.begin(), ints.end());
     }
-    return error("%s (input '%s') must be a constant", what, mNode.inputs[i]->name.c_str());
+    return dataDependentInputError(i, what);
   }
   std::vector<double> out(static_cast<size_t>(in.constant->numel()));
   for (int64_t k = 0; k < in.constant->numel(); ++k) out[static_cast<size_t>(k)] = in.constant->doubleAt(k);
@@ -57,6 +64,10 @@ StatusOr<std::vector<double>> InferContext::inDoubles(size_t i, const char* what
 }
 
 void InferContext::setOutput(size_t i, DataType dtype, Shape shape) {
+  if (i >= mNode.outputs.size()) {  // malformed node (e.g. a corrupted plan): reported by inferNode
+    mMissingOutput = true;
+    return;
+  }
   ValueInfo& out = mTable[mNode.outputs[i]->id];
   out.known = true;
   out.dtype = dtype;
@@ -65,6 +76,10 @@ void InferContext::setOutput(size_t i, DataType dtype, Shape shape) {
 }
 
 void InferContext::setOutputValue(size_t i, std::vector<DimExpr> values) {
+  if (i >= mNode.outputs.size()) {
+    mMissingOutput = true;
+    return;
+  }
   mTable[mNode.outputs[i]->id].value = std::move(values);
 }
 
@@ -123,6 +138,9 @@ const ShapeFnTable& shapeFunctions() {
     registerNormShapeFns(t);
     registerReduceShapeFns(t);
     registerShapeOpShapeFns(t);
+    registerIndexingShapeFns(t);
+    registerTransformerQuantShapeFns(t);
+    registerPluginShapeFns(t);
     return t;
   }();
   return table;
@@ -138,6 +156,9 @@ Status inferNode(const Node& node, ShapeTable& table) {
   if (!fn) return unsupported("%s: no shape function for op %s", node.describe().c_str(), opName(node.op));
   InferContext ctx(node, table);
   KILN_RETURN_IF_ERROR(fn(ctx));
+  if (ctx.missingOutput())
+    return invalidArgument("%s: the node has %zu outputs, fewer than op %s produces",
+                           node.describe().c_str(), node.outputs.size(), opName(node.op));
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     ValueInfo& out = table[node.outputs[i]->id];
     if (!out.known) return internalError("%s: shape function left output %zu unset", node.describe().c_str(), i);

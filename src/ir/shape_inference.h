@@ -67,6 +67,8 @@ class InferContext {
   StatusOr<std::vector<int64_t>> inInts(size_t i, const char* what) const;
   // Element values of a constant input i as doubles; fails unless the input is a constant.
   StatusOr<std::vector<double>> inDoubles(size_t i, const char* what) const;
+  // Unsupported: input i (`what`) must be known at build time but is computed from tensor data.
+  Status dataDependentInputError(size_t i, const char* what) const;
 
   size_t numOutputs() const { return mNode.outputs.size(); }
   void setOutput(size_t i, DataType dtype, Shape shape);
@@ -100,6 +102,11 @@ class InferContext {
   const ValueInfo& info(size_t i) const { return mTable[mNode.inputs[i]->id]; }
   const Node& mNode;
   ShapeTable& mTable;
+  bool mMissingOutput = false;
+
+ public:
+  // True when the shape function set an output index the node does not have.
+  bool missingOutput() const { return mMissingOutput; }
 };
 
 // numpy-style multidirectional broadcasting of two shapes; error (naming the node) when two
@@ -134,5 +141,9 @@ void registerPoolShapeFns(ShapeFnTable& t);
 void registerNormShapeFns(ShapeFnTable& t);
 void registerReduceShapeFns(ShapeFnTable& t);
 void registerShapeOpShapeFns(ShapeFnTable& t);
+void registerIndexingShapeFns(ShapeFnTable& t);  // shape_fns_indexing.cpp
+void registerTransformerQuantShapeFns(ShapeFnTable& t);  // shape_fns_transformer_quant.cpp
+// Plugin layers (src/plugins/plugin_shape_fn.cpp): asks the registered plugin.
+void registerPluginShapeFns(ShapeFnTable& t);
 
 }  // namespace kiln::ir

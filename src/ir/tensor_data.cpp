@@ -70,31 +70,31 @@ std::shared_ptr<TensorData> TensorData::scalarFloat(float v) {
   return fromBytes(DataType::kFLOAT, {}, &v);
 }
 
-int64_t TensorData::intAt(int64_t i) const {
-  switch (mDtype) {
-    case DataType::kINT64: return as<int64_t>()[i];
-    case DataType::kINT32: return as<int32_t>()[i];
-    case DataType::kINT16: return as<int16_t>()[i];
-    case DataType::kINT8: return as<int8_t>()[i];
-    case DataType::kUINT8: return as<uint8_t>()[i];
-    case DataType::kUINT16: return as<uint16_t>()[i];
-    case DataType::kUINT32: return as<uint32_t>()[i];
-    case DataType::kUINT64: return static_cast<int64_t>(as<uint64_t>()[i]);
-    case DataType::kBOOL: return as<uint8_t>()[i] != 0;
+int64_t elementAsInt64(DataType dtype, const void* data, int64_t i) {
+  switch (dtype) {
+    case DataType::kINT64: return static_cast<const int64_t*>(data)[i];
+    case DataType::kINT32: return static_cast<const int32_t*>(data)[i];
+    case DataType::kINT16: return static_cast<const int16_t*>(data)[i];
+    case DataType::kINT8: return static_cast<const int8_t*>(data)[i];
+    case DataType::kUINT8: return static_cast<const uint8_t*>(data)[i];
+    case DataType::kUINT16: return static_cast<const uint16_t*>(data)[i];
+    case DataType::kUINT32: return static_cast<const uint32_t*>(data)[i];
+    case DataType::kUINT64: return static_cast<int64_t>(static_cast<const uint64_t*>(data)[i]);
+    case DataType::kBOOL: return static_cast<const uint8_t*>(data)[i] != 0;
     case DataType::kFLOAT:
     case DataType::kHALF:
     case DataType::kBF16:
-    case DataType::kDOUBLE: return static_cast<int64_t>(doubleAt(i));
+    case DataType::kDOUBLE: return static_cast<int64_t>(elementAsDouble(dtype, data, i));
   }
   return 0;
 }
 
-double TensorData::doubleAt(int64_t i) const {
-  switch (mDtype) {
-    case DataType::kFLOAT: return as<float>()[i];
-    case DataType::kDOUBLE: return as<double>()[i];
-    case DataType::kHALF: return static_cast<float>(as<Half>()[i]);
-    case DataType::kBF16: return static_cast<float>(as<BFloat16>()[i]);
+double elementAsDouble(DataType dtype, const void* data, int64_t i) {
+  switch (dtype) {
+    case DataType::kFLOAT: return static_cast<const float*>(data)[i];
+    case DataType::kDOUBLE: return static_cast<const double*>(data)[i];
+    case DataType::kHALF: return static_cast<float>(static_cast<const Half*>(data)[i]);
+    case DataType::kBF16: return static_cast<float>(static_cast<const BFloat16*>(data)[i]);
     case DataType::kINT64:
     case DataType::kINT32:
     case DataType::kINT16:
@@ -103,10 +103,13 @@ double TensorData::doubleAt(int64_t i) const {
     case DataType::kUINT16:
     case DataType::kUINT32:
     case DataType::kUINT64:
-    case DataType::kBOOL: return static_cast<double>(intAt(i));
+    case DataType::kBOOL: return static_cast<double>(elementAsInt64(dtype, data, i));
   }
   return 0;
 }
+
+int64_t TensorData::intAt(int64_t i) const { return elementAsInt64(mDtype, data(), i); }
+double TensorData::doubleAt(int64_t i) const { return elementAsDouble(mDtype, data(), i); }
 
 std::vector<int64_t> TensorData::toInt64Vector() const {
   std::vector<int64_t> out(static_cast<size_t>(mNumel));

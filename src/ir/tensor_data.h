@@ -75,6 +75,9 @@ class TensorData {
 using TensorDataPtr = std::shared_ptr<const TensorData>;
 
 int64_t volumeOf(const std::vector<int64_t>& dims);
+// Element i of a dense array of `dtype`, converted (floats truncate toward zero for int64).
+int64_t elementAsInt64(DataType dtype, const void* data, int64_t i);
+double elementAsDouble(DataType dtype, const void* data, int64_t i);
 std::string dimsToString(const std::vector<int64_t>& dims);
 
 }  // namespace kiln::ir

@@ -42,6 +42,17 @@ Status importCast(ImportContext& ctx) {
   return ctx.addFinal(OpKind::kCast, {x}, std::move(attrs));
 }
 
+// CastLike (opset 15+): Cast to the element type of the second input (target_type), whose
+// values are not read. `saturate` only matters for float8 targets, which Kiln does not have, and
+// `round_mode` (opset 24+) only for float8e8m0; both are kept as Cast keeps them.
+Status importCastLike(ImportContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "input"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * like, ctx.requiredInput(1, "target_type"));
+  KILN_ASSIGN_OR_RETURN(ir::Attributes attrs, ctx.copyAttributes());
+  attrs.setInt("to", static_cast<int64_t>(like->dtype));
+  return ctx.addFinal(OpKind::kCast, {x}, std::move(attrs));
+}
+
 // Dropout is the identity at inference. Opset 12 moved `ratio` to an input and added an
 // optional training_mode input: a constant false (or absent) is fine, anything else would mean
 // random masking.
@@ -122,6 +133,7 @@ void registerElementwiseImporters(OpImporterTable& t) {
   KILN_DIRECT(BitwiseNot) KILN_DIRECT(IsNaN) KILN_DIRECT(IsInf) KILN_DIRECT(Identity)
   t["Clip"] = importClip;
   t["Cast"] = importCast;
+  t["CastLike"] = importCastLike;
   t["Dropout"] = importDropout;
   t["Constant"] = importConstant;
 }

@@ -9,12 +9,22 @@ namespace {
 
 using ir::OpKind;
 
-// MaxPool's optional second output (Indices) has no IR counterpart.
+// The number of IR outputs for a node whose trailing outputs are optional: up to the last one
+// that is used (a graph output or read by a node), at least 1. Unused optional outputs (Indices,
+// Mean, ...) are then not computed.
+int usedOutputCount(const ImportContext& ctx) {
+  int n = 1;
+  for (size_t i = 1; i < ctx.numOutputs(); ++i)
+    if (ctx.outputUsed(i)) n = static_cast<int>(i) + 1;
+  return n;
+}
+
+// MaxPool; the optional second output, Indices (int64, flat indices into X, per storage_order),
+// is computed only when used.
 Status importMaxPool(ImportContext& ctx) {
-  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1, "the Indices output is not supported"));
   KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "X"));
   KILN_ASSIGN_OR_RETURN(ir::Attributes attrs, ctx.copyAttributes());
-  return ctx.addFinal(OpKind::kMaxPool, {x}, std::move(attrs));
+  return ctx.addFinal(OpKind::kMaxPool, {x}, std::move(attrs), usedOutputCount(ctx));
 }
 
 // BatchNormalization in inference form. Opsets 9-13 list up to four training outputs (running
@@ -37,15 +47,16 @@ Status importBatchNorm(ImportContext& ctx) {
   return ctx.addFinal(OpKind::kBatchNormalization, std::move(inputs), std::move(attrs));
 }
 
-// LayerNormalization (opset 17): the optional Mean and InvStdDev outputs are not supported.
+// LayerNormalization (opset 17); the optional Mean and InvStdDev outputs (in the stash type) are
+// computed only when used.
 Status importLayerNorm(ImportContext& ctx) {
-  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1, "the Mean and InvStdDev outputs are not supported"));
   KILN_ASSIGN_OR_RETURN(ir::Attributes attrs, ctx.copyAttributes());
   KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "X"));
   KILN_ASSIGN_OR_RETURN(ir::Value * scale, ctx.requiredInput(1, "Scale"));
   std::vector<ir::Value*> inputs{x, scale};
   if (ir::Value* b = ctx.input(2)) inputs.push_back(b);
-  return ctx.addFinal(OpKind::kLayerNormalization, std::move(inputs), std::move(attrs));
+  return ctx.addFinal(OpKind::kLayerNormalization, std::move(inputs), std::move(attrs),
+                      usedOutputCount(ctx));
 }
 
 // GroupNormalization opset 18-20 takes scale and bias per group ([G]); opset 21 (the IR's form)

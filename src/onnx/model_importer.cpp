@@ -8,6 +8,7 @@
 #include "common/logging.h"
 #include "ir/shape_inference.h"
 #include "onnx/onnx_types.h"
+#include "onnx/op_versions.h"
 
 namespace kiln::onnx_import {
 
@@ -104,6 +105,14 @@ ir::Value* ImportContext::inputOrEmpty(size_t i) const {
   ir::Value* v = input(i);
   if (v && v->isConstant() && v->constant->numel() == 0) return nullptr;
   return v;
+}
+
+Status ImportContext::requireBuildTimeInput(size_t i) const {
+  const ir::Value* v = input(i);
+  if (!v || v->isConstant() || v->shapeValue) return Status::ok();
+  return unsupported("input '%s' of node '%s' (%s) must be a constant or computed from shapes; "
+                     "it is computed from tensor data, which Kiln does not support yet",
+                     mNode.input(static_cast<int>(i)).c_str(), mName.c_str(), opType().c_str());
 }
 
 bool ImportContext::outputUsed(size_t i) const {
@@ -264,6 +273,8 @@ const OpImporterTable& opImporters() {
     registerElementwiseImporters(t);
     registerNnImporters(t);
     registerShapeImporters(t);
+    registerIndexingImporters(t);
+    registerTransformerQuantImporters(t);
     return t;
   }();
   return table;
@@ -330,11 +341,21 @@ bool ModelImporter::checkGraph(const onnx::GraphProto& g) {
   mGraph = &g;
   const int numNodes = g.node_size();
 
-  // 1. Every node must have an importer: report all unsupported nodes at once.
+  // 1. Every node must have an importer or a registered plugin (op type = plugin name, domain
+  //    = plugin namespace, the default domain matching ""): report all unsupported nodes at once.
   const OpImporterTable& importers = opImporters();
+  mPluginFor.assign(static_cast<size_t>(numNodes), nullptr);
   for (int i = 0; i < numNodes; ++i) {
     const auto& n = g.node(i);
     std::string domain = displayDomain(n.domain());
+    bool builtin = isDefaultDomain(n.domain()) && importers.find(n.op_type()) != importers.end();
+    if (!builtin || mPreferPlugins) {
+      if (PluginCreator* c = getPluginRegistry().getCreator(
+              n.op_type(), "", isDefaultDomain(n.domain()) ? "" : n.domain())) {
+        mPluginFor[static_cast<size_t>(i)] = c;
+        continue;
+      }
+    }
     if (!isDefaultDomain(n.domain())) {
       auto it = mDomainOpsets.find(n.domain());
       if (it == mDomainOpsets.end()) {
@@ -369,7 +390,11 @@ bool ModelImporter::checkGraph(const onnx::GraphProto& g) {
                          "replace the node.",
                          n.op_type().c_str(), domain.c_str(), static_cast<long long>(mOpset)),
                i);
+      continue;
     }
+    // The op's version at this opset must be one the importer handles (op_versions.def).
+    Status vs = checkOpVersion(n.op_type(), mOpset);
+    if (!vs.isOk()) addError(C::kUNSUPPORTED_NODE, vs.message(), i);
   }
   if (mFailed) return false;
 
@@ -583,6 +608,16 @@ bool ModelImporter::importGraph(const onnx::GraphProto& g, const std::string& mo
     state.usedNodeNames.insert(name);
 
     Status s = Status::ok();
+    if (PluginCreator* plugin = mPluginFor[static_cast<size_t>(index)]) {
+      ImportContext ctx(state, n, name, mOpset);
+      s = importPluginNode(ctx, *plugin);
+      if (!s.isOk()) {
+        addError(s.code() == StatusCode::kUnsupported ? C::kUNSUPPORTED_NODE : C::kINVALID_NODE,
+                 s.message(), index);
+        return false;
+      }
+      continue;
+    }
     for (const auto& a : n.attribute()) {
       auto want = expectedAttributeType(a.name());
       if (want != onnx::AttributeProto::UNDEFINED && attributeType(a) != want &&

@@ -26,11 +26,14 @@
 
 namespace kiln::onnx_import {
 
-// Supported range of the default domain's opset and of the model IR version.
+// Supported range of the default domain's opset and of the model IR version. Within it, each
+// op's versions are checked against op_versions.def (newer ONNX versions of an op that Kiln does
+// not handle are refused for that op only). IR versions 13 and 14 add only new tensor element
+// types (int2/uint2, float6), which are refused by name where they appear.
 constexpr int64_t kMinOpset = 9;
-constexpr int64_t kMaxOpset = 24;
+constexpr int64_t kMaxOpset = 28;
 constexpr int64_t kMinIrVersion = 3;
-constexpr int64_t kMaxIrVersion = 12;
+constexpr int64_t kMaxIrVersion = 14;
 
 // Shared state of one import: names and the ONNX-name -> IR value map.
 struct ImportState {
@@ -76,6 +79,10 @@ class ImportContext {
   StatusOr<ir::Value*> requiredInput(size_t i, const char* what) const;
   // Input i, treating a constant with zero elements as absent (Resize's empty roi/scales).
   ir::Value* inputOrEmpty(size_t i) const;
+  // Ok when input i is absent, a constant, or has values known from shapes (Shape -> Gather ->
+  // Concat ...); otherwise the unsupported error every input Kiln needs at build time gives
+  // ("input 'x' of node 'n' (Op) must be a constant or computed from shapes; ...").
+  Status requireBuildTimeInput(size_t i) const;
 
   size_t numOutputs() const { return static_cast<size_t>(mNode.output_size()); }
   // True when ONNX output i has a name that a node or graph output reads.
@@ -136,10 +143,15 @@ const OpImporterTable& opImporters();
 void registerElementwiseImporters(OpImporterTable& t);
 void registerNnImporters(OpImporterTable& t);
 void registerShapeImporters(OpImporterTable& t);
+void registerIndexingImporters(OpImporterTable& t);  // importers_indexing.cpp
+void registerTransformerQuantImporters(OpImporterTable& t);  // importers_transformer_quant.cpp
 
 // A 1:1 importer for ops whose IR form equals their ONNX form: all attributes copied, inputs and
 // outputs positional.
 Status importDirect(ImportContext& ctx, ir::OpKind op);
+
+// A node that a registered plugin implements (importers_plugin.cpp): attributes become fields.
+Status importPluginNode(ImportContext& ctx, PluginCreator& creator);
 
 class ModelImporter {
  public:
@@ -147,6 +159,9 @@ class ModelImporter {
       : mNet(net), mErrors(errors) {}
   // Parses and imports; on failure records errors and leaves the network as it was.
   bool import(const void* data, size_t size, const std::string& modelDir);
+  // Default-domain nodes use a registered plugin of the same name even when Kiln has a
+  // built-in importer (OnnxParser::setPreferPlugins).
+  void setPreferPlugins(bool prefer) { mPreferPlugins = prefer; }
 
  private:
   bool checkModel(const onnx::ModelProto& model);
@@ -162,6 +177,8 @@ class ModelImporter {
   int64_t mOpset = 0;
   std::map<std::string, int64_t> mDomainOpsets;  // "" for the default domain
   std::vector<int> mOrder;                       // nodes in topological order
+  std::vector<PluginCreator*> mPluginFor;        // by node index: the plugin that imports it
+  bool mPreferPlugins = false;
   bool mFailed = false;
 };
 

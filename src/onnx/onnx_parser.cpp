@@ -25,6 +25,7 @@ struct OnnxParser::Impl {
   NetworkDefinition& network;
   Logger& logger;
   std::vector<ParserError> errors;
+  bool preferPlugins = false;
 
   void ioError(std::string message) {
     ParserError e;
@@ -45,6 +46,7 @@ OnnxParser::~OnnxParser() = default;
 
 bool OnnxParser::parse(const void* data, size_t size, const char* modelDir) {
   onnx_import::ModelImporter importer(mImpl->network.impl(), mImpl->errors);
+  importer.setPreferPlugins(mImpl->preferPlugins);
   return importer.import(data, size, modelDir ? modelDir : "");
 }
 
@@ -95,6 +97,9 @@ const ParserError& OnnxParser::getError(int index) const {
 }
 
 void OnnxParser::clearErrors() { mImpl->errors.clear(); }
+
+void OnnxParser::setPreferPlugins(bool prefer) { mImpl->preferPlugins = prefer; }
+bool OnnxParser::getPreferPlugins() const { return mImpl->preferPlugins; }
 
 std::vector<std::string> OnnxParser::supportedOps() {
   std::vector<std::string> out;

@@ -46,6 +46,8 @@ std::string onnxTypeName(int32_t t) {
     case 24: return "FLOAT8E8M0";
     case 25: return "UINT2";
     case 26: return "INT2";
+    case 27: return "FLOAT6E2M3";
+    case 28: return "FLOAT6E3M2";
     default: return "type " + std::to_string(t);
   }
 }

@@ -1,6 +1,10 @@
+#include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "backends/cpu/cpu_kernel.h"
+#include "plugins/plugin_cpu.h"
+#include "plugins/plugin_node.h"
 #include "runtime/engine_impl.h"
 
 namespace kiln::detail {
@@ -54,14 +58,56 @@ Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& i
       return internalError("tensor '%s' has no concrete shape after binding inputs (%s)", v->name.c_str(),
                            ir::shapeToString(info.shape).c_str());
     if (v->isGraphInput || v->isConstant()) continue;
-    size_t bytes = static_cast<size_t>(ir::volumeOf(ir::staticDims(info.shape))) * dataTypeSize(info.dtype);
+    // Byte size with overflow checks: a shape can be valid and still name more memory than
+    // exists; that must be a clear error, never a wrapped size or an uncaught bad_alloc.
+    uint64_t elements = 1;
+    bool overflow = false;
+    for (int64_t d : ir::staticDims(info.shape))
+      overflow = overflow || __builtin_mul_overflow(elements, static_cast<uint64_t>(d), &elements);
+    uint64_t bytes64 = 0;
+    overflow = overflow || __builtin_mul_overflow(elements, static_cast<uint64_t>(dataTypeSize(info.dtype)), &bytes64);
+    constexpr uint64_t kMaxTensorBytes = uint64_t{1} << 46;  // 64 TiB: beyond any host
+    if (overflow || bytes64 > kMaxTensorBytes)
+      return resourceExhausted("tensor '%s' with shape %s needs more than %llu bytes; the largest "
+                               "tensor Kiln allocates is %llu bytes",
+                               v->name.c_str(), ir::shapeToString(info.shape).c_str(),
+                               static_cast<unsigned long long>(overflow ? UINT64_MAX : bytes64),
+                               static_cast<unsigned long long>(kMaxTensorBytes));
+    size_t bytes = static_cast<size_t>(bytes64);
     size_t id = static_cast<size_t>(v->id);
     if (id < mBuffers.size() && mBuffers[id].size() == bytes) {
       buffers[id] = std::move(mBuffers[id]);
     } else {
-      buffers[id] = ir::AlignedBuffer(bytes);
+      try {
+        buffers[id] = ir::AlignedBuffer(bytes);
+      } catch (const std::bad_alloc&) {
+        return resourceExhausted("out of host memory: could not allocate %zu bytes for tensor '%s' "
+                                 "(shape %s)",
+                                 bytes, v->name.c_str(), ir::shapeToString(info.shape).c_str());
+      }
     }
   }
+  // Plugins: this context's clones, configured for the new shapes; one workspace for all
+  // (layers run one at a time), sized for the largest request, so enqueue never allocates.
+  size_t workspace = 0;
+  for (const ir::Node* n : mEngine.order) {
+    if (n->op != ir::OpKind::kPlugin) continue;
+    std::unique_ptr<Plugin>& instance = mPlugins[n];
+    if (!instance) {
+      auto proto = mEngine.plugins.find(n);
+      if (proto == mEngine.plugins.end() || !proto->second)
+        return internalError("%s: the engine has no plugin instance", n->describe().c_str());
+      KILN_ASSIGN_OR_RETURN(instance, plugins::clonePlugin(*proto->second, *n));
+    }
+    std::vector<PluginTensorDesc> ins, outs;
+    for (const ir::Value* v : n->inputs)
+      ins.push_back({table[v->id].dtype, TensorFormat::kLINEAR, ir::staticDims(table[v->id].shape)});
+    for (const ir::Value* v : n->outputs)
+      outs.push_back({table[v->id].dtype, TensorFormat::kLINEAR, ir::staticDims(table[v->id].shape)});
+    KILN_ASSIGN_OR_RETURN(size_t bytes, plugins::configureOnCpu(*instance, *n, ins, outs));
+    workspace = std::max(workspace, bytes);
+  }
+  if (workspace > mPluginWorkspace.size()) mPluginWorkspace = ir::AlignedBuffer(workspace);
   mBuffers = std::move(buffers);
   mTable = std::move(table);
   mPrepared = true;
@@ -102,6 +148,11 @@ Status CpuExecutor::execute(const std::map<std::string, void*>& addresses) {
       if (n->inputs[i]) ins[i] = tensorOf(n->inputs[i]);
     std::vector<cpu::CpuTensor> outs(n->outputs.size());
     for (size_t i = 0; i < n->outputs.size(); ++i) outs[i] = tensorOf(n->outputs[i]);
+    if (n->op == ir::OpKind::kPlugin) {
+      void* ws = mPluginWorkspace.size() ? mPluginWorkspace.data() : nullptr;
+      KILN_RETURN_IF_ERROR(plugins::enqueueOnCpu(*mPlugins.at(n), *n, ins, outs, ws));
+      continue;
+    }
     KILN_RETURN_IF_ERROR(cpu::runCpuNode(*n, ins, outs));
   }
   // Outputs that no layer writes (a network input or a constant marked as output).

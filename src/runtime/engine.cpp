@@ -4,6 +4,7 @@
 
 #include "backends/cpu/cpu_kernel.h"
 #include "common/logging.h"
+#include "plugins/plugin_node.h"
 #include "runtime/engine_impl.h"
 
 namespace kiln {
@@ -60,12 +61,19 @@ StatusOr<std::shared_ptr<EngineImpl>> EngineImpl::create(plan::PlanContents plan
   e->plan = std::move(plan);
   ir::Graph& g = *e->plan.graph;
   KILN_RETURN_IF_ERROR(ir::verifyGraph(g));
+  // Every plugin must be registered before inference asks them for shapes; one error lists
+  // every missing plugin and the library that provided it at build time.
+  KILN_RETURN_IF_ERROR(plugins::checkPluginsAvailable(g));
   // Re-derive types and symbolic shapes (the plan stores them too; inference is the authority).
   KILN_RETURN_IF_ERROR(ir::inferGraphInPlace(g));
   KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
   for (const ir::Node* n : order) {
     if (!cpu::cpuKernels()[static_cast<size_t>(n->op)])
       return unsupported("%s: this Kiln has no CPU kernel for op %s", n->describe().c_str(), ir::opName(n->op));
+    if (n->op == ir::OpKind::kPlugin) {
+      // The engine's instance, recreated from the plan's fields; contexts clone it.
+      KILN_ASSIGN_OR_RETURN(e->plugins[n], plugins::instantiateForEngine(*n, DeviceType::kCPU));
+    }
     e->order.push_back(n);
   }
   for (const ir::Value* v : g.inputs()) e->io.push_back({v->name, TensorIOMode::kINPUT, v});
@@ -141,7 +149,8 @@ int Engine::getNbOptimizationProfiles() const { return static_cast<int>(mImpl->p
 Dims Engine::getProfileShape(const char* inputName, int profileIndex, OptProfileSelector select) const {
   Dims none;
   none.nbDims = -1;
-  if (profileIndex < 0 || static_cast<size_t>(profileIndex) >= mImpl->plan.profiles.size()) return none;
+  if (!inputName || profileIndex < 0 || static_cast<size_t>(profileIndex) >= mImpl->plan.profiles.size())
+    return none;
   for (const auto& in : mImpl->plan.profiles[static_cast<size_t>(profileIndex)].inputs) {
     if (in.name != inputName) continue;
     switch (select) {

@@ -8,6 +8,7 @@
 
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
+#include "kiln/plugin.h"
 #include "kiln/runtime.h"
 #include "plan/plan.h"
 
@@ -25,6 +26,9 @@ struct EngineImpl {
   std::vector<IOTensor> io;           // inputs first (graph order), then outputs
   std::vector<const ir::Node*> order;  // execution order
   Logger* logger = nullptr;
+  // One instance per plugin layer, made by its creator from the plan's fields (tactic set);
+  // each execution context clones it (src/plugins/).
+  std::map<const ir::Node*, std::unique_ptr<Plugin>> plugins;
 
   static StatusOr<std::shared_ptr<EngineImpl>> create(plan::PlanContents plan, Logger* logger);
   const IOTensor* findIO(const char* name) const;
@@ -48,6 +52,10 @@ class CpuExecutor {
   ir::ShapeTable mTable;
   std::vector<ir::AlignedBuffer> mBuffers;  // by value id
   bool mPrepared = false;
+  // This context's clones of the engine's plugins, configured at prepare(), and one workspace
+  // sized for the largest (layers run one after another).
+  std::map<const ir::Node*, std::unique_ptr<Plugin>> mPlugins;
+  ir::AlignedBuffer mPluginWorkspace;
 };
 
 struct ContextImpl {

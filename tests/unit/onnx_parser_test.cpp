@@ -19,6 +19,7 @@
 #include "kiln/kiln.h"
 #include "kiln/onnx_parser.h"
 #include "onnx/onnx.pb.h"
+#include "onnx/op_versions.h"
 
 namespace kiln {
 namespace {
@@ -179,6 +180,8 @@ std::vector<double> constDoubles(const ir::Value* v) {
 TEST(OnnxParser, SupportedOpsCoverEveryIrOpAndTheRewrittenOnes) {
   std::vector<std::string> ops = OnnxParser::supportedOps();
   for (int i = 0; i < ir::kNumOps; ++i) {
+    // Plugin layers come from nodes that match a registered plugin, not from an op named Plugin.
+    if (static_cast<ir::OpKind>(i) == ir::OpKind::kPlugin) continue;
     const char* name = ir::opName(static_cast<ir::OpKind>(i));
     EXPECT_NE(std::find(ops.begin(), ops.end(), name), ops.end()) << name << " has no importer";
   }
@@ -784,7 +787,7 @@ TEST(OnnxParser, EveryUnsupportedNodeIsReportedAtOnceAndNothingIsImported) {
   mb.node("Relu", {"x"}, {"a"}, "relu");
   auto* foo = mb.node("Foo", {"a"}, {"b"}, "my_foo");
   foo->set_domain("com.example");
-  mb.node("Hardmax", {"b"}, {"c"});  // default domain, no importer
+  mb.node("StringNormalizer", {"b"}, {"c"});  // default domain, no importer (string op)
   auto* bar = mb.node("Bar", {"c"}, {"d"}, "bar");
   bar->set_domain("org.undeclared");
   mb.node("Relu", {"d"}, {"y"});
@@ -805,10 +808,10 @@ TEST(OnnxParser, EveryUnsupportedNodeIsReportedAtOnceAndNothingIsImported) {
   EXPECT_EQ(e0.toString(),
             "node 'my_foo' (Foo, opset 3, domain com.example): " + e0.message);
   const ParserError& e1 = p.parser->getError(1);
-  EXPECT_EQ(e1.nodeName, "Hardmax_2");
+  EXPECT_EQ(e1.nodeName, "StringNormalizer_2");
   EXPECT_EQ(e1.domain, "ai.onnx");
   EXPECT_EQ(e1.opset, 17);
-  EXPECT_NE(e1.message.find("'Hardmax' (domain 'ai.onnx', opset 17)"), std::string::npos);
+  EXPECT_NE(e1.message.find("'StringNormalizer' (domain 'ai.onnx', opset 17)"), std::string::npos);
   const ParserError& e2 = p.parser->getError(2);
   EXPECT_EQ(e2.opType, "Bar");
   EXPECT_NE(e2.message.find("org.undeclared"), std::string::npos);
@@ -822,7 +825,7 @@ TEST(OnnxParser, EveryUnsupportedNodeIsReportedAtOnceAndNothingIsImported) {
 }
 
 TEST(OnnxParser, VersionsOutsideTheRangeAreRefused) {
-  for (int64_t opset : {8, 25}) {
+  for (int64_t opset : {8, 29}) {
     ModelBuilder mb(opset);
     mb.input("x", onnx::TensorProto::FLOAT, {int64_t{2}});
     mb.node("Relu", {"x"}, {"y"});
@@ -830,7 +833,25 @@ TEST(OnnxParser, VersionsOutsideTheRangeAreRefused) {
     Parsed p;
     EXPECT_FALSE(p.parse(mb.bytes()));
     EXPECT_NE(p.errors().find("opset " + std::to_string(opset)), std::string::npos) << p.errors();
-    EXPECT_NE(p.errors().find("9 to 24"), std::string::npos) << p.errors();
+    EXPECT_NE(p.errors().find("9 to 28"), std::string::npos) << p.errors();
+  }
+  // The newest opset and IR version of the conformance suite (onnx 1.23) are accepted.
+  {
+    ModelBuilder mb(28, 14);
+    mb.input("x", onnx::TensorProto::FLOAT, {int64_t{2}});
+    mb.node("Relu", {"x"}, {"y"});
+    mb.output("y");
+    Parsed p;
+    EXPECT_TRUE(p.parse(mb.bytes())) << p.errors();
+  }
+  {
+    ModelBuilder mb(28, 15);
+    mb.input("x", onnx::TensorProto::FLOAT, {int64_t{2}});
+    mb.node("Relu", {"x"}, {"y"});
+    mb.output("y");
+    Parsed p;
+    EXPECT_FALSE(p.parse(mb.bytes()));
+    EXPECT_NE(p.errors().find("IR versions 3 to 14"), std::string::npos) << p.errors();
   }
   ModelBuilder mb(13, 99);
   mb.input("x", onnx::TensorProto::FLOAT, {int64_t{2}});
@@ -1068,6 +1089,328 @@ TEST(OnnxParser, HugeDimsAndMismatchedByteCountsAreErrorsWithoutAllocation) {
 
 // x[2,3,2] -> Softmax(axis=1, opset 11: over the flattened last two dims) -> y; checked against
 // a softmax over each row of 6 computed in double precision here.
+// ---- op versions (op_versions.def) and the ops/outputs added for the opset 25-28 suite -------
+
+TEST(OnnxParser, EveryImportedOpHasAVersionEntry) {
+  // An op without an entry would be refused above opset 24; the Python test
+  // (tests/python/test_opset_coverage.py) checks the entries against ONNX's schema history.
+  for (const std::string& op : OnnxParser::supportedOps())
+    EXPECT_NE(onnx_import::findOpVersion(op), nullptr)
+        << op << " has an importer but no line in src/onnx/op_versions.def";
+  const auto* s2d = onnx_import::findOpVersion("SpaceToDepth");
+  ASSERT_NE(s2d, nullptr);
+  EXPECT_EQ(s2d->newestHandled, 28);
+  EXPECT_EQ(onnx_import::findOpVersion("NoSuchOp"), nullptr);
+}
+
+TEST(OnnxParser, OpVersionCheckRefusesNewerVersionsByName) {
+  // Ops without an entry: accepted up to opset 24 only.
+  EXPECT_TRUE(onnx_import::checkOpVersion("NoSuchOp", 24).isOk());
+  Status s = onnx_import::checkOpVersion("NoSuchOp", 25);
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("checked against ONNX opsets up to 24"), std::string::npos) << s.message();
+  // Every listed op is accepted at every supported opset unless a newer version is refused.
+  for (const auto& e : onnx_import::opVersionTable())
+    for (int64_t opset = 9; opset <= 28; ++opset) {
+      bool refused = false;
+      for (const auto& r : e.refused) refused = refused || r.since <= opset;
+      EXPECT_EQ(onnx_import::checkOpVersion(e.op, opset).isOk(), !refused) << e.op << " " << opset;
+    }
+}
+
+// Builds `p`'s network (static shapes), runs it once and returns false with a message on failure.
+// `io` maps tensor names to host buffers (inputs read, outputs written).
+std::string buildAndRun(Parsed& p, const std::vector<std::pair<std::string, void*>>& io) {
+  auto config = p.builder->createConfig();
+  auto plan = p.builder->buildSerializedNetwork(*p.network, *config);
+  if (!plan) return "build: " + p.builder->getLastError() + p.logger.all();
+  auto runtime = Runtime::create(p.logger);
+  auto engine = runtime->deserializeEngine(plan->data(), plan->size());
+  if (!engine) return "deserialize: " + runtime->getLastError();
+  auto ctx = engine->createExecutionContext();
+  for (const auto& [name, ptr] : io)
+    if (!ctx->setTensorAddress(name.c_str(), ptr)) return "setTensorAddress " + name + ": " + ctx->getLastError();
+  if (!ctx->executeV2()) return "execute: " + ctx->getLastError();
+  return "";
+}
+
+std::vector<float> randomFloats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-2.f, 2.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+TEST(OnnxParser, CastLikeBecomesCastToTheTargetsType) {
+  ModelBuilder mb(25, 13);
+  mb.input("x", onnx::TensorProto::FLOAT, {int64_t{5}});
+  auto* like = mb.graph->add_initializer();
+  like->set_name("like");
+  like->set_data_type(onnx::TensorProto::INT32);
+  like->add_dims(1);
+  like->add_int32_data(0);
+  mb.node("CastLike", {"x", "like"}, {"y"}, "castlike");
+  mb.output("y");
+  Parsed p;
+  ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+  EXPECT_EQ(p.layerTypes(), std::vector<std::string>{"Cast"});
+  EXPECT_EQ(p.network->getTensor("y")->getType(), DataType::kINT32);
+  // Float to int truncates toward zero.
+  std::vector<float> x{1.f, -2.f, 3.75f, -4.5f, 100.f};
+  std::vector<int32_t> y(5, -77);
+  ASSERT_EQ(buildAndRun(p, {{"x", x.data()}, {"y", y.data()}}), "");
+  EXPECT_EQ(y, (std::vector<int32_t>{1, -2, 3, -4, 100}));
+}
+
+TEST(OnnxParser, SpaceToDepthModesDcrAndCrdOfOpset28) {
+  const int64_t N = 2, C = 3, H = 4, W = 6, b = 2;
+  const std::vector<float> x = randomFloats(static_cast<size_t>(N * C * H * W), 7);
+  for (const char* mode : {"DCR", "CRD"}) {
+    ModelBuilder mb(28, 14);
+    mb.input("x", onnx::TensorProto::FLOAT, {N, C, H, W});
+    auto* n = mb.node("SpaceToDepth", {"x"}, {"y"}, "s2d");
+    attrInt(n, "blocksize", b);
+    attrString(n, "mode", mode);
+    mb.output("y");
+    Parsed p;
+    ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+    EXPECT_EQ(p.shapeOf("y"), "[2,12,2,3]");
+    std::vector<float> y(x.size(), std::nanf(""));
+    ASSERT_EQ(buildAndRun(p, {{"x", const_cast<float*>(x.data())}, {"y", y.data()}}), "");
+    // y[n, ch, h, w] = x[n, c, h*b + bh, w*b + bw] with ch = (bh*b + bw)*C + c (DCR) or
+    // c*b*b + bh*b + bw (CRD).
+    const bool crd = std::string(mode) == "CRD";
+    for (int64_t in = 0; in < N; ++in)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t bh = 0; bh < b; ++bh)
+          for (int64_t bw = 0; bw < b; ++bw)
+            for (int64_t h = 0; h < H / b; ++h)
+              for (int64_t w = 0; w < W / b; ++w) {
+                const int64_t ch = crd ? c * b * b + bh * b + bw : (bh * b + bw) * C + c;
+                const float want = x[static_cast<size_t>(((in * C + c) * H + h * b + bh) * W + w * b + bw)];
+                const float got = y[static_cast<size_t>(((in * C * b * b + ch) * (H / b) + h) * (W / b) + w)];
+                ASSERT_EQ(got, want) << mode << " n" << in << " c" << c << " bh" << bh << " bw" << bw;
+              }
+  }
+  ModelBuilder bad(28, 14);
+  bad.input("x", onnx::TensorProto::FLOAT, {N, C, H, W});
+  auto* n = bad.node("SpaceToDepth", {"x"}, {"y"}, "s2d");
+  attrInt(n, "blocksize", b);
+  attrString(n, "mode", "XYZ");
+  bad.output("y");
+  Parsed q;
+  EXPECT_FALSE(q.parse(bad.bytes()));
+  EXPECT_NE(q.errors().find("mode 'XYZ' is not valid"), std::string::npos) << q.errors();
+}
+
+TEST(OnnxParser, LayerNormMeanAndInvStdDevOutputsAreComputed) {
+  const int64_t R = 3, D = 5;
+  ModelBuilder mb(17);
+  mb.input("x", onnx::TensorProto::FLOAT, {R, D});
+  std::vector<float> scale = randomFloats(D, 3), bias = randomFloats(D, 4);
+  mb.floatInit("s", {D}, scale);
+  mb.floatInit("b", {D}, bias);
+  attrFloat(mb.node("LayerNormalization", {"x", "s", "b"}, {"y", "mean", "inv"}, "ln"), "epsilon", 1e-3f);
+  mb.output("y");
+  mb.output("mean");
+  mb.output("inv");
+  Parsed p;
+  ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+  EXPECT_EQ(p.shapeOf("mean"), "[3,1]");
+  const std::vector<float> x = randomFloats(static_cast<size_t>(R * D), 5);
+  std::vector<float> y(x.size(), std::nanf("")), mean(R, std::nanf("")), inv(R, std::nanf(""));
+  ASSERT_EQ(buildAndRun(p, {{"x", const_cast<float*>(x.data())}, {"y", y.data()}, {"mean", mean.data()}, {"inv", inv.data()}}), "");
+  for (int64_t r = 0; r < R; ++r) {
+    double m = 0, v = 0;
+    for (int64_t d = 0; d < D; ++d) m += x[static_cast<size_t>(r * D + d)];
+    m /= D;
+    for (int64_t d = 0; d < D; ++d) v += std::pow(x[static_cast<size_t>(r * D + d)] - m, 2);
+    const double is = 1.0 / std::sqrt(v / D + 1e-3);
+    EXPECT_NEAR(mean[static_cast<size_t>(r)], m, 1e-6);
+    EXPECT_NEAR(inv[static_cast<size_t>(r)], is, 1e-5 * is);
+    for (int64_t d = 0; d < D; ++d) {
+      const double want = (x[static_cast<size_t>(r * D + d)] - m) * is * scale[static_cast<size_t>(d)] + bias[static_cast<size_t>(d)];
+      EXPECT_NEAR(y[static_cast<size_t>(r * D + d)], want, 1e-5 + 1e-5 * std::abs(want));
+    }
+  }
+}
+
+TEST(OnnxParser, MaxPoolIndicesOutputIsComputed) {
+  ModelBuilder mb(12);
+  mb.input("x", onnx::TensorProto::FLOAT, {int64_t{1}, int64_t{2}, int64_t{4}, int64_t{4}});
+  auto* n = mb.node("MaxPool", {"x"}, {"y", "idx"}, "pool");
+  attrInts(n, "kernel_shape", {2, 2});
+  attrInts(n, "strides", {2, 2});
+  mb.output("y");
+  mb.output("idx");
+  Parsed p;
+  ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+  const std::vector<float> x = randomFloats(32, 11);
+  std::vector<float> y(8, std::nanf(""));
+  std::vector<int64_t> idx(8, -1);
+  ASSERT_EQ(buildAndRun(p, {{"x", const_cast<float*>(x.data())}, {"y", y.data()}, {"idx", idx.data()}}), "");
+  // Indices are flat into X (row-major, storage_order 0), including the channel offset.
+  for (int64_t c = 0; c < 2; ++c)
+    for (int64_t oh = 0; oh < 2; ++oh)
+      for (int64_t ow = 0; ow < 2; ++ow) {
+        int64_t best = -1;
+        for (int64_t kh = 0; kh < 2; ++kh)
+          for (int64_t kw = 0; kw < 2; ++kw) {
+            const int64_t i = (c * 4 + oh * 2 + kh) * 4 + ow * 2 + kw;
+            if (best < 0 || x[static_cast<size_t>(i)] > x[static_cast<size_t>(best)]) best = i;
+          }
+        const size_t o = static_cast<size_t>((c * 2 + oh) * 2 + ow);
+        EXPECT_EQ(idx[o], best) << o;
+        EXPECT_EQ(y[o], x[static_cast<size_t>(best)]) << o;
+      }
+}
+
+TEST(OnnxParser, ReduceMaxAndMinOnBoolAreAnyAndAll) {
+  ModelBuilder mb(20);
+  mb.input("x", onnx::TensorProto::BOOL, {int64_t{3}, int64_t{2}});
+  mb.int64Init("axes", {1}, {1});
+  attrInt(mb.node("ReduceMax", {"x", "axes"}, {"any"}, "rmax"), "keepdims", 0);
+  attrInt(mb.node("ReduceMin", {"x", "axes"}, {"all"}, "rmin"), "keepdims", 0);
+  mb.output("any");
+  mb.output("all");
+  Parsed p;
+  ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+  EXPECT_EQ(p.network->getTensor("any")->getType(), DataType::kBOOL);
+  std::vector<uint8_t> x{1, 1, 0, 1, 0, 0};
+  std::vector<uint8_t> any(3, 7), all(3, 7);
+  ASSERT_EQ(buildAndRun(p, {{"x", x.data()}, {"any", any.data()}, {"all", all.data()}}), "");
+  EXPECT_EQ(any, (std::vector<uint8_t>{1, 1, 0}));
+  EXPECT_EQ(all, (std::vector<uint8_t>{1, 0, 0}));
+
+  // Empty reductions: any of nothing is false, all of nothing is true.
+  ModelBuilder empty(20);
+  empty.input("x", onnx::TensorProto::BOOL, {int64_t{2}, int64_t{0}});
+  empty.int64Init("axes", {1}, {1});
+  empty.node("ReduceMax", {"x", "axes"}, {"any"}, "rmax");
+  empty.node("ReduceMin", {"x", "axes"}, {"all"}, "rmin");
+  empty.output("any");
+  empty.output("all");
+  Parsed q;
+  ASSERT_TRUE(q.parse(empty.bytes())) << q.errors();
+  uint8_t dummy = 0;
+  std::vector<uint8_t> any0(2, 7), all0(2, 7);
+  ASSERT_EQ(buildAndRun(q, {{"x", &dummy}, {"any", any0.data()}, {"all", all0.data()}}), "");
+  EXPECT_EQ(any0, (std::vector<uint8_t>{0, 0}));
+  EXPECT_EQ(all0, (std::vector<uint8_t>{1, 1}));
+}
+
+TEST(OnnxParser, ReduceMaxAndMinOnNarrowIntegersKeepTheirRange) {
+  ModelBuilder mb(18);
+  mb.input("x", onnx::TensorProto::INT8, {int64_t{2}, int64_t{3}});
+  mb.input("e", onnx::TensorProto::INT8, {int64_t{2}, int64_t{0}});
+  mb.int64Init("axes", {1}, {1});
+  attrInt(mb.node("ReduceMax", {"x", "axes"}, {"mx"}, "rmax"), "keepdims", 0);
+  attrInt(mb.node("ReduceMin", {"x", "axes"}, {"mn"}, "rmin"), "keepdims", 0);
+  attrInt(mb.node("ReduceMax", {"e", "axes"}, {"emx"}, "emax"), "keepdims", 0);
+  attrInt(mb.node("ReduceMin", {"e", "axes"}, {"emn"}, "emin"), "keepdims", 0);
+  for (const char* o : {"mx", "mn", "emx", "emn"}) mb.output(o);
+  Parsed p;
+  ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+  EXPECT_EQ(p.network->getTensor("mx")->getType(), DataType::kINT8);
+  std::vector<int8_t> x{-128, 5, 127, -3, -7, -100}, mx(2, 1), mn(2, 1), emx(2, 1), emn(2, 1);
+  int8_t dummy = 0;
+  ASSERT_EQ(buildAndRun(p, {{"x", x.data()}, {"e", &dummy}, {"mx", mx.data()}, {"mn", mn.data()},
+                            {"emx", emx.data()}, {"emn", emn.data()}}),
+            "");
+  EXPECT_EQ(mx, (std::vector<int8_t>{127, -3}));
+  EXPECT_EQ(mn, (std::vector<int8_t>{-128, -100}));
+  // Empty sets give the type's lowest (max) and highest (min) value.
+  EXPECT_EQ(emx, (std::vector<int8_t>{-128, -128}));
+  EXPECT_EQ(emn, (std::vector<int8_t>{127, 127}));
+}
+
+TEST(OnnxParser, RangeStashTypeOfOpset27) {
+  for (int64_t stash : {1, 0}) {
+    ModelBuilder mb(27, 13);
+    for (const char* name : {"start", "limit", "delta"}) {
+      auto* t = mb.graph->add_initializer();
+      t->set_name(name);
+      t->set_data_type(onnx::TensorProto::FLOAT16);
+      const float v = std::string(name) == "start" ? 1.f : std::string(name) == "limit" ? 4.f : 0.5f;
+      t->add_int32_data(Half(v).bits);
+    }
+    attrInt(mb.node("Range", {"start", "limit", "delta"}, {"y"}, "range"), "stash_type", stash);
+    mb.output("y");
+    Parsed p;
+    if (stash == 1) {
+      ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+      EXPECT_EQ(p.shapeOf("y"), "[6]");
+    } else {
+      EXPECT_FALSE(p.parse(mb.bytes()));
+      EXPECT_EQ(p.parser->getError(0).code, ParserError::Code::kUNSUPPORTED_NODE);
+      EXPECT_NE(p.errors().find("stash_type=0 is not supported"), std::string::npos) << p.errors();
+    }
+  }
+}
+
+// Resize-19 with align_corners and scales: x_orig = x * (in - 1) / (in * scale - 1), with the
+// real in * scale (2.4 for 4 * 0.6), not the output length 2.
+TEST(OnnxParser, ResizeAlignCornersWithScalesUsesTheUnroundedLength) {
+  ModelBuilder mb(19);
+  mb.input("x", onnx::TensorProto::FLOAT, {int64_t{1}, int64_t{4}});
+  mb.floatInit("scales", {2}, {1.f, 0.6f});
+  auto* n = mb.node("Resize", {"x", "", "scales"}, {"y"}, "resize");
+  attrString(n, "mode", "linear");
+  attrString(n, "coordinate_transformation_mode", "align_corners");
+  mb.output("y");
+  Parsed p;
+  ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+  EXPECT_EQ(p.shapeOf("y"), "[1,2]");
+  std::vector<float> x{1.f, 2.f, 4.f, 8.f}, y(2, std::nanf(""));
+  ASSERT_EQ(buildAndRun(p, {{"x", x.data()}, {"y", y.data()}}), "");
+  // y[1]: x_orig = 3 / 1.4 = 2.142857; between x[2] = 4 and x[3] = 8.
+  const double xo = 3.0 / (4 * static_cast<double>(0.6f) - 1);
+  EXPECT_FLOAT_EQ(y[0], 1.f);
+  EXPECT_NEAR(y[1], 4.0 + (xo - 2.0) * 4.0, 1e-5);
+}
+
+// Inputs Kiln needs at build time, computed from data: unsupported (not invalid), one message.
+TEST(OnnxParser, DataDependentShapeInputsAreUnsupportedWithOneMessage) {
+  struct Case {
+    const char* op;
+    int64_t opset;
+    const char* input;
+  };
+  for (const Case& c : {Case{"Resize", 19, "scales"}, Case{"Resize", 19, "sizes"},
+                        Case{"Upsample", 9, "scales"}, Case{"Range", 11, "limit"},
+                        Case{"Reshape", 13, "shape"}}) {
+    ModelBuilder mb(c.opset);
+    std::string in = c.input;
+    if (std::string(c.op) == "Range") {
+      mb.input("limit", onnx::TensorProto::FLOAT, {});
+      mb.floatInit("start", {}, {0.f});
+      mb.floatInit("delta", {}, {1.f});
+      mb.node("Range", {"start", "limit", "delta"}, {"y"}, "n");
+    } else {
+      mb.input("x", onnx::TensorProto::FLOAT, {int64_t{1}, int64_t{1}, int64_t{2}, int64_t{2}});
+      const bool ints = in == "sizes" || in == "shape";
+      mb.input(in, ints ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT, {int64_t{4}});
+      if (std::string(c.op) == "Resize")
+        mb.node("Resize", in == "scales" ? std::vector<std::string>{"x", "", "scales"}
+                                         : std::vector<std::string>{"x", "", "", "sizes"},
+                {"y"}, "n");
+      else
+        mb.node(c.op, {"x", in}, {"y"}, "n");
+    }
+    mb.output("y");
+    Parsed p;
+    EXPECT_FALSE(p.parse(mb.bytes())) << c.op;
+    ASSERT_GE(p.parser->getNbErrors(), 1) << c.op;
+    EXPECT_EQ(p.parser->getError(0).code, ParserError::Code::kUNSUPPORTED_NODE) << p.errors();
+    EXPECT_NE(p.errors().find("input '" + in + "' of node 'n' (" + c.op +
+                              ") must be a constant or computed from shapes; it is computed from "
+                              "tensor data, which Kiln does not support yet"),
+              std::string::npos)
+        << p.errors();
+  }
+}
+
 TEST(OnnxParser, ImportedOpset11SoftmaxBuildsRunsAndMatchesHandComputedValues) {
   ModelBuilder mb(11);
   mb.input("x", onnx::TensorProto::FLOAT, {std::string("n"), int64_t{3}, int64_t{2}});

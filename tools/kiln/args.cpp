@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -14,6 +15,9 @@ constexpr FlagDef kCommonFlags[] = {
     {"verbose", FlagKind::kBool, "", "Print verbose messages (logger severity kVERBOSE)."},
     {"device", FlagKind::kValue, "cpu|cuda",
      "Backend to build for and run on (default: cpu). 'gpu' is accepted for 'cuda'."},
+    {"plugins", FlagKind::kList, "<lib.so>[,<lib.so>]",
+     "Load plugin libraries before anything else (after those in $KILN_PLUGIN_PATH, a "
+     "colon-separated list). See docs/plugins.md."},
 };
 
 constexpr FlagDef kBuildFlags[] = {
@@ -227,6 +231,17 @@ std::string mainHelp() {
 StatusOr<CommonOptions> commonOptions(const ParsedArgs& args) {
   CommonOptions o;
   o.verbose = args.flag("verbose");
+  if (args.has("plugins")) {
+    std::string list = args.get("plugins");
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = std::min(list.find(',', start), list.size());
+      std::string lib = list.substr(start, end - start);
+      if (lib.empty()) return invalidArgument("--plugins=%s: empty library path", list.c_str());
+      o.plugins.push_back(lib);
+      start = end + 1;
+    }
+  }
   if (args.has("device")) {
     std::string d = normalizeFlagName(args.get("device"));
     if (d == "cpu") {

@@ -35,6 +35,7 @@ std::string mainHelp();
 struct CommonOptions {
   bool verbose = false;
   DeviceType device = DeviceType::kCPU;
+  std::vector<std::string> plugins;  // --plugins, in order
 };
 
 struct BuildOptions {

@@ -1,6 +1,7 @@
 // Error reporting and command-line parsing shared by the subcommands.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "commands.h"
 
@@ -15,6 +16,18 @@ int reportError(const Status& status, int exitCode) {
 void reportWarning(const std::string& message) {
   std::fprintf(stderr, "kiln: warning: %s\n", message.c_str());
   std::fflush(stderr);
+}
+
+Status loadPlugins(const std::vector<std::string>& libraries) {
+  if (const char* env = std::getenv("KILN_PLUGIN_PATH"); env && *env) {
+    PluginStatus st = loadPluginLibraries(env);
+    if (!st.isOk()) return invalidArgument("KILN_PLUGIN_PATH: %s", st.message().c_str());
+  }
+  for (const std::string& lib : libraries) {
+    PluginStatus st = getPluginRegistry().loadLibrary(lib.c_str());
+    if (!st.isOk()) return invalidArgument("--plugins: %s", st.message().c_str());
+  }
+  return Status::ok();
 }
 
 CommandLine parseCommandLine(Command cmd, std::span<const std::string> args) {
@@ -51,6 +64,10 @@ CommandLine parseCommandLine(Command cmd, std::span<const std::string> args) {
     return out;
   }
   out.common = *common;
+  // Plugin libraries: $KILN_PLUGIN_PATH first, then --plugins, before any model or plan is
+  // read (ONNX nodes and plan layers are matched against the registry).
+  Status loaded = loadPlugins(out.common.plugins);
+  if (!loaded.isOk()) out.exitNow = reportError(loaded, kExitFailure);
   return out;
 }
 

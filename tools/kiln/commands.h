@@ -31,6 +31,8 @@ struct CommandLine {
   int exitNow = -1;
 };
 CommandLine parseCommandLine(Command cmd, std::span<const std::string> args);
+// Loads the libraries in $KILN_PLUGIN_PATH (colon-separated), then `libraries` (--plugins).
+Status loadPlugins(const std::vector<std::string>& libraries);
 
 // A parsed ONNX model. Members are declared so that the parser dies before the network, and the
 // network before the builder.

@@ -7,43 +7,8 @@
 
 namespace kiln::cpu {
 
-double CpuTensor::doubleAt(int64_t i) const {
-  switch (dtype) {
-    case DataType::kFLOAT: return as<float>()[i];
-    case DataType::kDOUBLE: return as<double>()[i];
-    case DataType::kHALF: return static_cast<float>(as<Half>()[i]);
-    case DataType::kBF16: return static_cast<float>(as<BFloat16>()[i]);
-    case DataType::kINT64: return static_cast<double>(as<int64_t>()[i]);
-    case DataType::kINT32: return as<int32_t>()[i];
-    case DataType::kINT16: return as<int16_t>()[i];
-    case DataType::kINT8: return as<int8_t>()[i];
-    case DataType::kUINT8: return as<uint8_t>()[i];
-    case DataType::kUINT16: return as<uint16_t>()[i];
-    case DataType::kUINT32: return as<uint32_t>()[i];
-    case DataType::kUINT64: return static_cast<double>(as<uint64_t>()[i]);
-    case DataType::kBOOL: return as<uint8_t>()[i] != 0;
-  }
-  return 0;
-}
-
-int64_t CpuTensor::intAt(int64_t i) const {
-  switch (dtype) {
-    case DataType::kINT64: return as<int64_t>()[i];
-    case DataType::kINT32: return as<int32_t>()[i];
-    case DataType::kINT16: return as<int16_t>()[i];
-    case DataType::kINT8: return as<int8_t>()[i];
-    case DataType::kUINT8: return as<uint8_t>()[i];
-    case DataType::kUINT16: return as<uint16_t>()[i];
-    case DataType::kUINT32: return as<uint32_t>()[i];
-    case DataType::kUINT64: return static_cast<int64_t>(as<uint64_t>()[i]);
-    case DataType::kBOOL: return as<uint8_t>()[i] != 0;
-    case DataType::kFLOAT:
-    case DataType::kDOUBLE:
-    case DataType::kHALF:
-    case DataType::kBF16: return static_cast<int64_t>(doubleAt(i));
-  }
-  return 0;
-}
+double CpuTensor::doubleAt(int64_t i) const { return ir::elementAsDouble(dtype, data, i); }
+int64_t CpuTensor::intAt(int64_t i) const { return ir::elementAsInt64(dtype, data, i); }
 
 const CpuKernelTable& cpuKernels() {
   static const CpuKernelTable table = [] {
@@ -55,6 +20,9 @@ const CpuKernelTable& cpuKernels() {
     registerNormKernels(t);
     registerReduceKernels(t);
     registerShapeOpKernels(t);
+    registerIndexingKernels(t);
+    registerTransformerQuantKernels(t);
+    registerPluginKernels(t);
     return t;
   }();
   return table;

@@ -77,6 +77,11 @@ void registerPoolKernels(CpuKernelTable& t);
 void registerNormKernels(CpuKernelTable& t);
 void registerReduceKernels(CpuKernelTable& t);
 void registerShapeOpKernels(CpuKernelTable& t);
+void registerIndexingKernels(CpuKernelTable& t);  // kernels_indexing.cpp
+void registerTransformerQuantKernels(CpuKernelTable& t);  // kernels_transformer_quant.cpp
+// Plugin layers (src/plugins/plugin_cpu.cpp): a transient plugin instance per call; the
+// runtime's executor keeps one instance per execution context instead.
+void registerPluginKernels(CpuKernelTable& t);
 
 // Runs one node on host tensors: convenience for constant folding and tests. Output tensors must
 // already have dims/dtype set and memory allocated.

@@ -14,6 +14,10 @@
 // tf_crop_and_resize maps into the roi box; outputs that fall outside the input take
 // extrapolation_value. `scale` is the scales entry, or out/in for sizes (one shared scale
 // under keep_aspect_ratio_policy not_larger/not_smaller).
+// align_corners and tf_crop_and_resize divide by (length_resized - 1), where the spec's
+// length_resized is in * scale as a real number, not the output length floor(in * scale):
+// downsampling 4 -> floor(4 * 0.6) = 2 with align_corners maps x to x * 3 / 1.4, not x * 3 / 1.
+// With sizes (and no aspect-ratio policy) in * scale is the output length itself.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -38,11 +42,11 @@ struct AxisMap {
 };
 
 double originalCoordinate(const std::string& ctm, double x, double scale, int64_t inLen,
-                          int64_t outLen, double roiStart, double roiEnd) {
+                          int64_t outLen, double lenResized, double roiStart, double roiEnd) {
   const double in = static_cast<double>(inLen), out = static_cast<double>(outLen);
   if (ctm == "half_pixel") return (x + 0.5) / scale - 0.5;
   if (ctm == "pytorch_half_pixel") return outLen > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-  if (ctm == "align_corners") return outLen == 1 ? 0.0 : x * (in - 1) / (out - 1);
+  if (ctm == "align_corners") return lenResized == 1.0 ? 0.0 : x * (in - 1) / (lenResized - 1);
   if (ctm == "asymmetric") return x / scale;
   if (ctm == "half_pixel_symmetric") {
     // The output canvas (out) is centred on the scaled input (scale * in).
@@ -51,7 +55,8 @@ double originalCoordinate(const std::string& ctm, double x, double scale, int64_
     return offset + (x + 0.5) / scale - 0.5;
   }
   // tf_crop_and_resize
-  if (outLen > 1) return roiStart * (in - 1) + x * (roiEnd - roiStart) * (in - 1) / (out - 1);
+  if (lenResized != 1.0)
+    return roiStart * (in - 1) + x * (roiEnd - roiStart) * (in - 1) / (lenResized - 1);
   return 0.5 * (roiStart + roiEnd) * (in - 1);
 }
 
@@ -161,6 +166,7 @@ Status resizeKernel(CpuKernelContext& ctx) {
   // Per-axis scale and roi (defaults: 1 and [0, 1]).
   std::vector<double> scale(static_cast<size_t>(rank), 1.0), roiStart(static_cast<size_t>(rank), 0.0),
       roiEnd(static_cast<size_t>(rank), 1.0);
+  bool exactSizes = false;  // sizes given and used as they are: length_resized = out
   const size_t na = axes.size();
   if (ctx.hasInput(2) && ctx.inputs[2].numel() > 0) {
     if (static_cast<size_t>(ctx.inputs[2].numel()) != na) return ctx.error("scales has the wrong length");
@@ -176,6 +182,7 @@ Status resizeKernel(CpuKernelContext& ctx) {
     }
     if (policy != "stretch")
       for (size_t k = 0; k < na; ++k) scale[static_cast<size_t>(axes[k])] = common;
+    exactSizes = policy == "stretch";
   } else {
     return ctx.error("needs scales or sizes");
   }
@@ -204,7 +211,10 @@ Status resizeKernel(CpuKernelContext& ctx) {
         taps.push_back({c * strides[a], 1.0});  // untouched axis
         continue;
       }
-      const double xo = originalCoordinate(ctm, static_cast<double>(c), scale[a], in, out, roiStart[a], roiEnd[a]);
+      const double lenResized =
+          exactSizes ? static_cast<double>(out) : scale[a] * static_cast<double>(in);
+      const double xo = originalCoordinate(ctm, static_cast<double>(c), scale[a], in, out,
+                                           lenResized, roiStart[a], roiEnd[a]);
       if (ctm == "tf_crop_and_resize" && (xo < 0 || xo > static_cast<double>(in - 1))) {
         m.outside[static_cast<size_t>(c)] = true;
         taps.push_back({0, 0.0});
