@@ -34,7 +34,7 @@ class QuietLogger : public Logger {
 };
 
 // Messages of valid input Kiln cannot handle (builder and runtime report kUnsupported only in
-// their text: "no kernel", "not supported", "Kiln supports opsets 9 to 24", ...).
+// their text: "no kernel", "not supported", "Kiln supports opsets 9 to 28", ...).
 bool looksUnsupported(const std::string& msg) {
   std::string m = msg;
   std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -421,7 +421,9 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
 
 // Graph inputs named in "(input 'x') must be a constant" parser errors.
 std::set<std::string> inputsNeededConstant(const std::string& msg, const LoadedCase& c) {
-  static const std::regex re("input '([^']+)'\\) must be a constant");
+  // Both parser phrasings: "(input 'x') must be a constant" and "input 'x' of node 'n' (Op) must
+  // be a constant".
+  static const std::regex re("input '([^']+)'(\\)| of node '[^']*' \\([^)]*\\)) must be a constant");
   std::set<std::string> names;
   for (auto it = std::sregex_iterator(msg.begin(), msg.end(), re); it != std::sregex_iterator();
        ++it) {

@@ -116,7 +116,7 @@ std::string unsupportedCause(const std::string& msg) {
   static const std::regex dtype("element type (\\w+), which Kiln does not support");
   if (msg.find("Kiln supports IR versions") != std::string::npos ||
       msg.find("Kiln supports opsets") != std::string::npos)
-    return "model opset or IR version outside Kiln's range (opsets 9-24, IR 3-12)";
+    return "model opset or IR version outside Kiln's range (opsets 9-28, IR 3-14)";
   if (std::regex_search(msg, m, op)) {
     std::string domain = m[2];
     return "op not implemented: " + (domain == "ai.onnx" ? "" : domain + ".") + std::string(m[1]);
