@@ -1,6 +1,7 @@
 #include "ir/dim_expr.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "common/status.h"
 
@@ -23,6 +24,29 @@ int64_t floorDivInt(int64_t a, int64_t b) {
   return q;
 }
 int64_t modInt(int64_t a, int64_t b) { return a - floorDivInt(a, b) * b; }
+
+// Shape arithmetic saturates instead of overflowing (signed overflow is UB): a saturated dim is
+// absurdly large, and the size checks downstream (allocation limits, shape validation) report
+// it as an error.
+int64_t saturate(bool overflow, int64_t value, bool positive) {
+  if (!overflow) return value;
+  return positive ? INT64_MAX : INT64_MIN;
+}
+int64_t addSat(int64_t x, int64_t y) {
+  int64_t r;
+  bool o = __builtin_add_overflow(x, y, &r);
+  return saturate(o, r, y > 0);
+}
+int64_t subSat(int64_t x, int64_t y) {
+  int64_t r;
+  bool o = __builtin_sub_overflow(x, y, &r);
+  return saturate(o, r, y < 0);
+}
+int64_t mulSat(int64_t x, int64_t y) {
+  int64_t r;
+  bool o = __builtin_mul_overflow(x, y, &r);
+  return saturate(o, r, (x < 0) == (y < 0));
+}
 
 }  // namespace
 
@@ -50,17 +74,18 @@ DimExpr DimExpr::make(Kind k, const DimExpr& a, const DimExpr& b) {
   if (a.isConst() && b.isConst()) {
     int64_t x = a.constValue(), y = b.constValue();
     switch (k) {
-      case Kind::kAdd: return DimExpr(x + y);
-      case Kind::kSub: return DimExpr(x - y);
-      case Kind::kMul: return DimExpr(x * y);
+      case Kind::kAdd: return DimExpr(addSat(x, y));
+      case Kind::kSub: return DimExpr(subSat(x, y));
+      case Kind::kMul: return DimExpr(mulSat(x, y));
       case Kind::kFloorDiv:
-        if (y != 0) return DimExpr(floorDivInt(x, y));
+        if (y != 0 && !(x == INT64_MIN && y == -1)) return DimExpr(floorDivInt(x, y));
         break;
       case Kind::kCeilDiv:
-        if (y != 0) return DimExpr(-floorDivInt(-x, y));
+        if (y != 0 && x != INT64_MIN && !(x == INT64_MIN && y == -1)) return DimExpr(-floorDivInt(-x, y));
         break;
       case Kind::kMod:
-        if (y != 0) return DimExpr(modInt(x, y));
+        if (y != 0 && y != -1) return DimExpr(modInt(x, y));
+        if (y == -1) return DimExpr(int64_t{0});
         break;
       case Kind::kMax: return DimExpr(std::max(x, y));
       case Kind::kMin: return DimExpr(std::min(x, y));

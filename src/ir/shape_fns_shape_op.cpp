@@ -648,6 +648,10 @@ Status inferPad(InferContext& ctx) {
   for (size_t k = 0; k < na; ++k) {
     KILN_ASSIGN_OR_RETURN(int64_t ax, ctx.normalizeAxis(axes[k], rank, "pad axis"));
     const size_t au = static_cast<size_t>(ax);
+    // Bound pads so the arithmetic below cannot overflow (no real tensor is 2^40 wide).
+    constexpr int64_t kMaxPad = int64_t{1} << 40;
+    if (pads[k] < -kMaxPad || pads[k] > kMaxPad || pads[k + na] < -kMaxPad || pads[k + na] > kMaxPad)
+      return ctx.error("pad amount on axis %lld is out of range (|pad| <= 2^40)", static_cast<long long>(ax));
     out[au] = out[au] + (pads[k] + pads[k + na]);
     const DimExpr& d = in[au];
     if (mode != "constant" && d.isConst() && d.constValue() == 0 && (pads[k] > 0 || pads[k + na] > 0))
