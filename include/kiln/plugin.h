@@ -210,24 +210,7 @@ struct PluginTensorDesc {
 };
 
 // Bytes per element (inline: plugins link nothing from Kiln).
-inline size_t pluginElementSize(DataType t) {
-  switch (t) {
-    case DataType::kFLOAT: return 4;
-    case DataType::kHALF: return 2;
-    case DataType::kINT8: return 1;
-    case DataType::kINT32: return 4;
-    case DataType::kBOOL: return 1;
-    case DataType::kUINT8: return 1;
-    case DataType::kBF16: return 2;
-    case DataType::kINT64: return 8;
-    case DataType::kDOUBLE: return 8;
-    case DataType::kINT16: return 2;
-    case DataType::kUINT16: return 2;
-    case DataType::kUINT32: return 4;
-    case DataType::kUINT64: return 8;
-  }
-  return 0;
-}
+inline size_t pluginElementSize(DataType t) { return dataTypeSize(t); }
 
 // ---- Fields ---------------------------------------------------------------------------------------
 

@@ -48,8 +48,25 @@ enum class DataType : int32_t {
 };
 constexpr int kNumDataTypes = 13;
 
-// Bytes per element.
-size_t dataTypeSize(DataType t);
+// Bytes per element (inline, so plugin libraries can use it without linking Kiln).
+inline size_t dataTypeSize(DataType t) {
+  switch (t) {
+    case DataType::kINT8:
+    case DataType::kBOOL:
+    case DataType::kUINT8: return 1;
+    case DataType::kHALF:
+    case DataType::kBF16:
+    case DataType::kINT16:
+    case DataType::kUINT16: return 2;
+    case DataType::kFLOAT:
+    case DataType::kINT32:
+    case DataType::kUINT32: return 4;
+    case DataType::kINT64:
+    case DataType::kDOUBLE:
+    case DataType::kUINT64: return 8;
+  }
+  return 0;
+}
 // "float32", "float16", "int64", ...
 const char* dataTypeName(DataType t);
 // Parses the names produced by dataTypeName (and "fp32", "fp16", "bf16", "half", "float").
