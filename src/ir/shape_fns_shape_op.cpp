@@ -714,13 +714,13 @@ Status inferResize(InferContext& ctx) {
       if (d.isConst()) {
         // Output size = floor(in * scale), computed as the reference does (in float64).
         const double scaled = std::floor(static_cast<double>(d.constValue()) * s);
-        if (!(scaled < kMaxScaledDim))
+        if (!(scaled >= 0 && scaled < kMaxScaledDim))
           return ctx.error("output dimension %g (input %lld x scale %g) is too large", scaled,
                            static_cast<long long>(d.constValue()), s);
         o = static_cast<int64_t>(scaled);
       } else if (s == std::floor(s)) {
         o = d * static_cast<int64_t>(s);
-      } else if (1.0 / s == std::floor(1.0 / s)) {
+      } else if (1.0 / s < kMaxScaledDim && 1.0 / s == std::floor(1.0 / s)) {
         o = floorDiv(d, static_cast<int64_t>(1.0 / s));
       } else {
         return ctx.unsupportedError("scale %g on the symbolic dim %s gives no exact size "
