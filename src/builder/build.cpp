@@ -8,15 +8,19 @@
 #include "ir/shape_inference.h"
 #include "optimizer/pass_manager.h"
 #include "plugins/plugin_node.h"
+#include "runtime/gpu_backend.h"
 
 namespace kiln::build {
 
 namespace {
 
-std::vector<int64_t> dimsVec(const Dims& d) { return std::vector<int64_t>(d.d, d.d + std::max(d.nbDims, 0)); }
+std::vector<int64_t> dimsVec(const Dims& d) {
+  return std::vector<int64_t>(d.d, d.d + std::max(d.nbDims, 0));
+}
 
 // Checks every profile against the network's inputs and converts it to the plan's form.
-StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g, const BuilderConfig& config) {
+StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g,
+                                                   const BuilderConfig& config) {
   std::vector<const ir::Value*> dynamicInputs;
   for (const ir::Value* in : g.inputs())
     if (!ir::isStatic(in->shape)) dynamicInputs.push_back(in);
@@ -25,7 +29,8 @@ StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g, const Bui
     if (!dynamicInputs.empty())
       return invalidArgument(
           "input '%s' has dynamic dimensions %s but no optimization profile was given; add one "
-          "with min/opt/max shapes for every dynamic input (kiln: --minShapes/--optShapes/--maxShapes)",
+          "with min/opt/max shapes for every dynamic input (kiln: "
+          "--minShapes/--optShapes/--maxShapes)",
           dynamicInputs[0]->name.c_str(), ir::shapeToString(dynamicInputs[0]->shape).c_str());
     return out;
   }
@@ -35,7 +40,9 @@ StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g, const Bui
     for (const std::string& name : prof->getInputNames()) {
       bool found = false;
       for (const ir::Value* in : g.inputs()) found = found || in->name == name;
-      if (!found) return invalidArgument("optimization profile %d names '%s', which is not a network input", p, name.c_str());
+      if (!found)
+        return invalidArgument("optimization profile %d names '%s', which is not a network input",
+                               p, name.c_str());
     }
     for (const ir::Value* in : g.inputs()) {
       Dims mn = prof->getDimensions(in->name.c_str(), OptProfileSelector::kMIN);
@@ -43,28 +50,36 @@ StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g, const Bui
       Dims mx = prof->getDimensions(in->name.c_str(), OptProfileSelector::kMAX);
       if (mn.nbDims < 0 || op.nbDims < 0 || mx.nbDims < 0) {
         if (!ir::isStatic(in->shape))
-          return invalidArgument("optimization profile %d gives no min/opt/max shapes for dynamic input '%s' %s",
-                                 p, in->name.c_str(), ir::shapeToString(in->shape).c_str());
+          return invalidArgument(
+              "optimization profile %d gives no min/opt/max shapes for dynamic input '%s' %s", p,
+              in->name.c_str(), ir::shapeToString(in->shape).c_str());
         continue;
       }
       const Dims* all[3] = {&mn, &op, &mx};
       const char* sel[3] = {"min", "opt", "max"};
       for (int k = 0; k < 3; ++k) {
         if (static_cast<size_t>(all[k]->nbDims) != in->shape.size())
-          return invalidArgument("optimization profile %d: %s shape %s of input '%s' has rank %d, the input has rank %zu",
-                                 p, sel[k], all[k]->toString().c_str(), in->name.c_str(), all[k]->nbDims, in->shape.size());
+          return invalidArgument(
+              "optimization profile %d: %s shape %s of input '%s' has rank %d, the input has rank "
+              "%zu",
+              p, sel[k], all[k]->toString().c_str(), in->name.c_str(), all[k]->nbDims,
+              in->shape.size());
         for (size_t i = 0; i < in->shape.size(); ++i) {
           if (in->shape[i].isConst() && in->shape[i].constValue() != all[k]->d[i])
-            return invalidArgument("optimization profile %d: %s shape %s of input '%s' contradicts its fixed dimension %zu (= %lld)",
-                                   p, sel[k], all[k]->toString().c_str(), in->name.c_str(), i,
-                                   static_cast<long long>(in->shape[i].constValue()));
+            return invalidArgument(
+                "optimization profile %d: %s shape %s of input '%s' contradicts its fixed "
+                "dimension %zu (= %lld)",
+                p, sel[k], all[k]->toString().c_str(), in->name.c_str(), i,
+                static_cast<long long>(in->shape[i].constValue()));
         }
       }
       for (int i = 0; i < mn.nbDims; ++i) {
         if (mn.d[i] < 0 || !(mn.d[i] <= op.d[i] && op.d[i] <= mx.d[i]))
-          return invalidArgument("optimization profile %d, input '%s': dimension %d must satisfy 0 <= min <= opt <= max (got %lld, %lld, %lld)",
-                                 p, in->name.c_str(), i, static_cast<long long>(mn.d[i]),
-                                 static_cast<long long>(op.d[i]), static_cast<long long>(mx.d[i]));
+          return invalidArgument(
+              "optimization profile %d, input '%s': dimension %d must satisfy 0 <= min <= opt <= "
+              "max (got %lld, %lld, %lld)",
+              p, in->name.c_str(), i, static_cast<long long>(mn.d[i]),
+              static_cast<long long>(op.d[i]), static_cast<long long>(mx.d[i]));
       }
       pp.inputs.push_back({in->name, dimsVec(mn), dimsVec(op), dimsVec(mx)});
     }
@@ -75,12 +90,17 @@ StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g, const Bui
 
 }  // namespace
 
-StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network, const BuilderConfig& config,
-                                       Logger& logger) {
+StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
+                                       const BuilderConfig& config, Logger& logger) {
   auto start = std::chrono::steady_clock::now();
   const detail::NetworkImpl& net = network.impl();
-  if (config.getDeviceType() == DeviceType::kGPU)
-    return unsupported("this build of Kiln has no CUDA backend yet; build for the CPU (--device=cpu)");
+  const bool gpu = config.getDeviceType() == DeviceType::kGPU;
+  plan::TargetDevice target;  // the CPU unless a GPU build is asked for
+  if (gpu) {
+    auto here = detail::currentGpuDevice();
+    if (!here.isOk()) return here.status().withContext("building for the GPU");
+    target = *here;
+  }
   std::unique_ptr<ir::Graph> g = net.graph->clone();
   KILN_RETURN_IF_ERROR(ir::verifyGraph(*g));
   KILN_ASSIGN_OR_RETURN(std::vector<plan::Profile> profiles, checkProfiles(*g, config));
@@ -95,17 +115,26 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network, const B
   pctx.verifyEachPass = true;
 #endif
   KILN_RETURN_IF_ERROR(opt::runPasses(*g, pctx));
+  if (config.getFlag(BuilderFlag::kFP16)) {
+    pctx.fp16 = true;
+    StatusOr<bool> fp16 = opt::fp16PrecisionPass(*g, pctx);
+    if (!fp16.isOk()) return fp16.status().withContext("pass fp16-precision");
+  }
   g->removeDeadNodes();
   KILN_RETURN_IF_ERROR(g->compact());
   KILN_RETURN_IF_ERROR(ir::inferGraphInPlace(*g));
   KILN_RETURN_IF_ERROR(ir::verifyGraph(*g));
 
   // Lowering: every layer needs a kernel on the target backend.
+  if (gpu) KILN_RETURN_IF_ERROR(detail::checkGpuLowering(*g));
   for (ir::Node* n : g->nodes()) {
+    if (gpu) break;
     if (!cpu::cpuKernels()[static_cast<size_t>(n->op)])
-      return unsupported("%s: the CPU backend has no kernel for op %s", n->describe().c_str(), ir::opName(n->op));
+      return unsupported("%s: the CPU backend has no kernel for op %s", n->describe().c_str(),
+                         ir::opName(n->op));
     // Plugins: the plugin must run on the CPU; records its tactic (the tactic hook).
-    if (n->op == ir::OpKind::kPlugin) KILN_RETURN_IF_ERROR(plugins::lowerPluginNode(*n, DeviceType::kCPU));
+    if (n->op == ir::OpKind::kPlugin)
+      KILN_RETURN_IF_ERROR(plugins::lowerPluginNode(*n, DeviceType::kCPU));
   }
   // Check the graph at the profile's opt shapes: the shapes must be consistent (e.g. shared
   // named dims, reshape sizes), so errors show at build time rather than at first run.
@@ -122,18 +151,21 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network, const B
     for (const ir::Value* v : g->values())
       if (!v->isGraphInput && !v->isConstant()) table[v->id] = ir::ValueInfo{};
     Status st = ir::inferGraph(*g, table);
-    if (!st.isOk()) return st.withContext("at the opt shapes of optimization profile " + std::to_string(p));
+    if (!st.isOk())
+      return st.withContext("at the opt shapes of optimization profile " + std::to_string(p));
   }
 
   plan::PlanContents plan;
   plan.networkName = net.name;
   plan.graph = std::move(g);
   plan.profiles = std::move(profiles);
-  plan.device = plan::TargetDevice{};
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  plan.device = target;
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   logMessage(&logger, Severity::kINFO, "builder",
-             strFormat("built '%s' for the CPU: %zu layers -> %zu after optimization, in %.1f ms",
-                       net.name.c_str(), layersBefore, plan.graph->nodes().size(), ms));
+             strFormat("built '%s' for %s: %zu layers -> %zu after optimization, in %.1f ms",
+                       net.name.c_str(), gpu ? target.name.c_str() : "the CPU", layersBefore,
+                       plan.graph->nodes().size(), ms));
   return plan;
 }
 

@@ -18,11 +18,13 @@ namespace kiln::opt {
 
 struct PassContext {
   Logger* logger = nullptr;
-  int optimizationLevel = 3;           // 0 disables every pass
+  int optimizationLevel = 3;             // 0 disables every pass
   std::set<std::string> disabledPasses;  // by name
   bool verifyEachPass = false;
   // Largest constant (bytes) that constant folding may create.
   size_t maxFoldedBytes = size_t{64} << 20;
+  // BuilderFlag::kFP16: fp16PrecisionPass converts the allowed layers to float16.
+  bool fp16 = false;
 };
 
 using PassFn = StatusOr<bool> (*)(ir::Graph&, PassContext&);
@@ -44,5 +46,9 @@ Status runPasses(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> constantFoldingPass(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> identityEliminationPass(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> deadLayerEliminationPass(ir::Graph& g, PassContext& ctx);
+
+// Not in the table: the builder runs it once, after runPasses, when ctx.fp16 is set (it changes
+// precision, not structure, and must see the graph the other passes left).
+StatusOr<bool> fp16PrecisionPass(ir::Graph& g, PassContext& ctx);
 
 }  // namespace kiln::opt

@@ -6,19 +6,42 @@
 #include "plugins/plugin_cpu.h"
 #include "plugins/plugin_node.h"
 #include "runtime/engine_impl.h"
+#include "runtime/executor.h"
 
 namespace kiln::detail {
 
-Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) {
-  mPrepared = false;
-  const ir::Graph& g = *mEngine.plan.graph;
+StatusOr<size_t> tensorBytes(const ir::Value& value, const ir::ValueInfo& info) {
+  const ir::Value* v = &value;
+  // Byte size with overflow checks: a shape can be valid and still name more memory than
+  // exists; that must be a clear error, never a wrapped size or an uncaught bad_alloc.
+  uint64_t elements = 1;
+  bool overflow = false;
+  for (int64_t d : ir::staticDims(info.shape))
+    overflow = overflow || __builtin_mul_overflow(elements, static_cast<uint64_t>(d), &elements);
+  uint64_t bytes64 = 0;
+  overflow = overflow || __builtin_mul_overflow(
+                             elements, static_cast<uint64_t>(dataTypeSize(info.dtype)), &bytes64);
+  constexpr uint64_t kMaxTensorBytes = uint64_t{1} << 46;  // 64 TiB: beyond any host
+  if (overflow || bytes64 > kMaxTensorBytes)
+    return resourceExhausted(
+        "tensor '%s' with shape %s needs more than %llu bytes; the largest "
+        "tensor Kiln allocates is %llu bytes",
+        v->name.c_str(), ir::shapeToString(info.shape).c_str(),
+        static_cast<unsigned long long>(overflow ? UINT64_MAX : bytes64),
+        static_cast<unsigned long long>(kMaxTensorBytes));
+  return static_cast<size_t>(bytes64);
+}
+
+StatusOr<ir::ShapeTable> bindInputShapes(
+    const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& inputDims) {
   ir::ShapeTable table = ir::ShapeTable::fromGraph(g);
   // Bind every symbol from the concrete input dims; a symbol shared by two inputs must agree.
   std::map<std::string, int64_t> symbols;
   std::map<std::string, std::string> symbolSource;
   for (const ir::Value* in : g.inputs()) {
     auto it = inputDims.find(in->name);
-    if (it == inputDims.end()) return invalidArgument("the shape of input '%s' is not set", in->name.c_str());
+    if (it == inputDims.end())
+      return invalidArgument("the shape of input '%s' is not set", in->name.c_str());
     const std::vector<int64_t>& dims = it->second;
     if (dims.size() != in->shape.size())
       return invalidArgument("input '%s' has rank %zu, got a shape of rank %zu", in->name.c_str(),
@@ -27,16 +50,18 @@ Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& i
       const ir::DimExpr& d = in->shape[i];
       if (d.isConst()) {
         if (d.constValue() != dims[i])
-          return invalidArgument("input '%s' dimension %zu is fixed to %lld, got %lld", in->name.c_str(), i,
-                                 static_cast<long long>(d.constValue()), static_cast<long long>(dims[i]));
+          return invalidArgument("input '%s' dimension %zu is fixed to %lld, got %lld",
+                                 in->name.c_str(), i, static_cast<long long>(d.constValue()),
+                                 static_cast<long long>(dims[i]));
       } else if (d.kind() == ir::DimExpr::Kind::kSymbol) {
         auto [sit, inserted] = symbols.emplace(d.symbolName(), dims[i]);
         if (!inserted && sit->second != dims[i])
-          return invalidArgument("dimension '%s' is %lld in input '%s' but %lld in input '%s'; inputs "
-                                 "that share a named dimension must agree",
-                                 d.symbolName().c_str(), static_cast<long long>(sit->second),
-                                 symbolSource[d.symbolName()].c_str(), static_cast<long long>(dims[i]),
-                                 in->name.c_str());
+          return invalidArgument(
+              "dimension '%s' is %lld in input '%s' but %lld in input '%s'; inputs "
+              "that share a named dimension must agree",
+              d.symbolName().c_str(), static_cast<long long>(sit->second),
+              symbolSource[d.symbolName()].c_str(), static_cast<long long>(dims[i]),
+              in->name.c_str());
         symbolSource.emplace(d.symbolName(), in->name);
       }
     }
@@ -50,30 +75,23 @@ Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& i
     table[v->id] = ir::ValueInfo{};
   }
   KILN_RETURN_IF_ERROR(ir::inferGraph(g, table));
+  return table;
+}
+
+Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) {
+  mPrepared = false;
+  const ir::Graph& g = *mEngine.plan.graph;
+  KILN_ASSIGN_OR_RETURN(ir::ShapeTable table, bindInputShapes(g, inputDims));
+
   std::vector<ir::AlignedBuffer> buffers(g.valueCapacity());
   for (const ir::Value* v : g.values()) {
     const ir::ValueInfo& info = table[v->id];
     if (!info.known) continue;
     if (!ir::isStatic(info.shape))
-      return internalError("tensor '%s' has no concrete shape after binding inputs (%s)", v->name.c_str(),
-                           ir::shapeToString(info.shape).c_str());
+      return internalError("tensor '%s' has no concrete shape after binding inputs (%s)",
+                           v->name.c_str(), ir::shapeToString(info.shape).c_str());
     if (v->isGraphInput || v->isConstant()) continue;
-    // Byte size with overflow checks: a shape can be valid and still name more memory than
-    // exists; that must be a clear error, never a wrapped size or an uncaught bad_alloc.
-    uint64_t elements = 1;
-    bool overflow = false;
-    for (int64_t d : ir::staticDims(info.shape))
-      overflow = overflow || __builtin_mul_overflow(elements, static_cast<uint64_t>(d), &elements);
-    uint64_t bytes64 = 0;
-    overflow = overflow || __builtin_mul_overflow(elements, static_cast<uint64_t>(dataTypeSize(info.dtype)), &bytes64);
-    constexpr uint64_t kMaxTensorBytes = uint64_t{1} << 46;  // 64 TiB: beyond any host
-    if (overflow || bytes64 > kMaxTensorBytes)
-      return resourceExhausted("tensor '%s' with shape %s needs more than %llu bytes; the largest "
-                               "tensor Kiln allocates is %llu bytes",
-                               v->name.c_str(), ir::shapeToString(info.shape).c_str(),
-                               static_cast<unsigned long long>(overflow ? UINT64_MAX : bytes64),
-                               static_cast<unsigned long long>(kMaxTensorBytes));
-    size_t bytes = static_cast<size_t>(bytes64);
+    KILN_ASSIGN_OR_RETURN(size_t bytes, tensorBytes(*v, info));
     size_t id = static_cast<size_t>(v->id);
     if (id < mBuffers.size() && mBuffers[id].size() == bytes) {
       buffers[id] = std::move(mBuffers[id]);
@@ -81,9 +99,10 @@ Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& i
       try {
         buffers[id] = ir::AlignedBuffer(bytes);
       } catch (const std::bad_alloc&) {
-        return resourceExhausted("out of host memory: could not allocate %zu bytes for tensor '%s' "
-                                 "(shape %s)",
-                                 bytes, v->name.c_str(), ir::shapeToString(info.shape).c_str());
+        return resourceExhausted(
+            "out of host memory: could not allocate %zu bytes for tensor '%s' "
+            "(shape %s)",
+            bytes, v->name.c_str(), ir::shapeToString(info.shape).c_str());
       }
     }
   }
@@ -101,9 +120,11 @@ Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& i
     }
     std::vector<PluginTensorDesc> ins, outs;
     for (const ir::Value* v : n->inputs)
-      ins.push_back({table[v->id].dtype, TensorFormat::kLINEAR, ir::staticDims(table[v->id].shape)});
+      ins.push_back(
+          {table[v->id].dtype, TensorFormat::kLINEAR, ir::staticDims(table[v->id].shape)});
     for (const ir::Value* v : n->outputs)
-      outs.push_back({table[v->id].dtype, TensorFormat::kLINEAR, ir::staticDims(table[v->id].shape)});
+      outs.push_back(
+          {table[v->id].dtype, TensorFormat::kLINEAR, ir::staticDims(table[v->id].shape)});
     KILN_ASSIGN_OR_RETURN(size_t bytes, plugins::configureOnCpu(*instance, *n, ins, outs));
     workspace = std::max(workspace, bytes);
   }
@@ -118,7 +139,7 @@ std::vector<int64_t> CpuExecutor::dimsOf(const ir::Value* v) const {
   return ir::staticDims(mTable[v->id].shape);
 }
 
-Status CpuExecutor::execute(const std::map<std::string, void*>& addresses) {
+Status CpuExecutor::execute(const std::map<std::string, void*>& addresses, void*, bool) {
   if (!mPrepared) return internalError("execute before prepare");
   const ir::Graph& g = *mEngine.plan.graph;
   auto userAddress = [&](const ir::Value* v) -> void* {
@@ -168,6 +189,10 @@ Status CpuExecutor::execute(const std::map<std::string, void*>& addresses) {
     if (dst && src && dst != src) std::memcpy(dst, src, bytes);
   }
   return Status::ok();
+}
+
+std::unique_ptr<Executor> makeCpuExecutor(const EngineImpl& engine) {
+  return std::make_unique<CpuExecutor>(engine);
 }
 
 }  // namespace kiln::detail

@@ -6,6 +6,7 @@
 #include "common/logging.h"
 #include "plugins/plugin_node.h"
 #include "runtime/engine_impl.h"
+#include "runtime/gpu_backend.h"
 
 namespace kiln {
 
@@ -67,14 +68,30 @@ StatusOr<std::shared_ptr<EngineImpl>> EngineImpl::create(plan::PlanContents plan
   // Re-derive types and symbolic shapes (the plan stores them too; inference is the authority).
   KILN_RETURN_IF_ERROR(ir::inferGraphInPlace(g));
   KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
+  const bool gpu = e->plan.device.type == DeviceType::kGPU;
+  if (gpu) {
+    // Every layer must have a CUDA kernel in this build; then the weights go to the GPU once.
+    KILN_RETURN_IF_ERROR(checkGpuLowering(g));
+  }
   for (const ir::Node* n : order) {
+    if (gpu) {
+      if (n->op == ir::OpKind::kPlugin)
+        return unsupported("%s: plugins do not run on the GPU yet; build the plan for the CPU",
+                           n->describe().c_str());
+      e->order.push_back(n);
+      continue;
+    }
     if (!cpu::cpuKernels()[static_cast<size_t>(n->op)])
-      return unsupported("%s: this Kiln has no CPU kernel for op %s", n->describe().c_str(), ir::opName(n->op));
+      return unsupported("%s: this Kiln has no CPU kernel for op %s", n->describe().c_str(),
+                         ir::opName(n->op));
     if (n->op == ir::OpKind::kPlugin) {
       // The engine's instance, recreated from the plan's fields; contexts clone it.
       KILN_ASSIGN_OR_RETURN(e->plugins[n], plugins::instantiateForEngine(*n, DeviceType::kCPU));
     }
     e->order.push_back(n);
+  }
+  if (gpu) {
+    KILN_ASSIGN_OR_RETURN(e->gpuResources, createGpuEngineResources(*e));
   }
   for (const ir::Value* v : g.inputs()) e->io.push_back({v->name, TensorIOMode::kINPUT, v});
   for (const ir::Value* v : g.outputs()) {
@@ -145,11 +162,15 @@ std::string Engine::getTensorShapeString(const char* name) const {
   const auto* t = mImpl->findIO(name);
   return t ? ir::shapeToString(t->value->shape) : "";
 }
-int Engine::getNbOptimizationProfiles() const { return static_cast<int>(mImpl->plan.profiles.size()); }
-Dims Engine::getProfileShape(const char* inputName, int profileIndex, OptProfileSelector select) const {
+int Engine::getNbOptimizationProfiles() const {
+  return static_cast<int>(mImpl->plan.profiles.size());
+}
+Dims Engine::getProfileShape(const char* inputName, int profileIndex,
+                             OptProfileSelector select) const {
   Dims none;
   none.nbDims = -1;
-  if (!inputName || profileIndex < 0 || static_cast<size_t>(profileIndex) >= mImpl->plan.profiles.size())
+  if (!inputName || profileIndex < 0 ||
+      static_cast<size_t>(profileIndex) >= mImpl->plan.profiles.size())
     return none;
   for (const auto& in : mImpl->plan.profiles[static_cast<size_t>(profileIndex)].inputs) {
     if (in.name != inputName) continue;
@@ -176,7 +197,8 @@ std::string Engine::getLayerInformation(bool json) const {
       for (const ir::Value* in : n->inputs) {
         if (!in) continue;
         os << (f2 ? "" : ", ") << "{\"name\": \"" << jsonEscape(in->name) << "\", \"dtype\": \""
-           << dataTypeName(in->dtype) << "\", \"shape\": \"" << ir::shapeToString(in->shape) << "\"}";
+           << dataTypeName(in->dtype) << "\", \"shape\": \"" << ir::shapeToString(in->shape)
+           << "\"}";
         f2 = false;
       }
       os << "], \"outputs\": [";
@@ -186,7 +208,8 @@ std::string Engine::getLayerInformation(bool json) const {
            << dataTypeName(o->dtype) << "\", \"shape\": \"" << ir::shapeToString(o->shape) << "\"}";
         f2 = false;
       }
-      os << "], \"attributes\": \"" << jsonEscape(n->attrs.toString()) << "\", \"backend\": \"cpu\"}";
+      os << "], \"attributes\": \"" << jsonEscape(n->attrs.toString())
+         << "\", \"backend\": \"cpu\"}";
     } else {
       os << n->describe() << ": ";
       bool f2 = true;
@@ -213,7 +236,17 @@ std::unique_ptr<ExecutionContext> Engine::createExecutionContext() {
   auto c = std::make_unique<ContextImpl>();
   c->engine = mImpl;
   c->logger = mImpl->logger;
-  c->executor = std::make_unique<detail::CpuExecutor>(*mImpl);
+  if (mImpl->plan.device.type == DeviceType::kGPU) {
+    auto ex = detail::makeGpuExecutor(*mImpl);
+    if (!ex.isOk()) {
+      logMessage(mImpl->logger, Severity::kERROR, "engine",
+                 "createExecutionContext: " + ex.status().message());
+      return nullptr;
+    }
+    c->executor = std::move(ex).value();
+  } else {
+    c->executor = detail::makeCpuExecutor(*mImpl);
+  }
   return std::unique_ptr<ExecutionContext>(new ExecutionContext(*this, std::move(c)));
 }
 
@@ -234,8 +267,8 @@ ExecutionContext::~ExecutionContext() = default;
 
 bool ExecutionContext::setOptimizationProfile(int index) {
   if (index < 0 || (index > 0 && static_cast<size_t>(index) >= mImpl->engine->plan.profiles.size()))
-    return mImpl->fail(outOfRange("optimization profile %d does not exist (the engine has %zu)", index,
-                                  mImpl->engine->plan.profiles.size()));
+    return mImpl->fail(outOfRange("optimization profile %d does not exist (the engine has %zu)",
+                                  index, mImpl->engine->plan.profiles.size()));
   mImpl->profile = index;
   mImpl->shapesDirty = true;
   return true;
@@ -245,32 +278,38 @@ int ExecutionContext::getOptimizationProfile() const { return mImpl->profile; }
 bool ExecutionContext::setInputShape(const char* name, const Dims& dims) {
   const auto* io = mImpl->engine->findIO(name);
   if (!io || io->mode != TensorIOMode::kINPUT)
-    return mImpl->fail(notFound("setInputShape: '%s' is not an input of this engine", name ? name : "(null)"));
+    return mImpl->fail(
+        notFound("setInputShape: '%s' is not an input of this engine", name ? name : "(null)"));
   const ir::Shape& decl = io->value->shape;
   if (dims.nbDims != static_cast<int32_t>(decl.size()))
-    return mImpl->fail(invalidArgument("setInputShape '%s': expected rank %zu (shape %s), got %s", name,
-                                       decl.size(), ir::shapeToString(decl).c_str(), dims.toString().c_str()));
+    return mImpl->fail(invalidArgument("setInputShape '%s': expected rank %zu (shape %s), got %s",
+                                       name, decl.size(), ir::shapeToString(decl).c_str(),
+                                       dims.toString().c_str()));
   for (int i = 0; i < dims.nbDims; ++i) {
     if (dims.d[i] < 0)
-      return mImpl->fail(invalidArgument("setInputShape '%s': dimension %d is %lld; shapes must be concrete",
-                                         name, i, static_cast<long long>(dims.d[i])));
+      return mImpl->fail(
+          invalidArgument("setInputShape '%s': dimension %d is %lld; shapes must be concrete", name,
+                          i, static_cast<long long>(dims.d[i])));
     const ir::DimExpr& d = decl[static_cast<size_t>(i)];
     if (d.isConst() && d.constValue() != dims.d[i])
-      return mImpl->fail(invalidArgument("setInputShape '%s': dimension %d is fixed to %lld, got %lld (shape %s)",
-                                         name, i, static_cast<long long>(d.constValue()),
-                                         static_cast<long long>(dims.d[i]), dims.toString().c_str()));
+      return mImpl->fail(
+          invalidArgument("setInputShape '%s': dimension %d is fixed to %lld, got %lld (shape %s)",
+                          name, i, static_cast<long long>(d.constValue()),
+                          static_cast<long long>(dims.d[i]), dims.toString().c_str()));
   }
   const auto& profiles = mImpl->engine->plan.profiles;
   if (static_cast<size_t>(mImpl->profile) < profiles.size()) {
     for (const auto& pin : profiles[static_cast<size_t>(mImpl->profile)].inputs) {
       if (pin.name != name) continue;
       for (int i = 0; i < dims.nbDims && static_cast<size_t>(i) < pin.min.size(); ++i) {
-        if (dims.d[i] < pin.min[static_cast<size_t>(i)] || dims.d[i] > pin.max[static_cast<size_t>(i)])
+        if (dims.d[i] < pin.min[static_cast<size_t>(i)] ||
+            dims.d[i] > pin.max[static_cast<size_t>(i)])
           return mImpl->fail(outOfRange(
               "setInputShape '%s': shape %s is outside optimization profile %d (min %s, max %s); "
               "dimension %d must be in [%lld, %lld]. Rebuild with a wider --minShapes/--maxShapes.",
               name, dims.toString().c_str(), mImpl->profile, toDims(pin.min).toString().c_str(),
-              toDims(pin.max).toString().c_str(), i, static_cast<long long>(pin.min[static_cast<size_t>(i)]),
+              toDims(pin.max).toString().c_str(), i,
+              static_cast<long long>(pin.min[static_cast<size_t>(i)]),
               static_cast<long long>(pin.max[static_cast<size_t>(i)])));
       }
     }
@@ -314,7 +353,9 @@ bool ExecutionContext::allInputDimensionsSpecified() const {
 
 bool ExecutionContext::setTensorAddress(const char* name, void* data) {
   const auto* io = mImpl->engine->findIO(name);
-  if (!io) return mImpl->fail(notFound("setTensorAddress: '%s' is not an input or output of this engine", name ? name : "(null)"));
+  if (!io)
+    return mImpl->fail(notFound("setTensorAddress: '%s' is not an input or output of this engine",
+                                name ? name : "(null)"));
   mImpl->addresses[name] = data;
   return true;
 }
@@ -331,24 +372,39 @@ bool ExecutionContext::executeV2() {
     auto it = mImpl->addresses.find(t.name);
     bool empty = ir::volumeOf(mImpl->executor->dimsOf(t.value)) == 0;
     if ((it == mImpl->addresses.end() || !it->second) && !empty)
-      return mImpl->fail(invalidArgument("%s '%s' has no address: call setTensorAddress before executing",
-                                         t.mode == TensorIOMode::kINPUT ? "input" : "output", t.name.c_str()));
+      return mImpl->fail(
+          invalidArgument("%s '%s' has no address: call setTensorAddress before executing",
+                          t.mode == TensorIOMode::kINPUT ? "input" : "output", t.name.c_str()));
   }
-  st = mImpl->executor->execute(mImpl->addresses);
+  st = mImpl->executor->execute(mImpl->addresses, nullptr, /*sync=*/true);
   if (!st.isOk()) return mImpl->fail(st);
   return true;
 }
 
 bool ExecutionContext::enqueueV3(void* stream) {
-  (void)stream;  // the CPU backend runs synchronously
-  return executeV2();
+  Status st = mImpl->ensurePrepared();
+  if (!st.isOk()) return mImpl->fail(st);
+  for (const auto& t : mImpl->engine->io) {
+    auto it = mImpl->addresses.find(t.name);
+    bool empty = ir::volumeOf(mImpl->executor->dimsOf(t.value)) == 0;
+    if ((it == mImpl->addresses.end() || !it->second) && !empty)
+      return mImpl->fail(
+          invalidArgument("%s '%s' has no address: call setTensorAddress before enqueueV3",
+                          t.mode == TensorIOMode::kINPUT ? "input" : "output", t.name.c_str()));
+  }
+  // GPU engines run asynchronously on `stream`; the CPU backend runs synchronously.
+  st = mImpl->executor->execute(mImpl->addresses, stream, /*sync=*/false);
+  if (!st.isOk()) return mImpl->fail(st);
+  return true;
 }
 
 const std::string& ExecutionContext::getLastError() const { return mImpl->lastError; }
 
 // ---- Runtime -----------------------------------------------------------------------------------
 
-std::unique_ptr<Runtime> Runtime::create(Logger& logger) { return std::unique_ptr<Runtime>(new Runtime(logger)); }
+std::unique_ptr<Runtime> Runtime::create(Logger& logger) {
+  return std::unique_ptr<Runtime>(new Runtime(logger));
+}
 
 std::unique_ptr<Engine> Runtime::deserializeEngine(const void* data, size_t size) {
   auto fail = [&](const Status& s) -> std::unique_ptr<Engine> {
@@ -357,9 +413,18 @@ std::unique_ptr<Engine> Runtime::deserializeEngine(const void* data, size_t size
     return nullptr;
   };
   if (!data && size > 0) return fail(invalidArgument("deserializeEngine: null data"));
-  auto plan = plan::deserializePlan(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size));
+  auto plan =
+      plan::deserializePlan(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size));
   if (!plan.isOk()) return fail(plan.status());
   plan::TargetDevice here;  // the CPU backend
+  if (plan->device.type == DeviceType::kGPU) {
+    auto gpu = detail::currentGpuDevice();
+    if (gpu.isOk()) {
+      here = *gpu;
+    } else if (detail::gpuBackendBuilt()) {
+      return fail(gpu.status().withContext("the plan was built for " + plan->device.name));
+    }
+  }
   Status compat = plan::checkDeviceCompatible(plan->device, here);
   if (!compat.isOk()) return fail(compat);
   auto impl = EngineImpl::create(std::move(plan).value(), &mLogger);

@@ -11,6 +11,7 @@
 #include "kiln/plugin.h"
 #include "kiln/runtime.h"
 #include "plan/plan.h"
+#include "runtime/executor.h"
 
 namespace kiln::detail {
 
@@ -23,29 +24,31 @@ struct IOTensor {
 // Immutable after creation; shared by all contexts.
 struct EngineImpl {
   plan::PlanContents plan;
-  std::vector<IOTensor> io;           // inputs first (graph order), then outputs
+  std::vector<IOTensor> io;            // inputs first (graph order), then outputs
   std::vector<const ir::Node*> order;  // execution order
   Logger* logger = nullptr;
   // One instance per plugin layer, made by its creator from the plan's fields (tactic set);
   // each execution context clones it (src/plugins/).
   std::map<const ir::Node*, std::unique_ptr<Plugin>> plugins;
+  // GPU engines: device copies of the weights, uploaded once and shared by every context
+  // (src/backends/cuda/); null for CPU engines.
+  std::shared_ptr<void> gpuResources;
 
   static StatusOr<std::shared_ptr<EngineImpl>> create(plan::PlanContents plan, Logger* logger);
   const IOTensor* findIO(const char* name) const;
 };
 
 // Runs an engine's graph on the CPU for one set of input shapes.
-class CpuExecutor {
+class CpuExecutor final : public Executor {
  public:
   explicit CpuExecutor(const EngineImpl& engine) : mEngine(engine) {}
   // Binds the inputs' concrete dims, re-runs shape inference with constants and (re)allocates
   // activation buffers when sizes changed.
-  Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims);
-  // Concrete dims of a value after prepare().
-  std::vector<int64_t> dimsOf(const ir::Value* v) const;
-  // Runs every layer. `addresses` maps I/O names to user memory.
-  Status execute(const std::map<std::string, void*>& addresses);
-  bool prepared() const { return mPrepared; }
+  Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) override;
+  std::vector<int64_t> dimsOf(const ir::Value* v) const override;
+  // Runs every layer synchronously. `addresses` maps I/O names to user memory.
+  Status execute(const std::map<std::string, void*>& addresses, void* stream, bool sync) override;
+  bool prepared() const override { return mPrepared; }
 
  private:
   const EngineImpl& mEngine;
@@ -65,7 +68,7 @@ struct ContextImpl {
   std::map<std::string, std::vector<int64_t>> inputDims;
   std::map<std::string, void*> addresses;
   bool shapesDirty = true;
-  std::unique_ptr<CpuExecutor> executor;
+  std::unique_ptr<Executor> executor;
   std::string lastError;
 
   bool fail(const Status& s);

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/types.h"
+
 namespace kiln::conformance {
 
 // Order matters: it is the column order of the reports.
@@ -47,6 +49,9 @@ struct Tolerance {
 // inputs as initializers so the kernels are still checked: a wrong result there is a "fail".
 // Never throws; a crash is the caller's concern (the parent runs this in a child process).
 CaseResult runCase(const std::string& caseDir);
+// Backend the cases are built for and run on (default the CPU). On the GPU, inputs and outputs
+// are copied through device buffers.
+void setCaseDevice(kiln::DeviceType device);
 
 // Child <-> parent protocol: one "key value" line per field, messages escaped onto one line.
 std::string serializeResult(const CaseResult& r);

@@ -11,6 +11,10 @@
 #include <sstream>
 
 #include "conformance.h"
+
+#ifdef KILN_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
 #include "kiln/kiln.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/onnx_types.h"
@@ -38,8 +42,9 @@ class QuietLogger : public Logger {
 bool looksUnsupported(const std::string& msg) {
   std::string m = msg;
   std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return std::tolower(c); });
-  for (const char* key : {"unsupported", "not supported", "does not support", "no kernel",
-                          "no cpu kernel", "kiln supports", "not implemented"})
+  for (const char* key :
+       {"unsupported", "not supported", "does not support", "no kernel", "no cpu kernel",
+        "kiln supports", "not implemented", "cannot run on the gpu"})
     if (m.find(key) != std::string::npos) return true;
   return false;
 }
@@ -254,6 +259,50 @@ std::optional<CaseError> loadCase(const fs::path& dir, LoadedCase& c, CaseResult
 // initializers. Their values come from data set 0 (every case of the suite has one data set).
 // Sets `parseFailed` when the parser refused the model. Returns why the case did not pass, or
 // nullopt when it passed.
+namespace {
+DeviceType gCaseDevice = DeviceType::kCPU;
+
+// Device buffers of one data set on the GPU, freed on every exit path.
+struct DeviceIO {
+  std::vector<void*> ptrs;
+  DeviceIO() = default;
+  DeviceIO(const DeviceIO&) = delete;
+  DeviceIO& operator=(const DeviceIO&) = delete;
+  ~DeviceIO() {
+#ifdef KILN_HAVE_CUDA
+    for (void* p : ptrs) cudaFree(p);
+#endif
+  }
+  // A device copy of `bytes` host bytes (poisoned with 0xA5 when `src` is null); null on failure.
+  void* upload(const void* src, size_t bytes) {
+#ifdef KILN_HAVE_CUDA
+    void* p = nullptr;
+    if (cudaMalloc(&p, std::max<size_t>(bytes, 64)) != cudaSuccess) return nullptr;
+    ptrs.push_back(p);
+    cudaError_t err = src ? cudaMemcpy(p, src, bytes, cudaMemcpyHostToDevice)
+                          : cudaMemset(p, 0xA5, std::max<size_t>(bytes, 1));
+    // cudaMemset is asynchronous: finish the poison before the run so it cannot land afterwards.
+    if (err == cudaSuccess) err = cudaDeviceSynchronize();
+    return err == cudaSuccess ? p : nullptr;
+#else
+    (void)src;
+    (void)bytes;
+    return nullptr;
+#endif
+  }
+  bool download(void* dst, const void* src, size_t bytes) {
+#ifdef KILN_HAVE_CUDA
+    return bytes == 0 || cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost) == cudaSuccess;
+#else
+    (void)dst;
+    (void)src;
+    (void)bytes;
+    return false;
+#endif
+  }
+};
+}  // namespace
+
 std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string>& constants,
                                  CaseResult& r, bool& parseFailed) {
   const fs::path& dir = c.dir;
@@ -299,7 +348,8 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
 
   // Build for the CPU. Dynamic input dims get a profile spanning the test data's shapes.
   auto config = builder->createConfig();
-  config->setDeviceType(DeviceType::kCPU);
+  config->setDeviceType(gCaseDevice);
+  const bool onGpu = gCaseDevice == DeviceType::kGPU;
   OptimizationProfile* profile = builder->createOptimizationProfile();
   bool dynamic = false;
   for (int i = 0; i < network->getNbInputs(); ++i) {
@@ -354,6 +404,8 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
   for (size_t s = 0; s < sets.size(); ++s) {
     const std::string where = sets.size() > 1 ? "data set " + std::to_string(s) + ": " : "";
     auto ctx = engine->createExecutionContext();
+    DeviceIO dio;
+    std::vector<void*> outDevice;
     if (!ctx)
       return fail(CaseStatus::kError,
                   "could not create an execution context: " + logger.lastError());
@@ -379,6 +431,9 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
                     where + "setInputShape('" + inputNames[k] + "'): " + ctx->getLastError());
       // The context only reads inputs; the const_cast is for the void* binding API.
       void* data = t.numel() ? const_cast<void*>(t.data()) : empty;
+      if (onGpu && !(data = dio.upload(t.data(), t.bytes())))
+        return fail(CaseStatus::kError,
+                    where + "could not copy input '" + inputNames[k] + "' to the GPU");
       if (!ctx->setTensorAddress(name, data))
         return fail(CaseStatus::kError,
                     where + "setTensorAddress('" + inputNames[k] + "'): " + ctx->getLastError());
@@ -399,7 +454,12 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
       auto buf = std::make_shared<ir::TensorData>(engine->getTensorDataType(name), dimsVector(d));
       // Poison: an output the kernels never write must not pass by luck.
       if (buf->bytes()) std::memset(buf->data(), 0xA5, buf->bytes());
-      if (!ctx->setTensorAddress(name, buf->numel() ? buf->data() : empty))
+      void* outAddr = buf->numel() ? buf->data() : empty;
+      if (onGpu && !(outAddr = dio.upload(nullptr, buf->bytes())))
+        return fail(CaseStatus::kError,
+                    where + "could not allocate output '" + outputNames[k] + "' on the GPU");
+      outDevice.push_back(outAddr);
+      if (!ctx->setTensorAddress(name, outAddr))
         return fail(CaseStatus::kError,
                     where + "setTensorAddress('" + outputNames[k] + "'): " + ctx->getLastError());
       gots.push_back(std::move(buf));
@@ -409,6 +469,11 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
       return fail(looksUnsupported(msg) ? CaseStatus::kUnsupported : CaseStatus::kError,
                   where + "execute: " + msg);
     }
+    if (onGpu)
+      for (size_t k = 0; k < gots.size(); ++k)
+        if (!dio.download(gots[k]->data(), outDevice[k], gots[k]->bytes()))
+          return fail(CaseStatus::kError,
+                      where + "could not copy output '" + outputNames[k] + "' from the GPU");
     std::string mismatches;
     for (size_t k = 0; k < outputNames.size(); ++k) {
       std::string m = compareOutput(outputNames[k], *gots[k], *sets[s].outputs[k], r);
@@ -423,7 +488,8 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
 std::set<std::string> inputsNeededConstant(const std::string& msg, const LoadedCase& c) {
   // Both parser phrasings: "(input 'x') must be a constant" and "input 'x' of node 'n' (Op) must
   // be a constant".
-  static const std::regex re("input '([^']+)'(\\)| of node '[^']*' \\([^)]*\\)) must be a constant");
+  static const std::regex re(
+      "input '([^']+)'(\\)| of node '[^']*' \\([^)]*\\)) must be a constant");
   std::set<std::string> names;
   for (auto it = std::sregex_iterator(msg.begin(), msg.end(), re); it != std::sregex_iterator();
        ++it) {
@@ -478,6 +544,8 @@ std::optional<CaseError> runCaseImpl(const fs::path& dir, CaseResult& r) {
 }
 
 }  // namespace
+
+void setCaseDevice(DeviceType device) { gCaseDevice = device; }
 
 CaseResult runCase(const std::string& caseDir) {
   CaseResult r;

@@ -49,24 +49,28 @@ struct Options {
   int jobs = 0;
   int timeoutSeconds = 20;
   long memoryLimitMb = 4096;
+  std::string device = "cpu";
   bool updateBaseline = false, verbose = false;
 };
 
 void usage(FILE* f) {
-  std::fprintf(f,
-               "usage: kiln_conformance (--cases=DIR | --tarball=FILE --unpack-dir=DIR) [options]\n"
-               "  --cases=DIR          folder holding the unpacked test_<name>/ case folders\n"
-               "  --tarball=FILE       onnx-node-tests.tar.gz; unpacked into --unpack-dir (once)\n"
-               "  --unpack-dir=DIR     where to unpack (cases land in DIR/node)\n"
-               "  --filter=REGEX       run only cases whose name matches (std::regex search)\n"
-               "  --jobs=N             cases run in parallel (default: number of CPUs)\n"
-               "  --timeout=SECONDS    per-case time limit (default 20)\n"
-               "  --memory-limit=MB    per-case address-space limit (default 4096; 0 = none)\n"
-               "  --json=FILE          write the per-case JSON report\n"
-               "  --markdown=FILE      write the markdown report (docs/onnx_support.md)\n"
-               "  --baseline=FILE      fail (exit 1) when the pass count is below the one in FILE\n"
-               "  --update-baseline    write the pass count to --baseline FILE\n"
-               "  --verbose            print every case that does not pass\n");
+  std::fprintf(
+      f,
+      "usage: kiln_conformance (--cases=DIR | --tarball=FILE --unpack-dir=DIR) [options]\n"
+      "  --cases=DIR          folder holding the unpacked test_<name>/ case folders\n"
+      "  --tarball=FILE       onnx-node-tests.tar.gz; unpacked into --unpack-dir (once)\n"
+      "  --unpack-dir=DIR     where to unpack (cases land in DIR/node)\n"
+      "  --filter=REGEX       run only cases whose name matches (std::regex search)\n"
+      "  --jobs=N             cases run in parallel (default: number of CPUs)\n"
+      "  --timeout=SECONDS    per-case time limit (default 20)\n"
+      "  --memory-limit=MB    per-case address-space limit (default 4096; 0 = none)\n"
+      "  --json=FILE          write the per-case JSON report\n"
+      "  --markdown=FILE      write the markdown report (docs/onnx_support.md)\n"
+      "  --baseline=FILE      fail (exit 1) when the pass count is below the one in FILE\n"
+      "  --update-baseline    write the pass count to --baseline FILE\n"
+      "  --device=cpu|gpu     backend the cases are built for (default cpu; gpu turns the\n"
+      "                       memory limit off: a CUDA context reserves a large address space)\n"
+      "  --verbose            print every case that does not pass\n");
 }
 
 bool startsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
@@ -84,7 +88,7 @@ bool parseArgs(int argc, char** argv, Options& o) {
     if (val("--cases", o.cases) || val("--tarball", o.tarball) ||
         val("--unpack-dir", o.unpackDir) || val("--filter", o.filter) || val("--json", o.json) ||
         val("--markdown", o.markdown) || val("--baseline", o.baseline) ||
-        val("--run-case", o.runCase) || val("--cmake", o.cmake)) {
+        val("--run-case", o.runCase) || val("--cmake", o.cmake) || val("--device", o.device)) {
       continue;
     } else if (val("--jobs", num)) {
       o.jobs = std::atoi(num.c_str());
@@ -199,6 +203,7 @@ bool spawn(const Options& o, const std::string& exe, const std::string& caseDir,
   std::string timeout = "--timeout=" + std::to_string(o.timeoutSeconds);
   std::string memory = "--memory-limit=" + std::to_string(o.memoryLimitMb);
   std::string run = "--run-case=" + caseDir;
+  std::string device = "--device=" + o.device;
   pid_t pid = fork();
   if (pid < 0) return false;
   if (pid == 0) {
@@ -208,8 +213,9 @@ bool spawn(const Options& o, const std::string& exe, const std::string& caseDir,
     close(outPipe[1]);
     close(errPipe[0]);
     close(errPipe[1]);
-    char* argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>(run.c_str()),
-                    const_cast<char*>(timeout.c_str()), const_cast<char*>(memory.c_str()), nullptr};
+    char* argv[] = {const_cast<char*>(exe.c_str()),     const_cast<char*>(run.c_str()),
+                    const_cast<char*>(timeout.c_str()), const_cast<char*>(memory.c_str()),
+                    const_cast<char*>(device.c_str()),  nullptr};
     execv(exe.c_str(), argv);
     _exit(127);
   }
@@ -399,6 +405,13 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
+  if (o.device != "cpu" && o.device != "gpu" && o.device != "cuda") {
+    std::fprintf(stderr, "kiln_conformance: --device must be cpu or gpu, got '%s'\n",
+                 o.device.c_str());
+    return 2;
+  }
+  if (o.device != "cpu") o.memoryLimitMb = 0;
+  setCaseDevice(o.device == "cpu" ? kiln::DeviceType::kCPU : kiln::DeviceType::kGPU);
   if (!o.runCase.empty()) return runChild(o);
 
   std::string casesDir = o.cases;

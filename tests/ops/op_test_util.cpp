@@ -1,10 +1,14 @@
 #include "op_test_util.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
+#include "runtime/gpu_backend.h"
 
 namespace kiln::test {
 
@@ -42,7 +46,8 @@ StatusOr<OpResult> runOp(ir::OpKind op, const ir::Attributes& attrs,
   for (size_t i = 0; i < n->outputs.size(); ++i) {
     const ir::ValueInfo& info = table[n->outputs[i]->id];
     if (!ir::isStatic(info.shape))
-      return internalError("output %zu shape %s is not static", i, ir::shapeToString(info.shape).c_str());
+      return internalError("output %zu shape %s is not static", i,
+                           ir::shapeToString(info.shape).c_str());
     auto t = std::make_shared<ir::TensorData>(info.dtype, ir::staticDims(info.shape));
     // Poison: NaN for floats, 0x5A bytes otherwise.
     if (info.dtype == DataType::kFLOAT) {
@@ -58,7 +63,113 @@ StatusOr<OpResult> runOp(ir::OpKind op, const ir::Attributes& attrs,
     result.outputs.push_back(t);
   }
   KILN_RETURN_IF_ERROR(cpu::runCpuNode(*n, cin, cout));
+  // The same node on the GPU, compared with the CPU result (the oracle), when a GPU is here.
+  if (gpuTestsEnabled()) {
+    std::map<std::string, std::shared_ptr<const ir::TensorData>> feeds;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].data && !inputs[i].isConstant) feeds["in" + std::to_string(i)] = inputs[i].data;
+    auto gpu = detail::runGraphOnGpuForTest(g, feeds);
+    if (!gpu.isOk()) {
+      if (gpu.status().code() == StatusCode::kUnsupported) {
+        noteGpuUnsupported(ir::opName(op), gpu.status().message());
+      } else {
+        ADD_FAILURE() << "GPU run of " << ir::opName(op) << " failed: " << gpu.status().toString();
+      }
+    } else {
+      for (size_t i = 0; i < result.outputs.size(); ++i)
+        expectGpuMatchesCpu(*gpu->at(i), *result.outputs[i], ir::opName(op), i);
+    }
+  }
   return result;
+}
+
+bool gpuTestsEnabled() {
+  static const bool enabled = [] {
+    if (!detail::gpuBackendBuilt()) return false;
+    const char* off = std::getenv("KILN_TEST_NO_GPU");
+    if (off && *off && std::strcmp(off, "0") != 0) return false;
+    auto dev = detail::currentGpuDevice();
+    if (!dev.isOk()) {
+      std::fprintf(stderr, "[kiln tests] GPU checks skipped: %s\n", dev.status().message().c_str());
+      return false;
+    }
+    std::fprintf(stderr, "[kiln tests] op tests also run on %s and are compared with the CPU\n",
+                 dev->name.c_str());
+    return true;
+  }();
+  return enabled;
+}
+
+namespace {
+// Ops whose GPU run was unsupported, reported once at exit (and to $KILN_GPU_UNSUPPORTED_REPORT).
+struct GpuUnsupportedLog {
+  std::map<std::string, std::string> firstMessage;
+  std::map<std::string, int> count;
+  ~GpuUnsupportedLog() {
+    if (count.empty()) return;
+    std::FILE* f = nullptr;
+    if (const char* path = std::getenv("KILN_GPU_UNSUPPORTED_REPORT")) f = std::fopen(path, "w");
+    std::fprintf(stderr, "[kiln tests] %zu op(s) ran on the CPU only (unsupported on the GPU):\n",
+                 count.size());
+    for (const auto& [op, n] : count) {
+      std::string first =
+          firstMessage[op].substr(0, firstMessage[op].find('\n', firstMessage[op].find('\n') + 1));
+      std::fprintf(stderr, "  %s (%d cases): %s\n", op.c_str(), n, first.c_str());
+      if (f) std::fprintf(f, "%s\t%d\t%s\n", op.c_str(), n, first.c_str());
+    }
+    if (f) std::fclose(f);
+  }
+};
+GpuUnsupportedLog& unsupportedLog() {
+  static GpuUnsupportedLog log;
+  return log;
+}
+}  // namespace
+
+void noteGpuUnsupported(const std::string& op, const std::string& message) {
+  auto& log = unsupportedLog();
+  if (!log.count[op]++) log.firstMessage[op] = message;
+  // KILN_GPU_STRICT=1 turns a missing GPU kernel into a failure.
+  const char* strict = std::getenv("KILN_GPU_STRICT");
+  if (strict && std::strcmp(strict, "1") == 0) ADD_FAILURE() << "no GPU support: " << message;
+}
+
+void expectGpuMatchesCpu(const ir::TensorData& gpu, const ir::TensorData& cpu,
+                         const std::string& op, size_t output) {
+  ASSERT_EQ(gpu.dtype(), cpu.dtype()) << op << " output " << output;
+  ASSERT_EQ(gpu.dims(), cpu.dims()) << op << " output " << output;
+  const DataType t = cpu.dtype();
+  const bool isFloat = t == DataType::kFLOAT || t == DataType::kDOUBLE || t == DataType::kHALF ||
+                       t == DataType::kBF16;
+  if (!isFloat) {
+    ASSERT_EQ(0, std::memcmp(gpu.data(), cpu.data(), cpu.bytes()))
+        << op << " output " << output << ": GPU and CPU differ (exact comparison for "
+        << dataTypeName(t) << ")";
+    return;
+  }
+  // Relative tolerance per format (float32: 1e-5 as required; float16: 1e-3, about two ulps;
+  // bfloat16: 8e-3, two ulps), plus an absolute floor scaled by the output's magnitude so that
+  // values that cancel to near zero (sums, differences) are judged against the data's scale.
+  double rtol = t == DataType::kFLOAT    ? 1e-5
+                : t == DataType::kDOUBLE ? 1e-12
+                : t == DataType::kHALF   ? 1e-3
+                                         : 8e-3;
+  double maxAbs = 0;
+  for (int64_t i = 0; i < cpu.numel(); ++i) {
+    double v = cpu.doubleAt(i);
+    if (std::isfinite(v)) maxAbs = std::max(maxAbs, std::fabs(v));
+  }
+  double atol = rtol * std::max(maxAbs, 1e-30);
+  int bad = 0;
+  for (int64_t i = 0; i < cpu.numel() && bad < 5; ++i) {
+    double want = cpu.doubleAt(i), got = gpu.doubleAt(i);
+    if (std::isnan(want) && std::isnan(got)) continue;
+    if (std::isinf(want) && got == want) continue;
+    if (std::fabs(got - want) <= atol + rtol * std::fabs(want)) continue;
+    ++bad;
+    ADD_FAILURE() << op << " output " << output << " element " << i << ": GPU " << got << " vs CPU "
+                  << want << " (rtol " << rtol << ", atol " << atol << ")";
+  }
 }
 
 std::shared_ptr<ir::TensorData> randomTensor(DataType dtype, const std::vector<int64_t>& dims,
@@ -76,29 +187,41 @@ std::shared_ptr<ir::TensorData> randomTensor(DataType dtype, const std::vector<i
       case DataType::kINT32: t->as<int32_t>()[i] = static_cast<int32_t>(std::lround(v)); break;
       case DataType::kINT16: t->as<int16_t>()[i] = static_cast<int16_t>(std::lround(v)); break;
       case DataType::kINT8: t->as<int8_t>()[i] = static_cast<int8_t>(std::lround(v)); break;
-      case DataType::kUINT8: t->as<uint8_t>()[i] = static_cast<uint8_t>(std::lround(std::fabs(v))); break;
-      case DataType::kUINT16: t->as<uint16_t>()[i] = static_cast<uint16_t>(std::lround(std::fabs(v))); break;
-      case DataType::kUINT32: t->as<uint32_t>()[i] = static_cast<uint32_t>(std::lround(std::fabs(v))); break;
-      case DataType::kUINT64: t->as<uint64_t>()[i] = static_cast<uint64_t>(std::llround(std::fabs(v))); break;
+      case DataType::kUINT8:
+        t->as<uint8_t>()[i] = static_cast<uint8_t>(std::lround(std::fabs(v)));
+        break;
+      case DataType::kUINT16:
+        t->as<uint16_t>()[i] = static_cast<uint16_t>(std::lround(std::fabs(v)));
+        break;
+      case DataType::kUINT32:
+        t->as<uint32_t>()[i] = static_cast<uint32_t>(std::lround(std::fabs(v)));
+        break;
+      case DataType::kUINT64:
+        t->as<uint64_t>()[i] = static_cast<uint64_t>(std::llround(std::fabs(v)));
+        break;
       case DataType::kBOOL: t->as<uint8_t>()[i] = (rng() & 1u) ? 1 : 0; break;
     }
   }
   return t;
 }
 
-std::shared_ptr<ir::TensorData> makeFloat(const std::vector<int64_t>& dims, const std::vector<float>& v) {
+std::shared_ptr<ir::TensorData> makeFloat(const std::vector<int64_t>& dims,
+                                          const std::vector<float>& v) {
   EXPECT_EQ(static_cast<int64_t>(v.size()), ir::volumeOf(dims));
   return ir::TensorData::fromBytes(DataType::kFLOAT, dims, v.data());
 }
-std::shared_ptr<ir::TensorData> makeInt64(const std::vector<int64_t>& dims, const std::vector<int64_t>& v) {
+std::shared_ptr<ir::TensorData> makeInt64(const std::vector<int64_t>& dims,
+                                          const std::vector<int64_t>& v) {
   EXPECT_EQ(static_cast<int64_t>(v.size()), ir::volumeOf(dims));
   return ir::TensorData::fromBytes(DataType::kINT64, dims, v.data());
 }
-std::shared_ptr<ir::TensorData> makeInt32(const std::vector<int64_t>& dims, const std::vector<int32_t>& v) {
+std::shared_ptr<ir::TensorData> makeInt32(const std::vector<int64_t>& dims,
+                                          const std::vector<int32_t>& v) {
   EXPECT_EQ(static_cast<int64_t>(v.size()), ir::volumeOf(dims));
   return ir::TensorData::fromBytes(DataType::kINT32, dims, v.data());
 }
-std::shared_ptr<ir::TensorData> makeBool(const std::vector<int64_t>& dims, const std::vector<bool>& v) {
+std::shared_ptr<ir::TensorData> makeBool(const std::vector<int64_t>& dims,
+                                         const std::vector<bool>& v) {
   EXPECT_EQ(static_cast<int64_t>(v.size()), ir::volumeOf(dims));
   auto t = std::make_shared<ir::TensorData>(DataType::kBOOL, dims);
   for (size_t i = 0; i < v.size(); ++i) t->as<uint8_t>()[i] = v[i] ? 1 : 0;
@@ -127,21 +250,26 @@ void expectCloseTo(const ir::TensorData& got, const std::vector<int64_t>& dims,
 }
 
 void expectClose(const ir::TensorData& got, const ir::TensorData& want, double rtol, double atol) {
-  ASSERT_EQ(got.dtype(), want.dtype()) << dataTypeName(got.dtype()) << " vs " << dataTypeName(want.dtype());
+  ASSERT_EQ(got.dtype(), want.dtype())
+      << dataTypeName(got.dtype()) << " vs " << dataTypeName(want.dtype());
   std::vector<double> w(static_cast<size_t>(want.numel()));
   for (int64_t i = 0; i < want.numel(); ++i) w[static_cast<size_t>(i)] = want.doubleAt(i);
   expectCloseTo(got, want.dims(), w, rtol, atol);
 }
 
 void expectEqual(const ir::TensorData& got, const ir::TensorData& want) {
-  ASSERT_EQ(got.dtype(), want.dtype()) << dataTypeName(got.dtype()) << " vs " << dataTypeName(want.dtype());
-  ASSERT_EQ(got.dims(), want.dims()) << ir::dimsToString(got.dims()) << " vs " << ir::dimsToString(want.dims());
+  ASSERT_EQ(got.dtype(), want.dtype())
+      << dataTypeName(got.dtype()) << " vs " << dataTypeName(want.dtype());
+  ASSERT_EQ(got.dims(), want.dims())
+      << ir::dimsToString(got.dims()) << " vs " << ir::dimsToString(want.dims());
   int bad = 0;
   size_t es = dataTypeSize(got.dtype());
   for (int64_t i = 0; i < got.numel(); ++i) {
     if (std::memcmp(static_cast<const uint8_t*>(got.data()) + i * es,
                     static_cast<const uint8_t*>(want.data()) + i * es, es) != 0) {
-      if (++bad <= 5) ADD_FAILURE() << "element " << i << ": got " << got.doubleAt(i) << ", want " << want.doubleAt(i);
+      if (++bad <= 5)
+        ADD_FAILURE() << "element " << i << ": got " << got.doubleAt(i) << ", want "
+                      << want.doubleAt(i);
     }
   }
   EXPECT_EQ(bad, 0) << bad << " of " << got.numel() << " elements differ";

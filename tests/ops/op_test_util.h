@@ -11,13 +11,13 @@
 // unwritten elements show (floats: NaN; integers: 0x5A bytes).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backends/cpu/cpu_kernel.h"
 #include "ir/attributes.h"
@@ -27,7 +27,7 @@
 namespace kiln::test {
 
 struct OpInput {
-  ir::TensorDataPtr data;   // null: absent optional input
+  ir::TensorDataPtr data;  // null: absent optional input
   bool isConstant = false;
   static OpInput value(ir::TensorDataPtr d) { return {std::move(d), false}; }
   static OpInput constant(ir::TensorDataPtr d) { return {std::move(d), true}; }
@@ -44,14 +44,28 @@ struct OpResult {
 StatusOr<OpResult> runOp(ir::OpKind op, const ir::Attributes& attrs,
                          const std::vector<OpInput>& inputs, int numOutputs = 1);
 
+// GPU checks: runOp also runs the op on the CUDA backend when Kiln was built with CUDA and a GPU
+// is present (KILN_TEST_NO_GPU=1 turns this off) and compares with the CPU output: exact for
+// integers and booleans, relative 1e-5 for float32 (1e-3 float16, 8e-3 bfloat16) with an absolute
+// floor scaled by the output's largest magnitude. An op the GPU does not support is noted and
+// reported at exit (KILN_GPU_STRICT=1 makes it a failure).
+bool gpuTestsEnabled();
+void noteGpuUnsupported(const std::string& op, const std::string& message);
+void expectGpuMatchesCpu(const ir::TensorData& gpu, const ir::TensorData& cpu,
+                         const std::string& op, size_t output);
+
 // Random tensors (fixed-seed generator owned by the caller). Floats uniform in [lo, hi];
 // integers uniform in [lo, hi] (rounded); bools 0/1.
 std::shared_ptr<ir::TensorData> randomTensor(DataType dtype, const std::vector<int64_t>& dims,
                                              std::mt19937& rng, double lo = -1.0, double hi = 1.0);
-std::shared_ptr<ir::TensorData> makeFloat(const std::vector<int64_t>& dims, const std::vector<float>& v);
-std::shared_ptr<ir::TensorData> makeInt64(const std::vector<int64_t>& dims, const std::vector<int64_t>& v);
-std::shared_ptr<ir::TensorData> makeInt32(const std::vector<int64_t>& dims, const std::vector<int32_t>& v);
-std::shared_ptr<ir::TensorData> makeBool(const std::vector<int64_t>& dims, const std::vector<bool>& v);
+std::shared_ptr<ir::TensorData> makeFloat(const std::vector<int64_t>& dims,
+                                          const std::vector<float>& v);
+std::shared_ptr<ir::TensorData> makeInt64(const std::vector<int64_t>& dims,
+                                          const std::vector<int64_t>& v);
+std::shared_ptr<ir::TensorData> makeInt32(const std::vector<int64_t>& dims,
+                                          const std::vector<int32_t>& v);
+std::shared_ptr<ir::TensorData> makeBool(const std::vector<int64_t>& dims,
+                                         const std::vector<bool>& v);
 
 // Elementwise comparison: |got - want| <= atol + rtol * |want| for every element, dims and
 // dtype equal; failures report the first bad index. NaN matches NaN.

@@ -82,7 +82,8 @@ FAST = ["--iterations=1", "--duration=0", "--warmUp=0"]
 RUN_FLAGS = ["--onnx", "--saveEngine", "--minShapes", "--optShapes", "--maxShapes", "--shapes",
              "--fp16", "--memPoolSize", "--device", "--verbose", "--loadEngine", "--loadInputs",
              "--exportOutput", "--iterations", "--warmUp", "--duration", "--skipInference",
-             "--exportTimes", "--help"]
+             "--exportTimes", "--useCudaGraph", "--noDataTransfers", "--streams", "--useSpinWait",
+             "--help"]
 
 
 def test_main_help_lists_commands(kiln_cli):
@@ -147,6 +148,8 @@ def test_unknown_command(kiln_cli):
     (["run", "--loadEngine=m.plan", "--duration=-1"], "--duration"),
     (["run", "--loadEngine=m.plan", "--loadInputs=x.bin"], "--loadInputs"),
     (["run", "--loadEngine=m.plan", "--device=tpu"], "tpu"),
+    (["run", "--loadEngine=m.plan", "--streams=0"], "--streams"),
+    (["run", "--loadEngine=m.plan", "--streams=two"], "--streams"),
     (["run"], "--onnx"),
     (["run", "--onnx=a.onnx", "--loadEngine=b.plan"], "exactly one"),
     (["build"], "--onnx"),
@@ -164,6 +167,10 @@ def test_device_cuda_without_cuda_backend(kiln_cli, tmp_path):
         pytest.skip("this build has the CUDA backend")
     p = run(kiln_cli, ["build", "--onnx=m.onnx", "--device=cuda"])
     assert_failed(p, "no CUDA backend")
+    assert p.returncode == 1  # the build lacks something; not a usage error
+    p = run(kiln_cli, ["run", "--onnx=m.onnx", "--device=cuda", "--useCudaGraph"])
+    assert_failed(p, "no CUDA backend")
+    assert p.returncode == 1
 
 
 @pytest.mark.parametrize("cmd", [["build", "--onnx"], ["run", "--onnx"], ["run", "--loadEngine"],
@@ -348,12 +355,34 @@ def test_export_times_and_iterations(kiln_cli, tiny_plan, tmp_path):
     assert "no host-device transfers" in p.stdout
 
 
+def test_gpu_flags_on_cpu_engine_warn_and_run(kiln_cli, tiny_plan, tmp_path):
+    """--useCudaGraph & co. are GPU-only: with a CPU engine they are ignored with a warning."""
+    out, times = tmp_path / "out.json", tmp_path / "times.json"
+    p = ku.run_cli(["run", f"--loadEngine={tiny_plan}", "--useCudaGraph", "--no-data-transfers",
+                    "--streams=2", "--useSpinWait", f"--exportOutput={out}",
+                    f"--exportTimes={times}", "--iterations=3", "--duration=0", "--warmUp=0"],
+                   kiln_cli)
+    assert "warning" in p.stderr and "ignored" in p.stderr
+    for flag in ("--useCudaGraph", "--noDataTransfers", "--streams", "--useSpinWait"):
+        assert flag in p.stderr, flag
+    assert "Throughput:" in p.stdout and "no host-device transfers" in p.stdout
+    assert ku.read_export_output(str(out))["y"].shape == (2, 3)
+    doc = json.loads(times.read_text())
+    assert len(doc) >= 3
+    for t in doc:
+        assert 0 <= t["startMs"] <= t["endMs"]
+        assert "stream" not in t  # one stream on the CPU
+    # Without GPU flags there is no such warning.
+    q = ku.run_cli(["run", f"--loadEngine={tiny_plan}"] + FAST, kiln_cli)
+    assert "ignored" not in q.stderr
+
+
 def test_duration_runs_at_least_that_long(kiln_cli, tiny_plan, tmp_path):
     times = tmp_path / "times.json"
     ku.run_cli(["run", f"--loadEngine={tiny_plan}", "--iterations=1", "--duration=0.3",
                 "--warmUp=50", f"--exportTimes={times}"], kiln_cli)
     doc = json.loads(times.read_text())
-    assert doc[-1]["endComputeMs"] >= 300.0
+    assert doc[-1]["endMs"] >= 300.0
     assert len(doc) > 1
 
 

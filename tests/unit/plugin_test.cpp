@@ -5,8 +5,12 @@
 // PairSum). The example plugins come from the shared library CMake builds
 // (KILN_EXAMPLE_PLUGIN_LIB), loaded into the process-wide registry; registry unit tests use
 // private registries with the statically linked copy (registerExamplePlugins).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -17,9 +21,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <unistd.h>
 
 #include "common/half.h"
 #include "example_plugins.h"
@@ -49,9 +50,16 @@ class CapturingLogger : public Logger {
   std::string mText;
 };
 
-std::string exampleLibPath() { return std::filesystem::canonical(KILN_EXAMPLE_PLUGIN_LIB).string(); }
+// The example library: where the build put it, or $KILN_EXAMPLE_PLUGIN_LIB (test binaries
+// carried to another machine, e.g. the GPU machine, find it there).
+const char* exampleLib() {
+  const char* env = std::getenv("KILN_EXAMPLE_PLUGIN_LIB");
+  return env && *env ? env : KILN_EXAMPLE_PLUGIN_LIB;
+}
+std::string exampleLibPath() { return std::filesystem::canonical(exampleLib()).string(); }
 
-// ---- test-only plugins ----------------------------------------------------------------------------
+// ---- test-only plugins
+// ----------------------------------------------------------------------------
 
 // PairSum: y[..., j] = x[..., 2j] + x[..., 2j+1] (the last term only when 2j+1 < n); output last
 // dim ceilDiv(n, 2), so its shape is a symbolic expression. Records configure calls and which
@@ -66,34 +74,39 @@ class PairSum final : public Plugin {
   const char* getPluginVersion() const override { return "1"; }
   const char* getPluginNamespace() const override { return "kiln.test"; }
   int32_t getNbOutputs() const override { return 1; }
-  PluginStatus getOutputDataTypes(std::span<const DataType> in, std::span<DataType> out) const override {
+  PluginStatus getOutputDataTypes(std::span<const DataType> in,
+                                  std::span<DataType> out) const override {
     out[0] = in[0];
     return PluginStatus::success();
   }
-  PluginStatus getOutputShapes(std::span<const SymShape> in, std::span<SymShape> out) const override {
+  PluginStatus getOutputShapes(std::span<const SymShape> in,
+                               std::span<SymShape> out) const override {
     if (in[0].empty()) return PluginStatus::error("x must have rank >= 1");
     out[0] = in[0];
     out[0].back() = ceilDiv(in[0].back(), 2);
     return PluginStatus::success();
   }
-  bool supportsFormatCombination(int32_t pos, std::span<const PluginTensorDesc> io, int32_t) const override {
+  bool supportsFormatCombination(int32_t pos, std::span<const PluginTensorDesc> io,
+                                 int32_t) const override {
     return io[static_cast<size_t>(pos)].type == DataType::kFLOAT;
   }
   PluginStatus configurePlugin(std::span<const PluginTensorDesc> in,
                                std::span<const PluginTensorDesc> out) override {
     ++gPairSumConfigures;
-    if (out[0].dims.back() != (in[0].dims.back() + 1) / 2) return PluginStatus::error("bad output dims");
+    if (out[0].dims.back() != (in[0].dims.back() + 1) / 2)
+      return PluginStatus::error("bad output dims");
     return PluginStatus::success();
   }
   size_t getWorkspaceSize(std::span<const PluginTensorDesc>,
                           std::span<const PluginTensorDesc> out) const override {
     return static_cast<size_t>(out[0].dims.back()) * sizeof(float);
   }
-  PluginStatus enqueue(std::span<const PluginTensorDesc> inDesc, std::span<const PluginTensorDesc> outDesc,
-                       const void* const* inputs, void* const* outputs, void* workspace,
-                       void* stream) override {
+  PluginStatus enqueue(std::span<const PluginTensorDesc> inDesc,
+                       std::span<const PluginTensorDesc> outDesc, const void* const* inputs,
+                       void* const* outputs, void* workspace, void* stream) override {
     if (stream != nullptr) return PluginStatus::error("the CPU backend passes a null stream");
-    if (outDesc[0].dims.back() > 0 && workspace == nullptr) return PluginStatus::error("no workspace");
+    if (outDesc[0].dims.back() > 0 && workspace == nullptr)
+      return PluginStatus::error("no workspace");
     {
       std::lock_guard<std::mutex> lock(gPairSumMutex);
       gPairSumInstances.insert(this);
@@ -120,15 +133,18 @@ class PluginRelu final : public Plugin {
   const char* getPluginName() const override { return "Relu"; }
   const char* getPluginVersion() const override { return "1"; }
   int32_t getNbOutputs() const override { return 1; }
-  PluginStatus getOutputDataTypes(std::span<const DataType> in, std::span<DataType> out) const override {
+  PluginStatus getOutputDataTypes(std::span<const DataType> in,
+                                  std::span<DataType> out) const override {
     out[0] = in[0];
     return PluginStatus::success();
   }
-  PluginStatus getOutputShapes(std::span<const SymShape> in, std::span<SymShape> out) const override {
+  PluginStatus getOutputShapes(std::span<const SymShape> in,
+                               std::span<SymShape> out) const override {
     out[0] = in[0];
     return PluginStatus::success();
   }
-  bool supportsFormatCombination(int32_t pos, std::span<const PluginTensorDesc> io, int32_t) const override {
+  bool supportsFormatCombination(int32_t pos, std::span<const PluginTensorDesc> io,
+                                 int32_t) const override {
     return io[static_cast<size_t>(pos)].type == DataType::kFLOAT;
   }
   PluginStatus enqueue(std::span<const PluginTensorDesc> inDesc, std::span<const PluginTensorDesc>,
@@ -152,7 +168,8 @@ class TestCreator final : public PluginCreator {
   const char* getPluginVersion() const override { return mVersion.c_str(); }
   const char* getPluginNamespace() const override { return mNs.c_str(); }
   std::vector<PluginFieldSpec> getFieldSchema() const override { return {}; }
-  PluginStatus createPlugin(const char*, std::span<const PluginField>, std::unique_ptr<Plugin>* out) override {
+  PluginStatus createPlugin(const char*, std::span<const PluginField>,
+                            std::unique_ptr<Plugin>* out) override {
     *out = mMake();
     return PluginStatus::success();
   }
@@ -169,7 +186,7 @@ std::unique_ptr<Plugin> makePluginRelu() { return std::make_unique<PluginRelu>()
 void setUpGlobalRegistry() {
   static std::once_flag once;
   std::call_once(once, [] {
-    PluginStatus st = getPluginRegistry().loadLibrary(KILN_EXAMPLE_PLUGIN_LIB);
+    PluginStatus st = getPluginRegistry().loadLibrary(exampleLib());
     ASSERT_TRUE(st.isOk()) << st.message();
     st = getPluginRegistry().registerCreator(
         std::make_unique<TestCreator>("PairSum", "1", "kiln.test", &makePairSum));
@@ -180,7 +197,8 @@ void setUpGlobalRegistry() {
   });
 }
 
-// ---- helpers: build and run -----------------------------------------------------------------------
+// ---- helpers: build and run
+// -----------------------------------------------------------------------
 
 std::unique_ptr<HostMemory> buildPlan(Builder& builder, NetworkDefinition& net,
                                       const char* input = nullptr, Dims mn = {}, Dims opt = {},
@@ -204,7 +222,8 @@ struct RunResult {
   Dims outputDims;
 };
 
-RunResult runOnce(ExecutionContext& ctx, const std::map<std::string, std::pair<Dims, std::vector<uint8_t>>>& inputs,
+RunResult runOnce(ExecutionContext& ctx,
+                  const std::map<std::string, std::pair<Dims, std::vector<uint8_t>>>& inputs,
                   const char* outputName, DataType outType) {
   RunResult r;
   for (const auto& [name, in] : inputs) {
@@ -215,7 +234,9 @@ RunResult runOnce(ExecutionContext& ctx, const std::map<std::string, std::pair<D
     ctx.setTensorAddress(name.c_str(), const_cast<uint8_t*>(in.second.data()));
   }
   r.outputDims = ctx.getTensorShape(outputName);
-  r.output.assign(static_cast<size_t>(std::max<int64_t>(r.outputDims.volume(), 0)) * dataTypeSize(outType), 0xAB);
+  r.output.assign(
+      static_cast<size_t>(std::max<int64_t>(r.outputDims.volume(), 0)) * dataTypeSize(outType),
+      0xAB);
   ctx.setTensorAddress(outputName, r.output.data());
   r.ok = ctx.executeV2();
   if (!r.ok) r.error = ctx.getLastError();
@@ -244,7 +265,8 @@ std::vector<float> randomFloats(size_t n, std::mt19937& rng, float lo = -4.f, fl
 
 double swish(double x, double beta) { return x / (1.0 + std::exp(-beta * x)); }
 
-// ---- registry -------------------------------------------------------------------------------------
+// ---- registry
+// -------------------------------------------------------------------------------------
 
 TEST(PluginRegistry, RegistersLooksUpByNameVersionAndNamespace) {
   PluginRegistryImpl reg;
@@ -253,7 +275,7 @@ TEST(PluginRegistry, RegistersLooksUpByNameVersionAndNamespace) {
   PluginCreator* c = reg.getCreator("ScaledSwish", "1", "kiln.examples");
   ASSERT_NE(c, nullptr);
   EXPECT_STREQ(c->getPluginName(), "ScaledSwish");
-  EXPECT_EQ(reg.getCreatorLibrary(c), "");  // registered by the program
+  EXPECT_EQ(reg.getCreatorLibrary(c), "");                           // registered by the program
   EXPECT_EQ(reg.getCreator("ScaledSwish", "", "kiln.examples"), c);  // "" = highest version
   EXPECT_EQ(reg.getCreator("ScaledSwish", "1", ""), nullptr);        // the namespace matters
   EXPECT_EQ(reg.getCreator("ScaledSwish", "2", "kiln.examples"), nullptr);
@@ -266,7 +288,8 @@ TEST(PluginRegistry, DuplicateIsAnErrorNamingBothLibraries) {
   ASSERT_TRUE(kiln_examples::registerExamplePlugins(reg).isOk());
   PluginStatus st = reg.registerCreator(kiln_examples::makeScaledSwishCreator());
   ASSERT_FALSE(st.isOk());
-  EXPECT_TRUE(contains(st.message(), "ScaledSwish (version 1, namespace 'kiln.examples')")) << st.message();
+  EXPECT_TRUE(contains(st.message(), "ScaledSwish (version 1, namespace 'kiln.examples')"))
+      << st.message();
   EXPECT_TRUE(contains(st.message(), "already registered by the program itself")) << st.message();
   EXPECT_EQ(reg.allCreators().size(), 3u);
 
@@ -277,15 +300,19 @@ TEST(PluginRegistry, DuplicateIsAnErrorNamingBothLibraries) {
   ASSERT_TRUE(reg2.registerAll(std::move(a), "/opt/a/libA.so").isOk());
   st = reg2.registerAll(std::move(b), "/opt/b/libB.so");
   ASSERT_FALSE(st.isOk());
-  EXPECT_TRUE(contains(st.message(), "library '/opt/b/libB.so' is already registered by library '/opt/a/libA.so'"))
+  EXPECT_TRUE(contains(
+      st.message(), "library '/opt/b/libB.so' is already registered by library '/opt/a/libA.so'"))
       << st.message();
-  EXPECT_EQ(reg2.getCreatorLibrary(reg2.getCreator("FastGelu", "1", "com.microsoft")), "/opt/a/libA.so");
+  EXPECT_EQ(reg2.getCreatorLibrary(reg2.getCreator("FastGelu", "1", "com.microsoft")),
+            "/opt/a/libA.so");
 }
 
 TEST(PluginRegistry, VersionsLiveSideBySideAndEmptyPicksTheHighest) {
   PluginRegistryImpl reg;
   for (const char* v : {"1.9", "2", "1.10", "1"})
-    ASSERT_TRUE(reg.registerCreator(std::make_unique<TestCreator>("Op", v, "ns", &makePairSum)).isOk()) << v;
+    ASSERT_TRUE(
+        reg.registerCreator(std::make_unique<TestCreator>("Op", v, "ns", &makePairSum)).isOk())
+        << v;
   EXPECT_STREQ(reg.getCreator("Op", "", "ns")->getPluginVersion(), "2");
   EXPECT_STREQ(reg.getCreator("Op", "1.10", "ns")->getPluginVersion(), "1.10");
   EXPECT_STREQ(reg.getCreator("Op", "1.9", "ns")->getPluginVersion(), "1.9");
@@ -301,21 +328,24 @@ TEST(PluginRegistry, ALibrarysCreatorsRegisterAllOrNone) {
   std::vector<std::unique_ptr<PluginCreator>> batch;
   batch.push_back(std::make_unique<TestCreator>("Fresh", "1", "", &makePairSum));
   batch.push_back(kiln_examples::makeFastGeluCreator());  // conflicts
-  batch.push_back(std::make_unique<TestCreator>("Fresh", "1", "", &makePairSum));  // twice in one library
+  batch.push_back(
+      std::make_unique<TestCreator>("Fresh", "1", "", &makePairSum));  // twice in one library
   PluginStatus st = reg.registerAll(std::move(batch), "/x/libX.so");
   ASSERT_FALSE(st.isOk());
   EXPECT_TRUE(contains(st.message(), "none of its creators was registered")) << st.message();
-  EXPECT_TRUE(contains(st.message(), "FastGelu (version 1, namespace 'com.microsoft')")) << st.message();
+  EXPECT_TRUE(contains(st.message(), "FastGelu (version 1, namespace 'com.microsoft')"))
+      << st.message();
   EXPECT_TRUE(contains(st.message(), "Fresh (version 1) is registered twice")) << st.message();
   EXPECT_EQ(reg.getCreator("Fresh", "", ""), nullptr);
   EXPECT_EQ(reg.allCreators().size(), 3u);
 }
 
-// ---- library loading ------------------------------------------------------------------------------
+// ---- library loading
+// ------------------------------------------------------------------------------
 
 TEST(PluginLibrary, LoadsTheExampleLibraryOnceAndRecordsItsPath) {
   setUpGlobalRegistry();
-  PluginStatus again = getPluginRegistry().loadLibrary(KILN_EXAMPLE_PLUGIN_LIB);
+  PluginStatus again = getPluginRegistry().loadLibrary(exampleLib());
   EXPECT_TRUE(again.isOk()) << again.message();
   int swishes = 0;
   for (PluginCreator* c : getPluginRegistry().allCreators())
@@ -325,7 +355,7 @@ TEST(PluginLibrary, LoadsTheExampleLibraryOnceAndRecordsItsPath) {
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(getPluginRegistry().getCreatorLibrary(c), exampleLibPath());
   // KILN_PLUGIN_PATH form: colon-separated, empty entries skipped, loading twice is a no-op.
-  std::string list = std::string("::") + KILN_EXAMPLE_PLUGIN_LIB + ":";
+  std::string list = std::string("::") + exampleLib() + ":";
   EXPECT_TRUE(loadPluginLibraries(list.c_str()).isOk());
 }
 
@@ -334,7 +364,8 @@ TEST(PluginLibrary, ReportsMissingFilesNonPluginLibrariesAndCopies) {
   size_t before = getPluginRegistry().allCreators().size();
   PluginStatus st = getPluginRegistry().loadLibrary("/nonexistent/libnothing.so");
   ASSERT_FALSE(st.isOk());
-  EXPECT_TRUE(contains(st.message(), "cannot load plugin library '/nonexistent/libnothing.so'")) << st.message();
+  EXPECT_TRUE(contains(st.message(), "cannot load plugin library '/nonexistent/libnothing.so'"))
+      << st.message();
   EXPECT_FALSE(getPluginRegistry().loadLibrary(nullptr).isOk());
 
   st = getPluginRegistry().loadLibrary("libm.so.6");
@@ -343,15 +374,16 @@ TEST(PluginLibrary, ReportsMissingFilesNonPluginLibrariesAndCopies) {
   EXPECT_TRUE(contains(st.message(), "KILN_PLUGIN_EXPORT")) << st.message();
 
   // The same plugins from another file: every creator conflicts; none is registered twice.
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("kiln_plugin_copy_" + std::to_string(::getpid()));
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("kiln_plugin_copy_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::filesystem::path copy = dir / "libcopy.so";
-  std::filesystem::copy_file(KILN_EXAMPLE_PLUGIN_LIB, copy, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(exampleLib(), copy, std::filesystem::copy_options::overwrite_existing);
   st = getPluginRegistry().loadLibrary(copy.c_str());
   ASSERT_FALSE(st.isOk());
   EXPECT_TRUE(contains(st.message(), "library '" + std::filesystem::canonical(copy).string() +
-                                         "' is already registered by library '" + exampleLibPath() + "'"))
+                                         "' is already registered by library '" + exampleLibPath() +
+                                         "'"))
       << st.message();
   EXPECT_TRUE(contains(st.message(), "ScaledSwish")) << st.message();
   EXPECT_TRUE(contains(st.message(), "EmbLayerNorm")) << st.message();
@@ -359,12 +391,14 @@ TEST(PluginLibrary, ReportsMissingFilesNonPluginLibrariesAndCopies) {
   EXPECT_EQ(getPluginRegistry().allCreators().size(), before);
   std::filesystem::remove_all(dir);
 
-  PluginStatus bad = loadPluginLibraries(("/nonexistent/a.so:" + std::string(KILN_EXAMPLE_PLUGIN_LIB)).c_str());
+  PluginStatus bad =
+      loadPluginLibraries(("/nonexistent/a.so:" + std::string(exampleLib())).c_str());
   ASSERT_FALSE(bad.isOk());
   EXPECT_TRUE(contains(bad.message(), "/nonexistent/a.so")) << bad.message();
 }
 
-// ---- network API ----------------------------------------------------------------------------------
+// ---- network API
+// ----------------------------------------------------------------------------------
 
 TEST(PluginNetwork, AddPluginLayerRecordsIdentityFieldsAndLibrary) {
   setUpGlobalRegistry();
@@ -412,8 +446,11 @@ TEST(PluginNetwork, FieldsAreCheckedAgainstTheSchema) {
   };
   std::vector<Case> cases = {
       {{}, "needs field 'beta' (float32)"},
-      {{{"beta", int64_t{2}}}, "field 'beta' of plugin ScaledSwish (version 1, namespace 'kiln.examples') must be float32, got int64"},
-      {{{"beta", 1.f}, {"gamma", 1.f}}, "has no field 'gamma'; its fields are: beta (float32, required)"},
+      {{{"beta", int64_t{2}}},
+       "field 'beta' of plugin ScaledSwish (version 1, namespace 'kiln.examples') must be float32, "
+       "got int64"},
+      {{{"beta", 1.f}, {"gamma", 1.f}},
+       "has no field 'gamma'; its fields are: beta (float32, required)"},
       {{{"beta", 1.f}, {"beta", 2.f}}, "field 'beta' is given twice"},
       {{{"beta", std::numeric_limits<float>::infinity()}}, "beta must be finite"},
   };
@@ -422,19 +459,29 @@ TEST(PluginNetwork, FieldsAreCheckedAgainstTheSchema) {
     EXPECT_TRUE(contains(net->getLastError(), c.expect)) << net->getLastError();
   }
   EXPECT_EQ(net->addPluginLayer(in, "NoSuchPlugin", "1", "kiln.examples", {}), nullptr);
-  EXPECT_TRUE(contains(net->getLastError(), "plugin NoSuchPlugin (version 1, namespace 'kiln.examples') is not registered"))
+  EXPECT_TRUE(
+      contains(net->getLastError(),
+               "plugin NoSuchPlugin (version 1, namespace 'kiln.examples') is not registered"))
       << net->getLastError();
-  EXPECT_EQ(net->addPluginLayer(in, "ScaledSwish", "3", "kiln.examples", std::vector<PluginField>{{"beta", 1.f}}), nullptr);
+  EXPECT_EQ(net->addPluginLayer(in, "ScaledSwish", "3", "kiln.examples",
+                                std::vector<PluginField>{{"beta", 1.f}}),
+            nullptr);
   EXPECT_TRUE(contains(net->getLastError(), "(registered versions: 1)")) << net->getLastError();
   // Type negotiation: ScaledSwish takes float32/float16 only.
   Tensor* xi = net->addInput("xi", DataType::kINT32, {2, 3});
   Tensor* ini[] = {xi};
-  EXPECT_EQ(net->addPluginLayer(ini, "ScaledSwish", "1", "kiln.examples", std::vector<PluginField>{{"beta", 1.f}}), nullptr);
-  EXPECT_TRUE(contains(net->getLastError(), "does not accept int32 for input 0")) << net->getLastError();
+  EXPECT_EQ(net->addPluginLayer(ini, "ScaledSwish", "1", "kiln.examples",
+                                std::vector<PluginField>{{"beta", 1.f}}),
+            nullptr);
+  EXPECT_TRUE(contains(net->getLastError(), "does not accept int32 for input 0"))
+      << net->getLastError();
   // Input count errors come from the plugin, prefixed with the layer.
   Tensor* two[] = {x, x};
-  EXPECT_EQ(net->addPluginLayer(two, "ScaledSwish", "1", "kiln.examples", std::vector<PluginField>{{"beta", 1.f}}), nullptr);
-  EXPECT_TRUE(contains(net->getLastError(), "(ScaledSwish v1): getOutputDataTypes: expects 1 input, got 2"))
+  EXPECT_EQ(net->addPluginLayer(two, "ScaledSwish", "1", "kiln.examples",
+                                std::vector<PluginField>{{"beta", 1.f}}),
+            nullptr);
+  EXPECT_TRUE(
+      contains(net->getLastError(), "(ScaledSwish v1): getOutputDataTypes: expects 1 input, got 2"))
       << net->getLastError();
   EXPECT_EQ(net->getNbLayers(), 0);
 }
@@ -457,7 +504,8 @@ TEST(PluginNetwork, AddPluginV3RecordsTheInstancesFields) {
   EXPECT_EQ(*l->getPluginFields()[0].get<float>(), 0.25f);
 }
 
-// ---- engines --------------------------------------------------------------------------------------
+// ---- engines
+// --------------------------------------------------------------------------------------
 
 TEST(PluginEngine, ScaledSwishMatchesReferenceWithDynamicShapesAndRoundTripsThroughAPlan) {
   setUpGlobalRegistry();
@@ -467,7 +515,8 @@ TEST(PluginEngine, ScaledSwishMatchesReferenceWithDynamicShapesAndRoundTripsThro
   const float beta = 1.75f;
   Tensor* x = net->addInput("x", DataType::kFLOAT, {-1, 5});
   Tensor* in[] = {x};
-  Layer* l = net->addPluginLayer(in, "ScaledSwish", "1", "kiln.examples", std::vector<PluginField>{{"beta", beta}});
+  Layer* l = net->addPluginLayer(in, "ScaledSwish", "1", "kiln.examples",
+                                 std::vector<PluginField>{{"beta", beta}});
   ASSERT_NE(l, nullptr) << net->getLastError();
   l->getOutput(0)->setName("y");
   net->markOutput(*l->getOutput(0));
@@ -476,7 +525,8 @@ TEST(PluginEngine, ScaledSwishMatchesReferenceWithDynamicShapesAndRoundTripsThro
   auto runtime = Runtime::create(log);
   auto engine = runtime->deserializeEngine(plan->data(), plan->size());
   ASSERT_NE(engine, nullptr) << runtime->getLastError();
-  EXPECT_TRUE(contains(engine->getLayerInformation(false), "Plugin '")) << engine->getLayerInformation(false);
+  EXPECT_TRUE(contains(engine->getLayerInformation(false), "Plugin '"))
+      << engine->getLayerInformation(false);
   EXPECT_TRUE(contains(engine->getLayerInformation(true), "plugin_name=\\\"ScaledSwish\\\""))
       << engine->getLayerInformation(true);
 
@@ -513,7 +563,8 @@ TEST(PluginEngine, ScaledSwishFloat16) {
   const float beta = 0.5f;
   Tensor* x = net->addInput("x", DataType::kHALF, {4, 6});
   Tensor* in[] = {x};
-  Layer* l = net->addPluginLayer(in, "ScaledSwish", "1", "kiln.examples", std::vector<PluginField>{{"beta", beta}});
+  Layer* l = net->addPluginLayer(in, "ScaledSwish", "1", "kiln.examples",
+                                 std::vector<PluginField>{{"beta", beta}});
   ASSERT_NE(l, nullptr) << net->getLastError();
   EXPECT_EQ(l->getOutput(0)->getType(), DataType::kHALF);
   l->getOutput(0)->setName("y");
@@ -534,7 +585,8 @@ TEST(PluginEngine, ScaledSwishFloat16) {
   for (size_t i = 0; i < xh.size(); ++i) {
     double want = swish(static_cast<float>(xh[i]), beta);
     // One float16 rounding of the result (2^-11 relative, 2^-25 absolute near 0) plus float math.
-    EXPECT_LE(std::fabs(static_cast<float>(y[i]) - want), std::ldexp(std::fabs(want), -10) + std::ldexp(1.0, -24))
+    EXPECT_LE(std::fabs(static_cast<float>(y[i]) - want),
+              std::ldexp(std::fabs(want), -10) + std::ldexp(1.0, -24))
         << i;
   }
 }
@@ -548,13 +600,16 @@ void embLayerNormCase(DataType idType) {
   const float eps = 1e-3f;
   std::mt19937 rng(idType == DataType::kINT32 ? 21 : 22);
   std::vector<float> table = randomFloats(static_cast<size_t>(vocab * hidden), rng, -2.f, 2.f);
-  std::vector<float> gamma = randomFloats(hidden, rng, 0.5f, 1.5f), beta = randomFloats(hidden, rng);
+  std::vector<float> gamma = randomFloats(hidden, rng, 0.5f, 1.5f),
+                     beta = randomFloats(hidden, rng);
   Tensor* ids = net->addInput("ids", idType, {-1, -1}, {"batch", "seq"});
-  Tensor* t = net->addConstant({vocab, hidden}, {DataType::kFLOAT, table.data(), vocab * hidden}, "table");
+  Tensor* t =
+      net->addConstant({vocab, hidden}, {DataType::kFLOAT, table.data(), vocab * hidden}, "table");
   Tensor* g = net->addConstant({hidden}, {DataType::kFLOAT, gamma.data(), hidden}, "gamma");
   Tensor* b = net->addConstant({hidden}, {DataType::kFLOAT, beta.data(), hidden}, "beta");
   Tensor* in[] = {ids, t, g, b};
-  Layer* l = net->addPluginLayer(in, "EmbLayerNorm", "1", "kiln.examples", std::vector<PluginField>{{"epsilon", eps}});
+  Layer* l = net->addPluginLayer(in, "EmbLayerNorm", "1", "kiln.examples",
+                                 std::vector<PluginField>{{"epsilon", eps}});
   ASSERT_NE(l, nullptr) << net->getLastError();
   EXPECT_EQ(l->getOutput(0)->getShapeString(), "[batch,seq,7]");
   l->getOutput(0)->setName("y");
@@ -586,16 +641,20 @@ void embLayerNormCase(DataType idType) {
     for (int64_t h = 0; h < hidden; ++h) var += (row[h] - mean) * (row[h] - mean);
     var /= hidden;
     for (int64_t h = 0; h < hidden; ++h) {
-      double want = (row[h] - mean) / std::sqrt(var + eps) * gamma[static_cast<size_t>(h)] + beta[static_cast<size_t>(h)];
-      EXPECT_LE(std::fabs(y[tok * hidden + static_cast<size_t>(h)] - want), 1e-6 * std::fabs(want) + 1e-6);
+      double want = (row[h] - mean) / std::sqrt(var + eps) * gamma[static_cast<size_t>(h)] +
+                    beta[static_cast<size_t>(h)];
+      EXPECT_LE(std::fabs(y[tok * hidden + static_cast<size_t>(h)] - want),
+                1e-6 * std::fabs(want) + 1e-6);
     }
   }
   // An id outside the table: the plugin's enqueue error names the layer and plugin.
   id64[3] = vocab;
-  idBytes = idType == DataType::kINT64 ? bytesOf(id64) : bytesOf(std::vector<int32_t>(id64.begin(), id64.end()));
+  idBytes = idType == DataType::kINT64 ? bytesOf(id64)
+                                       : bytesOf(std::vector<int32_t>(id64.begin(), id64.end()));
   RunResult bad = runOnce(*ctx, {{"ids", {Dims{2, 5}, idBytes}}}, "y", DataType::kFLOAT);
   EXPECT_FALSE(bad.ok);
-  EXPECT_TRUE(contains(bad.error, "(EmbLayerNorm v1): enqueue: token 3 has id 11, outside the table's [0, 11)"))
+  EXPECT_TRUE(contains(
+      bad.error, "(EmbLayerNorm v1): enqueue: token 3 has id 11, outside the table's [0, 11)"))
       << bad.error;
 }
 
@@ -681,30 +740,40 @@ TEST(PluginPlan, MissingPluginsAreAllListedWithTheirLibraries) {
   ASSERT_TRUE(contents.isOk()) << contents.status().toString();
   for (ir::Node* n : contents->graph->nodes()) {
     if (n->op != ir::OpKind::kPlugin) continue;
-    if (n->attrs.getString(plugins::kAttrName) == "ScaledSwish") n->attrs.setString(plugins::kAttrVersion, "9");
-    else n->attrs.setString(plugins::kAttrName, "PairSumGone");
+    if (n->attrs.getString(plugins::kAttrName) == "ScaledSwish")
+      n->attrs.setString(plugins::kAttrVersion, "9");
+    else
+      n->attrs.setString(plugins::kAttrName, "PairSumGone");
   }
   auto edited = plan::serializePlan(*contents);
   ASSERT_TRUE(edited.isOk());
   auto runtime = Runtime::create(log);
   EXPECT_EQ(runtime->deserializeEngine(edited->data(), edited->size()), nullptr);
   const std::string& err = runtime->getLastError();
-  EXPECT_TRUE(contains(err, "the network uses 2 plugins that are not registered in this process")) << err;
-  EXPECT_TRUE(contains(err, "ScaledSwish (version 9, namespace 'kiln.examples'), used by layers 'swish_a', 'swish_b'; "
-                            "provided at build time by library '" + exampleLibPath() + "' (this process has version 1)"))
+  EXPECT_TRUE(contains(err, "the network uses 2 plugins that are not registered in this process"))
       << err;
-  EXPECT_TRUE(contains(err, "PairSumGone (version 1, namespace 'kiln.test'), used by layer 'pairs'; provided at "
-                            "build time by the program itself"))
+  EXPECT_TRUE(contains(
+      err,
+      "ScaledSwish (version 9, namespace 'kiln.examples'), used by layers 'swish_a', 'swish_b'; "
+      "provided at build time by library '" +
+          exampleLibPath() + "' (this process has version 1)"))
+      << err;
+  EXPECT_TRUE(
+      contains(err,
+               "PairSumGone (version 1, namespace 'kiln.test'), used by layer 'pairs'; provided at "
+               "build time by the program itself"))
       << err;
   EXPECT_TRUE(contains(err, "--plugins=" + exampleLibPath())) << err;
 
   // The unedited plan loads and records the tactic the builder chose.
   auto engine = runtime->deserializeEngine(planBytes->data(), planBytes->size());
   ASSERT_NE(engine, nullptr) << runtime->getLastError();
-  EXPECT_TRUE(contains(engine->getLayerInformation(true), "plugin_tactic=0")) << engine->getLayerInformation(true);
+  EXPECT_TRUE(contains(engine->getLayerInformation(true), "plugin_tactic=0"))
+      << engine->getLayerInformation(true);
 }
 
-// ---- ONNX -----------------------------------------------------------------------------------------
+// ---- ONNX
+// -----------------------------------------------------------------------------------------
 
 struct OnnxModel {
   onnx::ModelProto model;
@@ -729,8 +798,10 @@ struct OnnxModel {
     tt->set_elem_type(elemType);
     auto* shape = tt->mutable_shape();
     for (int64_t d : dims) {
-      if (d < 0) shape->add_dim()->set_dim_param("batch");
-      else shape->add_dim()->set_dim_value(d);
+      if (d < 0)
+        shape->add_dim()->set_dim_param("batch");
+      else
+        shape->add_dim()->set_dim_value(d);
     }
   }
   void output(const std::string& name) { graph->add_output()->set_name(name); }
@@ -814,8 +885,10 @@ TEST(PluginOnnx, AttributeErrorsAndUnknownCustomOps) {
   m.output("y");
   Parsed p;
   EXPECT_FALSE(p.parse(m.bytes()));
-  EXPECT_TRUE(contains(p.errors(), "node 'act' (ScaledSwish, opset 1, domain kiln.examples): attribute 'alpha' is "
-                                   "not a field of plugin ScaledSwish"))
+  EXPECT_TRUE(
+      contains(p.errors(),
+               "node 'act' (ScaledSwish, opset 1, domain kiln.examples): attribute 'alpha' is "
+               "not a field of plugin ScaledSwish"))
       << p.errors();
   EXPECT_TRUE(contains(p.errors(), "its fields are: beta (float32, required)")) << p.errors();
 
@@ -862,7 +935,8 @@ TEST(PluginOnnx, ContribDomainOpRunsThroughItsPlugin) {
   for (size_t i = 0; i < xs.size(); ++i) {
     // y = 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), v = x + bias
     double v = xs[i] + b[i % 3];
-    double want = 0.5 * v * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+    double want =
+        0.5 * v * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
     EXPECT_LE(std::fabs(y[i] - want), 1e-6 * std::fabs(want) + 1e-7) << i;
   }
 }

@@ -32,10 +32,14 @@ constexpr FlagDef kBuildFlags[] = {
      "Inference shapes; when building without --min/opt/maxShapes also min = opt = max."},
     {"fp16", FlagKind::kBool, "", "Allow float16 kernels (BuilderFlag::kFP16)."},
     {"bf16", FlagKind::kBool, "", "Allow bfloat16 kernels (BuilderFlag::kBF16)."},
-    {"noTF32", FlagKind::kBool, "", "Disallow TF32 tensor cores for float32 (GPU only)."},
+    {"noTF32", FlagKind::kBool, "",
+     "Disallow TF32 tensor cores for float32 (the default; kept for trtexec scripts)."},
+    {"tf32", FlagKind::kBool, "",
+     "Allow TF32 tensor cores for float32 (GPU only; off by default)."},
     {"memPoolSize", FlagKind::kList, "workspace:<size>",
      "Workspace limit; size takes K, M or G (binary units), no suffix means MiB: workspace:1G."},
-    {"workspace", FlagKind::kValue, "<MiB>", "Deprecated trtexec spelling of --memPoolSize=workspace:<MiB>."},
+    {"workspace", FlagKind::kValue, "<MiB>",
+     "Deprecated trtexec spelling of --memPoolSize=workspace:<MiB>."},
     {"builderOptimizationLevel", FlagKind::kValue, "<0-5>",
      "Builder optimization level, 0 (fastest build) to 5 (default 3)."},
 };
@@ -48,15 +52,28 @@ constexpr FlagDef kRunFlags[] = {
     {"exportOutput", FlagKind::kValue, "<file.json>",
      "Write the outputs of the last inference as JSON (trtexec's format)."},
     {"exportTimes", FlagKind::kValue, "<file.json>", "Write per-iteration timings as JSON."},
-    {"exportLayerInfo", FlagKind::kValue, "<file.json>", "Write the engine's layer information as JSON."},
+    {"exportLayerInfo", FlagKind::kValue, "<file.json>",
+     "Write the engine's layer information as JSON."},
     {"iterations", FlagKind::kValue, "<N>", "Run at least N timed inferences (default 10)."},
-    {"warmUp", FlagKind::kValue, "<ms>", "Run untimed inferences for this many ms first (default 200)."},
+    {"warmUp", FlagKind::kValue, "<ms>",
+     "Run untimed inferences for this many ms first (default 200)."},
     {"duration", FlagKind::kValue, "<s>",
      "Run timed inferences for at least this many seconds (default 3; 0 allowed)."},
     {"skipInference", FlagKind::kBool, "", "Build or load the engine, then stop."},
     {"dumpOutput", FlagKind::kBool, "", "Print the outputs of the last inference."},
     {"dumpLayerInfo", FlagKind::kBool, "", "Print the engine's layer information."},
     {"seed", FlagKind::kValue, "<N>", "Seed of the random inputs (default 1)."},
+    {"useCudaGraph", FlagKind::kBool, "",
+     "GPU: capture one enqueueV3() into a CUDA graph after the warm-up and time graph launches "
+     "(falls back to plain enqueues, with a warning, when capture fails)."},
+    {"noDataTransfers", FlagKind::kBool, "",
+     "GPU: no host-to-device / device-to-host copies in the timed loop (inputs are uploaded once "
+     "before, outputs downloaded once after)."},
+    {"streams", FlagKind::kValue, "<N>",
+     "GPU: run N execution contexts on N CUDA streams, one thread each, and report the aggregate "
+     "throughput (default 1)."},
+    {"useSpinWait", FlagKind::kBool, "",
+     "GPU: wait for each inference by spinning on its event instead of a blocking sync."},
 };
 
 constexpr FlagDef kInspectFlags[] = {
@@ -176,7 +193,10 @@ std::string commandHelp(Command c) {
             "Builds (or loads) an engine, runs it on random or loaded inputs and prints a\n"
             "performance summary. Timed inferences run after --warmUp ms, for at least\n"
             "--iterations runs and at least --duration seconds. Random inputs use a fixed seed:\n"
-            "floats uniform in [-1, 1], integers in [0, 4), bools 0/1.\n\n";
+            "floats uniform in [-1, 1], integers in [0, 4), bools 0/1.\n"
+            "A GPU plan (built with --device=cuda) runs on the GPU: inputs are copied from pinned\n"
+            "host memory to device buffers, and each phase (H2D, compute, D2H) is timed with\n"
+            "CUDA events.\n\n";
       appendSection(os, "Build flags (with --onnx)", kBuildFlags);
       appendSection(os, "Run flags", kRunFlags);
       break;
@@ -195,13 +215,15 @@ std::string commandHelp(Command c) {
       os << "\nExamples:\n"
             "  kiln build --onnx=resnet50.onnx --saveEngine=resnet50.plan\n"
             "  kiln build --onnx=bert.onnx --minShapes=ids:1x16 --optShapes=ids:8x128 \\\n"
-            "             --maxShapes=ids:32x512 --memPoolSize=workspace:2G --save-engine bert.plan\n";
+            "             --maxShapes=ids:32x512 --memPoolSize=workspace:2G --save-engine "
+            "bert.plan\n";
       break;
     case Command::kRun:
       os << "\nExamples:\n"
             "  kiln run --loadEngine=resnet50.plan --shapes=input:8x3x224x224\n"
             "  kiln --onnx=m.onnx --iterations=100 --duration=0 --exportOutput=out.json\n"
-            "  kiln run --loadEngine=m.plan --loadInputs=x:x.bin --exportTimes=times.json\n";
+            "  kiln run --loadEngine=m.plan --loadInputs=x:x.bin --exportTimes=times.json\n"
+            "  kiln run --loadEngine=gpu.plan --useCudaGraph --noDataTransfers --streams=2\n";
       break;
     case Command::kInspect:
       os << "\nExamples:\n"
@@ -273,6 +295,7 @@ StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
   o.fp16 = args.flag("fp16");
   o.bf16 = args.flag("bf16");
   o.noTF32 = args.flag("noTF32");
+  o.tf32 = args.flag("tf32");
   if (args.has("workspace")) {
     auto mib = parseSize(args.get("workspace"));
     if (!mib.isOk()) return mib.status().withContext("--workspace");
@@ -314,6 +337,13 @@ StatusOr<RunOptions> runOptions(const ParsedArgs& args) {
     KILN_ASSIGN_OR_RETURN(int64_t seed, parseInt(args, "seed", 0, 0xffffffffLL));
     o.seed = static_cast<uint32_t>(seed);
   }
+  if (args.has("streams")) {
+    KILN_ASSIGN_OR_RETURN(int64_t streams, parseInt(args, "streams", 1, 64));
+    o.streams = static_cast<int>(streams);
+  }
+  o.useCudaGraph = args.flag("useCudaGraph");
+  o.noDataTransfers = args.flag("noDataTransfers");
+  o.useSpinWait = args.flag("useSpinWait");
   o.skipInference = args.flag("skipInference");
   o.dumpOutput = args.flag("dumpOutput");
   o.dumpLayerInfo = args.flag("dumpLayerInfo");
@@ -329,9 +359,12 @@ StatusOr<InspectOptions> inspectOptions(const ParsedArgs& args) {
     return invalidArgument("inspect needs a model or plan: kiln inspect <model.onnx | plan>");
   if (sources > 1)
     return invalidArgument("inspect takes exactly one model or plan, got %d", sources);
-  if (args.has("onnx")) o.path = args.get("onnx");
-  else if (args.has("loadEngine")) o.path = args.get("loadEngine");
-  else o.path = args.positional[0];
+  if (args.has("onnx"))
+    o.path = args.get("onnx");
+  else if (args.has("loadEngine"))
+    o.path = args.get("loadEngine");
+  else
+    o.path = args.positional[0];
   return o;
 }
 

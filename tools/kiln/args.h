@@ -45,6 +45,7 @@ struct BuildOptions {
   bool fp16 = false;
   bool bf16 = false;
   bool noTF32 = false;
+  bool tf32 = false;
   std::optional<uint64_t> workspaceBytes;
   std::optional<int> optimizationLevel;
 };
@@ -62,6 +63,11 @@ struct RunOptions {
   bool dumpOutput = false;
   bool dumpLayerInfo = false;
   uint32_t seed = 1;
+  // GPU engines only (ignored, with a warning, on the CPU backend).
+  bool useCudaGraph = false;
+  bool noDataTransfers = false;
+  bool useSpinWait = false;
+  int streams = 1;
 };
 
 struct InspectOptions {

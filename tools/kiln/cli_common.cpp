@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "commands.h"
+#include "gpu_run.h"
 
 namespace kiln::cli {
 
@@ -60,10 +61,21 @@ CommandLine parseCommandLine(Command cmd, std::span<const std::string> args) {
   }
   auto common = commonOptions(out.args);
   if (!common.isOk()) {
-    out.exitNow = reportError(common.status(), kExitUsage);
+    // A well-formed --device=cuda in a build without CUDA is not a usage error: the machine
+    // (or build) lacks something, so it exits like any other failure.
+    bool missing = common.status().code() == StatusCode::kUnsupported;
+    out.exitNow = reportError(common.status(), missing ? kExitFailure : kExitUsage);
     return out;
   }
   out.common = *common;
+  // Building for or running on the GPU needs one; say so before any model is read.
+  if (cmd != Command::kInspect && out.common.device == DeviceType::kGPU) {
+    Status gpu = checkCudaDevice();
+    if (!gpu.isOk()) {
+      out.exitNow = reportError(gpu, kExitFailure);
+      return out;
+    }
+  }
   // Plugin libraries: $KILN_PLUGIN_PATH first, then --plugins, before any model or plan is
   // read (ONNX nodes and plan layers are matched against the registry).
   Status loaded = loadPlugins(out.common.plugins);

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "commands.h"
+#include "gpu_run.h"
 #include "perf_summary.h"
 #include "tensor_io.h"
 
@@ -49,9 +50,10 @@ std::string profileRange(const Engine& engine, const char* name, int profile) {
          dimsString(mx) + ")";
 }
 
-// Chooses each input's shape, binds every I/O tensor and fills the inputs.
-StatusOr<Bindings> bindTensors(Engine& engine, ExecutionContext& ctx, const BuildOptions& build,
-                               const RunOptions& run) {
+// Chooses each input's shape (set on `ctx`), fills the inputs and sizes the outputs, all in host
+// memory. Nothing is bound yet: the CPU path binds these buffers, the GPU path device buffers.
+StatusOr<Bindings> prepareTensors(Engine& engine, ExecutionContext& ctx, const BuildOptions& build,
+                                  const RunOptions& run) {
   // Every named input must exist.
   for (const ShapeSpec& s : build.shapes)
     if (engine.getTensorIOMode(s.name.c_str()) != TensorIOMode::kINPUT)
@@ -91,11 +93,10 @@ StatusOr<Bindings> bindTensors(Engine& engine, ExecutionContext& ctx, const Buil
     if (!ctx.setInputShape(name, dims)) {
       // The context's message usually gives the profile's bounds already.
       const std::string& why = ctx.getLastError();
-      return outOfRange("cannot set the shape of input '%s' to %s: %s", name,
-                        dimsString(dims).c_str(),
-                        why.empty() ? ("outside the engine's profile" +
-                                       profileRange(engine, name, 0)).c_str()
-                                    : why.c_str());
+      return outOfRange(
+          "cannot set the shape of input '%s' to %s: %s", name, dimsString(dims).c_str(),
+          why.empty() ? ("outside the engine's profile" + profileRange(engine, name, 0)).c_str()
+                      : why.c_str());
     }
     HostTensor t;
     t.name = name;
@@ -123,9 +124,6 @@ StatusOr<Bindings> bindTensors(Engine& engine, ExecutionContext& ctx, const Buil
       std::printf("Input '%s' (%s, %s): random values (seed %u)\n", t.name.c_str(),
                   dataTypeName(t.type), dimsString(t.dims).c_str(), run.seed);
     }
-    if (!ctx.setTensorAddress(t.name.c_str(), t.buffer.data()))
-      return internalError("cannot bind input '%s': %s", t.name.c_str(),
-                           ctx.getLastError().c_str());
   }
 
   // Outputs: shapes resolved by the context from the input shapes.
@@ -137,18 +135,45 @@ StatusOr<Bindings> bindTensors(Engine& engine, ExecutionContext& ctx, const Buil
     t.type = engine.getTensorDataType(name);
     t.dims = ctx.getTensorShape(name);
     if (t.dims.nbDims < 0 || isDynamic(t.dims))
-      return unsupported("output '%s' has shape %s after setting the input shapes; outputs whose "
-                         "shape depends on input values are not supported by kiln run yet%s%s",
-                         name, dimsString(t.dims).c_str(),
-                         ctx.getLastError().empty() ? "" : ": ", ctx.getLastError().c_str());
+      return unsupported(
+          "output '%s' has shape %s after setting the input shapes; outputs whose "
+          "shape depends on input values are not supported by kiln run yet%s%s",
+          name, dimsString(t.dims).c_str(), ctx.getLastError().empty() ? "" : ": ",
+          ctx.getLastError().c_str());
     KILN_ASSIGN_OR_RETURN(uint64_t bytes, tensorBytes(t.dims, t.type, t.name));
     t.buffer = AlignedBuffer(bytes);
-    if (!ctx.setTensorAddress(name, t.buffer.data()))
-      return internalError("cannot bind output '%s': %s", name, ctx.getLastError().c_str());
     b.outputs.push_back(std::move(t));
   }
   std::fflush(stdout);
   return b;
+}
+
+// CPU backend: inputs and outputs are bound in place.
+Status bindHost(ExecutionContext& ctx, Bindings& b) {
+  for (std::vector<HostTensor>* list : {&b.inputs, &b.outputs})
+    for (HostTensor& t : *list)
+      if (!ctx.setTensorAddress(t.name.c_str(), t.buffer.data()))
+        return internalError("cannot bind '%s': %s", t.name.c_str(), ctx.getLastError().c_str());
+  return Status::ok();
+}
+
+// The GPU-only run flags do nothing on the CPU backend; say so rather than fail, so one command
+// line serves both backends.
+void warnGpuOnlyFlags(const ParsedArgs& args, const RunOptions& run) {
+  std::string ignored;
+  auto add = [&](bool given, const char* flag) {
+    if (!given) return;
+    if (!ignored.empty()) ignored += ", ";
+    ignored += flag;
+  };
+  add(run.useCudaGraph, "--useCudaGraph");
+  add(run.noDataTransfers, "--noDataTransfers");
+  add(run.useSpinWait, "--useSpinWait");
+  add(args.has("streams"), "--streams");
+  if (!ignored.empty())
+    reportWarning(ignored + (ignored.find(',') == std::string::npos ? " is" : " are") +
+                  " ignored: the engine runs on the CPU backend (these flags apply to GPU "
+                  "engines, built with --device=cuda)");
 }
 
 // One inference. On the CPU backend enqueueV3 runs synchronously, so the enqueue is the compute
@@ -161,6 +186,7 @@ Status inferOnce(ExecutionContext& ctx, IterationTiming* timing, Clock::time_poi
   if (timing != nullptr) {
     timing->startMs = msBetween(origin, start);
     timing->endMs = msBetween(origin, end);
+    timing->enqStartMs = timing->startMs;
     timing->enqueueMs = msBetween(start, end);
     timing->computeMs = timing->enqueueMs;
     timing->h2dMs = 0;
@@ -186,8 +212,10 @@ StatusOr<PerfReport> benchmark(ExecutionContext& ctx, const RunOptions& run) {
   report.onGpu = false;
   Clock::time_point origin = Clock::now();
   const double durationMs = run.durationS * 1000.0;
+  // Runs until both hold: N iterations done, and the last one ended at or after the duration
+  // (judged by its own end time, so the reported timeline covers the whole duration).
   while (static_cast<int64_t>(report.iterations.size()) < run.iterations ||
-         msBetween(origin, Clock::now()) < durationMs) {
+         (report.iterations.empty() ? 0.0 : report.iterations.back().endMs) < durationMs) {
     IterationTiming t;
     KILN_RETURN_IF_ERROR(inferOnce(ctx, &t, origin));
     report.iterations.push_back(t);
@@ -223,11 +251,6 @@ int cmdRun(std::span<const std::string> argv) {
     return reportError(invalidArgument("kiln run needs exactly one of --onnx=<model.onnx> or "
                                        "--loadEngine=<plan> (see kiln run --help)"),
                        kExitUsage);
-#ifdef KILN_HAVE_CUDA
-  if (cl.common.device == DeviceType::kGPU && !run->skipInference)
-    return reportError(unsupported("kiln run cannot drive the CUDA backend yet; use "
-                                   "--skipInference to only build, or --device=cpu"));
-#endif
   StderrLogger logger(cl.common.verbose ? Severity::kVERBOSE : Severity::kWARNING);
 
   std::vector<uint8_t> planBytes;
@@ -239,8 +262,9 @@ int cmdRun(std::span<const std::string> argv) {
     what = "built from '" + build->onnx + "'";
   } else {
     if (!build->minShapes.empty() || !build->optShapes.empty() || !build->maxShapes.empty())
-      reportWarning("--minShapes/--optShapes/--maxShapes are ignored with --loadEngine (the plan "
-                    "holds its profiles); use --shapes to pick inference shapes");
+      reportWarning(
+          "--minShapes/--optShapes/--maxShapes are ignored with --loadEngine (the plan "
+          "holds its profiles); use --shapes to pick inference shapes");
     auto bytes = readFile(run->loadEngine);
     if (!bytes.isOk()) return reportError(bytes.status());
     planBytes = std::move(bytes).value();
@@ -249,6 +273,11 @@ int cmdRun(std::span<const std::string> argv) {
   auto loaded = loadEngine(planBytes, what, logger);
   if (!loaded.isOk()) return reportError(loaded.status());
   Engine& engine = *loaded->engine;
+  const bool onGpu = engine.getDeviceType() == DeviceType::kGPU;
+  if (!run->loadEngine.empty() && cl.args.has("device") &&
+      engine.getDeviceType() != cl.common.device)
+    reportWarning(std::string("--device=") + cl.args.get("device") + " is ignored: the plan " +
+                  "targets the " + (onGpu ? "GPU" : "CPU") + " and runs there");
   if (!run->loadEngine.empty()) {
     std::printf("Engine loaded from %s (%zu bytes)\n", run->loadEngine.c_str(), planBytes.size());
     if (!build->saveEngine.empty()) {
@@ -257,7 +286,8 @@ int cmdRun(std::span<const std::string> argv) {
       std::printf("Engine saved to %s\n", build->saveEngine.c_str());
     }
   }
-  if (run->dumpLayerInfo) std::printf("=== Layers ===\n%s\n", engine.getLayerInformation(false).c_str());
+  if (run->dumpLayerInfo)
+    std::printf("=== Layers ===\n%s\n", engine.getLayerInformation(false).c_str());
   if (!run->exportLayerInfo.empty()) {
     Status s = writeFile(run->exportLayerInfo, engine.getLayerInformation(true));
     if (!s.isOk()) return reportError(s);
@@ -270,9 +300,17 @@ int cmdRun(std::span<const std::string> argv) {
 
   std::unique_ptr<ExecutionContext> ctx = engine.createExecutionContext();
   if (!ctx) return reportError(internalError("could not create an execution context"));
-  auto bindings = bindTensors(engine, *ctx, *build, *run);
+  auto bindings = prepareTensors(engine, *ctx, *build, *run);
   if (!bindings.isOk()) return reportError(bindings.status());
-  auto report = benchmark(*ctx, *run);
+  StatusOr<PerfReport> report = unsupported("no benchmark ran");
+  if (onGpu) {
+    report = benchmarkOnGpu(engine, *ctx, bindings->inputs, bindings->outputs, *run);
+  } else {
+    warnGpuOnlyFlags(cl.args, *run);
+    Status bound = bindHost(*ctx, *bindings);
+    if (!bound.isOk()) return reportError(bound);
+    report = benchmark(*ctx, *run);
+  }
   if (!report.isOk()) return reportError(report.status());
   printPerfSummary(*report, stdout);
 

@@ -42,11 +42,12 @@ Status checkAgainstDeclared(const Tensor& input, const std::vector<int64_t>& dim
                            dimsString(toDims(dims)).c_str(), dims.size());
   for (int i = 0; i < declared.nbDims; ++i)
     if (declared.d[i] >= 0 && declared.d[i] != dims[i])
-      return invalidArgument("%s: input '%s' has static dim %d = %lld (shape %s), the given shape "
-                             "%s says %lld",
-                             flag, input.getName(), i, static_cast<long long>(declared.d[i]),
-                             input.getShapeString().c_str(), dimsString(toDims(dims)).c_str(),
-                             static_cast<long long>(dims[i]));
+      return invalidArgument(
+          "%s: input '%s' has static dim %d = %lld (shape %s), the given shape "
+          "%s says %lld",
+          flag, input.getName(), i, static_cast<long long>(declared.d[i]),
+          input.getShapeString().c_str(), dimsString(toDims(dims)).c_str(),
+          static_cast<long long>(dims[i]));
   return Status::ok();
 }
 
@@ -55,8 +56,10 @@ StatusOr<bool> fillProfile(const BuildOptions& o, NetworkDefinition& net,
                            OptimizationProfile& profile) {
   // Every named input must exist.
   const std::pair<const char*, const std::vector<ShapeSpec>*> lists[] = {
-      {"--minShapes", &o.minShapes}, {"--optShapes", &o.optShapes},
-      {"--maxShapes", &o.maxShapes}, {"--shapes", &o.shapes}};
+      {"--minShapes", &o.minShapes},
+      {"--optShapes", &o.optShapes},
+      {"--maxShapes", &o.maxShapes},
+      {"--shapes", &o.shapes}};
   for (const auto& [flag, specs] : lists) {
     for (const ShapeSpec& s : *specs) {
       Tensor* t = net.getTensor(s.name.c_str());
@@ -81,7 +84,8 @@ StatusOr<bool> fillProfile(const BuildOptions& o, NetworkDefinition& net,
     const std::vector<int64_t>* opt = op ? op : sh ? sh : mx ? mx : mn;
     std::vector<int64_t> fallback;
     if (opt == nullptr) {
-      for (int d = 0; d < declared.nbDims; ++d) fallback.push_back(declared.d[d] < 0 ? 1 : declared.d[d]);
+      for (int d = 0; d < declared.nbDims; ++d)
+        fallback.push_back(declared.d[d] < 0 ? 1 : declared.d[d]);
       reportWarning("input '" + name + "' has dynamic shape " + t->getShapeString() +
                     " and no shapes were given; using " + dimsString(toDims(fallback)) +
                     " for min, opt and max (set --minShapes/--optShapes/--maxShapes or --shapes)");
@@ -91,10 +95,11 @@ StatusOr<bool> fillProfile(const BuildOptions& o, NetworkDefinition& net,
     const std::vector<int64_t>& vmax = mx ? *mx : *opt;
     for (size_t d = 0; d < opt->size(); ++d) {
       if (vmin[d] > (*opt)[d] || (*opt)[d] > vmax[d])
-        return invalidArgument("input '%s': profile needs min <= opt <= max in every dim, got "
-                               "min %s, opt %s, max %s",
-                               name.c_str(), dimsString(toDims(vmin)).c_str(),
-                               dimsString(toDims(*opt)).c_str(), dimsString(toDims(vmax)).c_str());
+        return invalidArgument(
+            "input '%s': profile needs min <= opt <= max in every dim, got "
+            "min %s, opt %s, max %s",
+            name.c_str(), dimsString(toDims(vmin)).c_str(), dimsString(toDims(*opt)).c_str(),
+            dimsString(toDims(vmax)).c_str());
     }
     if (!profile.setShape(name.c_str(), toDims(vmin), toDims(*opt), toDims(vmax)))
       return invalidArgument("input '%s': the optimization profile refused min %s, opt %s, max %s",
@@ -115,8 +120,8 @@ StatusOr<ParsedModel> parseOnnxModel(const std::string& path, Logger& logger) {
   m.builder = Builder::create(logger);
   if (!m.builder) return internalError("could not create a builder");
   m.network = m.builder->createNetwork();
-  if (!m.network) return internalError("could not create a network: %s",
-                                       m.builder->getLastError().c_str());
+  if (!m.network)
+    return internalError("could not create a network: %s", m.builder->getLastError().c_str());
   m.parser = OnnxParser::create(*m.network, logger);
   if (!m.parser) return internalError("could not create the ONNX parser");
   if (!m.parser->parseFromFile(path.c_str())) {
@@ -139,6 +144,7 @@ StatusOr<std::vector<uint8_t>> buildPlan(const BuildOptions& o, const CommonOpti
   if (!config) return internalError("could not create a builder config");
   if (o.fp16) config->setFlag(BuilderFlag::kFP16);
   if (o.bf16) config->setFlag(BuilderFlag::kBF16);
+  if (o.tf32) config->setFlag(BuilderFlag::kTF32);
   if (o.noTF32) config->clearFlag(BuilderFlag::kTF32);
   if (o.workspaceBytes) config->setMemoryPoolLimit(MemoryPoolType::kWORKSPACE, *o.workspaceBytes);
   if (o.optimizationLevel) config->setBuilderOptimizationLevel(*o.optimizationLevel);
@@ -187,8 +193,9 @@ int cmdBuild(std::span<const std::string> argv) {
   auto opts = buildOptions(cl.args);
   if (!opts.isOk()) return reportError(opts.status(), kExitUsage);
   if (opts->onnx.empty())
-    return reportError(invalidArgument("kiln build needs --onnx=<model.onnx> (see kiln build --help)"),
-                       kExitUsage);
+    return reportError(
+        invalidArgument("kiln build needs --onnx=<model.onnx> (see kiln build --help)"),
+        kExitUsage);
   if (opts->saveEngine.empty())
     reportWarning("no --saveEngine given: the plan is built and then discarded");
   StderrLogger logger(cl.common.verbose ? Severity::kVERBOSE : Severity::kWARNING);

@@ -1,5 +1,7 @@
 #include "perf_summary.h"
 
+#include <cmath>
+
 #include "api/cli_util.h"
 #include "json_writer.h"
 
@@ -16,17 +18,36 @@ Stats statsOf(const PerfReport& r, Get get) {
 }
 
 void printStats(std::FILE* out, const char* label, const Stats& s, const char* note = "") {
-  std::fprintf(out,
-               "%s: min = %.6g ms, max = %.6g ms, mean = %.6g ms, median = %.6g ms, "
-               "percentile(90%%) = %.6g ms, percentile(95%%) = %.6g ms, percentile(99%%) = %.6g ms%s\n",
-               label, s.min, s.max, s.mean, s.median, s.p90, s.p95, s.p99, note);
+  std::fprintf(
+      out,
+      "%s: min = %.6g ms, max = %.6g ms, mean = %.6g ms, median = %.6g ms, "
+      "percentile(90%%) = %.6g ms, percentile(95%%) = %.6g ms, percentile(99%%) = %.6g ms%s\n",
+      label, s.min, s.max, s.mean, s.median, s.p90, s.p95, s.p99, note);
+}
+
+// Population standard deviation / mean of the compute times (0 for fewer than 2 or a zero mean).
+double computeCv(const PerfReport& r) {
+  size_t n = r.iterations.size();
+  if (n < 2) return 0;
+  double mean = 0;
+  for (const IterationTiming& t : r.iterations) mean += t.computeMs;
+  mean /= static_cast<double>(n);
+  if (mean <= 0) return 0;
+  double var = 0;
+  for (const IterationTiming& t : r.iterations) var += (t.computeMs - mean) * (t.computeMs - mean);
+  var /= static_cast<double>(n);
+  return std::sqrt(var) / mean;
 }
 
 }  // namespace
 
 void printPerfSummary(const PerfReport& r, std::FILE* out) {
   const char* compute = r.onGpu ? "GPU Compute Time" : "Compute Time";
-  const char* noCopies = r.onGpu ? "" : " (CPU backend: no host-device transfers)";
+  const char* noCopies = "";
+  if (!r.onGpu)
+    noCopies = " (CPU backend: no host-device transfers)";
+  else if (r.noDataTransfers)
+    noCopies = " (--noDataTransfers: no transfers in the timed loop)";
   size_t n = r.iterations.size();
   double qps = r.walltimeMs > 0 ? static_cast<double>(n) / (r.walltimeMs / 1000.0) : 0.0;
   double totalCompute = 0;
@@ -34,6 +55,12 @@ void printPerfSummary(const PerfReport& r, std::FILE* out) {
 
   std::fprintf(out, "=== Performance summary ===\n");
   std::fprintf(out, "Timed inferences: %zu\n", n);
+  if (r.streams > 1)
+    std::fprintf(out,
+                 "Streams: %d (one execution context and thread each; throughput is the "
+                 "aggregate, statistics cover every stream)\n",
+                 r.streams);
+  if (r.onGpu) std::fprintf(out, "CUDA graph: %s\n", r.cudaGraph ? "yes" : "no");
   std::fprintf(out, "Throughput: %.6g qps\n", qps);
   printStats(out, "Latency", statsOf(r, [](const IterationTiming& t) { return t.latencyMs; }));
   printStats(out, "Enqueue Time", statsOf(r, [](const IterationTiming& t) { return t.enqueueMs; }));
@@ -44,10 +71,20 @@ void printPerfSummary(const PerfReport& r, std::FILE* out) {
              noCopies);
   std::fprintf(out, "Total Host Walltime: %.6g s\n", r.walltimeMs / 1000.0);
   std::fprintf(out, "Total %s: %.6g s\n", compute, totalCompute / 1000.0);
-  std::fprintf(out,
-               "Explanations: Throughput = inferences / Total Host Walltime; Latency = H2D + %s"
-               " + D2H; Enqueue Time = host time in enqueueV3().\n",
-               compute);
+  // GPU only, as in trtexec: CPU timings of small models are dominated by scheduling noise.
+  double cv = r.onGpu ? computeCv(r) : 0.0;
+  if (cv > kUnstableCv)
+    std::fprintf(out,
+                 "Warning: %s is unstable: coefficient of variation = %.3g%% (> %.0f%%). Other "
+                 "work on the GPU, clock changes or too short a run disturb the measurement; "
+                 "try a longer --duration and --warmUp, or lock the GPU clocks.\n",
+                 compute, cv * 100.0, kUnstableCv * 100.0);
+  std::fprintf(
+      out,
+      "Explanations: Throughput = inferences / Total Host Walltime; Latency = H2D + %s"
+      " + D2H; Enqueue Time = host time in %s.%s\n",
+      compute, r.cudaGraph ? "cudaGraphLaunch()" : "enqueueV3()",
+      r.onGpu ? " H2D, GPU Compute and D2H are CUDA event times on the inference's stream." : "");
   std::fflush(out);
 }
 
@@ -55,24 +92,46 @@ std::string timesToJson(const PerfReport& r) {
   JsonWriter w;
   w.beginArray();
   for (const IterationTiming& t : r.iterations) {
-    // Phases run back to back: H2D, compute, D2H.
+    // Device phases run back to back on the stream: H2D, compute, D2H; their start is taken as
+    // the inference's host start (the GPU's own clock is not comparable with the host's).
     double h2dEnd = t.startMs + t.h2dMs;
     double computeEnd = h2dEnd + t.computeMs;
     w.newline();
     w.beginObject();
-    w.key("startEnqMs"); w.number(t.startMs);
-    w.key("endEnqMs"); w.number(t.startMs + t.enqueueMs);
-    w.key("startH2DMs"); w.number(t.startMs);
-    w.key("endH2DMs"); w.number(h2dEnd);
-    w.key("startComputeMs"); w.number(h2dEnd);
-    w.key("endComputeMs"); w.number(computeEnd);
-    w.key("startD2HMs"); w.number(computeEnd);
-    w.key("endD2HMs"); w.number(computeEnd + t.d2hMs);
-    w.key("h2dMs"); w.number(t.h2dMs);
-    w.key("computeMs"); w.number(t.computeMs);
-    w.key("d2hMs"); w.number(t.d2hMs);
-    w.key("latencyMs"); w.number(t.latencyMs);
-    w.key("enqueueMs"); w.number(t.enqueueMs);
+    w.key("startMs");
+    w.number(t.startMs);
+    w.key("endMs");
+    w.number(t.endMs);
+    w.key("startEnqMs");
+    w.number(t.enqStartMs);
+    w.key("endEnqMs");
+    w.number(t.enqStartMs + t.enqueueMs);
+    w.key("startH2DMs");
+    w.number(t.startMs);
+    w.key("endH2DMs");
+    w.number(h2dEnd);
+    w.key("startComputeMs");
+    w.number(h2dEnd);
+    w.key("endComputeMs");
+    w.number(computeEnd);
+    w.key("startD2HMs");
+    w.number(computeEnd);
+    w.key("endD2HMs");
+    w.number(computeEnd + t.d2hMs);
+    w.key("h2dMs");
+    w.number(t.h2dMs);
+    w.key("computeMs");
+    w.number(t.computeMs);
+    w.key("d2hMs");
+    w.number(t.d2hMs);
+    w.key("latencyMs");
+    w.number(t.latencyMs);
+    w.key("enqueueMs");
+    w.number(t.enqueueMs);
+    if (r.streams > 1) {
+      w.key("stream");
+      w.number(static_cast<int64_t>(t.stream));
+    }
     w.endObject();
   }
   w.newline();

@@ -1,9 +1,10 @@
 // Per-iteration timings of `kiln run` and the trtexec-style performance summary.
 //
 // For one inference: Latency = H2D + Compute + D2H (what one request waits for), Enqueue Time =
-// host time spent in enqueueV3(). Throughput = timed inferences / Total Host Walltime. On the
-// CPU backend nothing is copied (inputs and outputs are bound in place), so H2D = D2H = 0 and
-// the synchronous enqueue is the compute.
+// host time spent in enqueueV3() (or cudaGraphLaunch with --useCudaGraph). Throughput = timed
+// inferences / Total Host Walltime (all streams together). On the CPU backend nothing is copied
+// (inputs and outputs are bound in place), so H2D = D2H = 0 and the synchronous enqueue is the
+// compute. On the GPU the three phases are measured with CUDA events on the inference's stream.
 #pragma once
 
 #include <cstdio>
@@ -13,27 +14,37 @@
 namespace kiln::cli {
 
 struct IterationTiming {
-  double startMs = 0;    // from the start of the timed phase
-  double endMs = 0;
+  double startMs = 0;     // host: from the start of the timed phase to the start of the inference
+  double endMs = 0;       // host: ... to the moment its results were ready (after the sync)
+  double enqStartMs = 0;  // host: when enqueueV3() (or the graph launch) was called
   double enqueueMs = 0;
   double h2dMs = 0;
   double computeMs = 0;
   double d2hMs = 0;
   double latencyMs = 0;  // h2d + compute + d2h
+  int stream = 0;        // which stream (context) ran it, with --streams
 };
 
 struct PerfReport {
-  std::vector<IterationTiming> iterations;
-  double walltimeMs = 0;  // first start to last end
+  std::vector<IterationTiming> iterations;  // sorted by startMs
+  double walltimeMs = 0;                    // first start to last end, over all streams
   bool onGpu = false;
+  bool noDataTransfers = false;  // GPU: --noDataTransfers (H2D = D2H = 0)
+  bool cudaGraph = false;        // GPU: timed iterations launched a CUDA graph
+  int streams = 1;
 };
+
+// Coefficient of variation (stddev / mean) above which the summary calls the GPU compute time
+// unstable.
+constexpr double kUnstableCv = 0.10;
 
 // Prints the "=== Performance summary ===" block.
 void printPerfSummary(const PerfReport& report, std::FILE* out);
 
 // trtexec's --exportTimes layout: a JSON list, one object per timed inference, with
 // startEnqMs/endEnqMs, startComputeMs/endComputeMs, startH2DMs/endH2DMs, startD2HMs/endD2HMs,
-// h2dMs, computeMs, d2hMs, latencyMs and enqueueMs.
+// h2dMs, computeMs, d2hMs, latencyMs and enqueueMs; plus Kiln's startMs/endMs (host walltime of
+// the inference) and, with several streams, "stream".
 std::string timesToJson(const PerfReport& report);
 
 }  // namespace kiln::cli

@@ -94,6 +94,7 @@ Status hardSigmoidKernel(CpuKernelContext& ctx) {
   const float beta = ctx.attrs().getFloat("beta", 0.5f);
   return floatUnary(ctx, [alpha, beta](auto x) {
     using C = decltype(x);
+    if (x != x) return x;  // NaN stays NaN (std::min/max would turn it into a bound)
     return std::max(C{0}, std::min(C{1}, static_cast<C>(alpha) * x + static_cast<C>(beta)));
   });
 }
@@ -166,8 +167,8 @@ Status clipKernel(CpuKernelContext& ctx) {
                          k == 1 ? "min" : "max", dataTypeName(ctx.inputs[0].dtype),
                          dataTypeName(b.dtype));
       if (b.numel() != 1)
-        return ctx.error("input %zu (%s) must be a scalar, got shape %s", k,
-                         k == 1 ? "min" : "max", ir::dimsToString(b.dims).c_str());
+        return ctx.error("input %zu (%s) must be a scalar, got shape %s", k, k == 1 ? "min" : "max",
+                         ir::dimsToString(b.dims).c_str());
       (k == 1 ? lo : hi) = load(b.as<T>()[0]);
       (k == 1 ? hasLo : hasHi) = true;
     }
@@ -185,7 +186,8 @@ Status clipKernel(CpuKernelContext& ctx) {
 Status geluKernel(CpuKernelContext& ctx) {
   const std::string approx = ctx.attrs().getString("approximate", "none");
   if (approx != "none" && approx != "tanh")
-    return ctx.error("attribute approximate must be \"none\" or \"tanh\", got \"%s\"", approx.c_str());
+    return ctx.error("attribute approximate must be \"none\" or \"tanh\", got \"%s\"",
+                     approx.c_str());
   if (approx == "tanh") {
     return floatUnary(ctx, [](auto x) {
       using C = decltype(x);
@@ -202,26 +204,60 @@ Status geluKernel(CpuKernelContext& ctx) {
   });
 }
 
-Status erfKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::erf(x); }); }
-Status expKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::exp(x); }); }
-Status logKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::log(x); }); }
-Status sqrtKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::sqrt(x); }); }
+Status erfKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::erf(x); });
+}
+Status expKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::exp(x); });
+}
+Status logKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::log(x); });
+}
+Status sqrtKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::sqrt(x); });
+}
 Status reciprocalKernel(CpuKernelContext& ctx) {
   return floatUnary(ctx, [](auto x) { return decltype(x){1} / x; });
 }
-Status sinKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::sin(x); }); }
-Status cosKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::cos(x); }); }
-Status tanKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::tan(x); }); }
-Status asinKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::asin(x); }); }
-Status acosKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::acos(x); }); }
-Status atanKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::atan(x); }); }
-Status sinhKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::sinh(x); }); }
-Status coshKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::cosh(x); }); }
-Status asinhKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::asinh(x); }); }
-Status acoshKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::acosh(x); }); }
-Status atanhKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::atanh(x); }); }
-Status floorKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::floor(x); }); }
-Status ceilKernel(CpuKernelContext& ctx) { return floatUnary(ctx, [](auto x) { return std::ceil(x); }); }
+Status sinKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::sin(x); });
+}
+Status cosKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::cos(x); });
+}
+Status tanKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::tan(x); });
+}
+Status asinKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::asin(x); });
+}
+Status acosKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::acos(x); });
+}
+Status atanKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::atan(x); });
+}
+Status sinhKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::sinh(x); });
+}
+Status coshKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::cosh(x); });
+}
+Status asinhKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::asinh(x); });
+}
+Status acoshKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::acosh(x); });
+}
+Status atanhKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::atanh(x); });
+}
+Status floorKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::floor(x); });
+}
+Status ceilKernel(CpuKernelContext& ctx) {
+  return floatUnary(ctx, [](auto x) { return std::ceil(x); });
+}
 // Round half to even: nearbyint rounds in the current mode, which is round-to-nearest-even
 // unless a program changes it (Kiln never does).
 Status roundKernel(CpuKernelContext& ctx) {
@@ -231,17 +267,22 @@ Status roundKernel(CpuKernelContext& ctx) {
 // Neg on signed types; integers wrap (-INT_MIN == INT_MIN) instead of overflowing.
 Status negKernel(CpuKernelContext& ctx) {
   return sameTypeUnary<kSetFloat | kSetSigned>(ctx, [](auto x) {
-    if constexpr (kIsInt<decltype(x)>) return wrapNeg(x);
-    else return -x;
+    if constexpr (kIsInt<decltype(x)>)
+      return wrapNeg(x);
+    else
+      return -x;
   });
 }
 // Abs; |INT_MIN| wraps to INT_MIN (two's complement) instead of overflowing.
 Status absKernel(CpuKernelContext& ctx) {
   return sameTypeUnary<kSetNumeric>(ctx, [](auto x) {
     using C = decltype(x);
-    if constexpr (std::is_unsigned_v<C>) return x;
-    else if constexpr (kIsInt<C>) return x < C{0} ? wrapNeg(x) : x;
-    else return std::fabs(x);
+    if constexpr (std::is_unsigned_v<C>)
+      return x;
+    else if constexpr (kIsInt<C>)
+      return x < C{0} ? wrapNeg(x) : x;
+    else
+      return std::fabs(x);
   });
 }
 // Sign: -1, 0 or 1 (NaN stays NaN).
@@ -276,9 +317,8 @@ Status isInfKernel(CpuKernelContext& ctx) {
   const bool pos = ctx.attrs().getInt("detect_positive", 1) != 0;
   return dispatchType<kSetFloat>(ctx, ctx.inputs[0].dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    unaryMap<bool, T>(ctx.inputs[0], ctx.outputs[0], [neg, pos](auto x) {
-      return std::isinf(x) && (x > 0 ? pos : neg);
-    });
+    unaryMap<bool, T>(ctx.inputs[0], ctx.outputs[0],
+                      [neg, pos](auto x) { return std::isinf(x) && (x > 0 ? pos : neg); });
     return Status::ok();
   });
 }

@@ -1,0 +1,46 @@
+// Executors: run an engine's graph for one set of input shapes on one backend.
+//
+// Each ExecutionContext owns one executor. prepare() runs when input shapes change: it binds
+// the shapes, re-runs shape inference concretely, plans memory and prepares kernels. execute()
+// runs the layers: on the CPU synchronously; on the GPU asynchronously on the given stream
+// (no allocation, no host synchronization unless `sync`).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "ir/graph.h"
+#include "ir/shape_inference.h"
+
+namespace kiln::detail {
+
+struct EngineImpl;
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) = 0;
+  // Concrete dims of a value after prepare().
+  virtual std::vector<int64_t> dimsOf(const ir::Value* v) const = 0;
+  // `addresses` maps I/O names to user memory (device memory for GPU engines). `stream` is a
+  // cudaStream_t (null: the executor's own stream) and is ignored on the CPU; `sync` waits for
+  // the work to finish before returning.
+  virtual Status execute(const std::map<std::string, void*>& addresses, void* stream,
+                         bool sync) = 0;
+  virtual bool prepared() const = 0;
+};
+
+// Binds every graph input's concrete dims (a named dimension shared by two inputs must agree),
+// then re-runs shape inference over the whole graph with constants.
+StatusOr<ir::ShapeTable> bindInputShapes(
+    const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& inputDims);
+// Bytes of a value with concrete shape `info`, with overflow checks and a clear error for sizes
+// no machine has.
+StatusOr<size_t> tensorBytes(const ir::Value& v, const ir::ValueInfo& info);
+
+std::unique_ptr<Executor> makeCpuExecutor(const EngineImpl& engine);
+
+}  // namespace kiln::detail
