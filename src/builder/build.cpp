@@ -8,7 +8,9 @@
 #include "ir/shape_inference.h"
 #include "optimizer/pass_manager.h"
 #include "plugins/plugin_node.h"
+#include "runtime/executor.h"
 #include "runtime/gpu_backend.h"
+#include "runtime/memory_plan.h"
 
 namespace kiln::build {
 
@@ -88,6 +90,38 @@ StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g,
   return out;
 }
 
+// The activation memory a GPU context will plan at these shapes (the executor uses the same
+// planner), against one buffer per activation.
+void logActivationPlan(const ir::Graph& g, const ir::ShapeTable& table, Logger& logger, const std::string& where) {
+  auto order = g.topoOrder();
+  if (!order.isOk()) return;
+  std::vector<size_t> bytes(g.valueCapacity(), 0);
+  std::vector<bool> external(g.valueCapacity(), false);
+  for (const ir::Value* v : g.values()) {
+    const ir::ValueInfo& info = table[v->id];
+    if (!info.known || !ir::isStatic(info.shape)) continue;
+    auto b = detail::tensorBytes(*v, info);
+    if (!b.isOk()) return;
+    bytes[static_cast<size_t>(v->id)] = *b;
+    external[static_cast<size_t>(v->id)] = v->isGraphInput || v->isGraphOutput || v->isConstant();
+  }
+  std::vector<const ir::Node*> run;
+  for (const ir::Node* n : *order) {
+    if (!detail::resolvedOnHost(*n, table)) {
+      run.push_back(n);
+      continue;
+    }
+    for (const ir::Value* out : n->outputs) external[static_cast<size_t>(out->id)] = true;
+  }
+  std::vector<detail::ActivationRequest> reqs = detail::activationRequests(run, bytes, external);
+  detail::ActivationPlan plan = detail::planOffsets(reqs);
+  double saved = plan.naiveBytes ? 100.0 * (1.0 - static_cast<double>(plan.totalBytes) / plan.naiveBytes) : 0.0;
+  logMessage(&logger, Severity::kINFO, "builder",
+             strFormat("activation memory at %s: %.2f MiB planned for %zu activations (one buffer each: %.2f MiB; "
+                       "%.0f%% saved by reuse)",
+                       where.c_str(), plan.totalBytes / 1048576.0, reqs.size(), plan.naiveBytes / 1048576.0, saved));
+}
+
 }  // namespace
 
 StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
@@ -142,10 +176,6 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
     ir::ShapeTable table = ir::ShapeTable::fromGraph(*g);
     for (const auto& pin : profiles[p].inputs) {
       const ir::Value* v = g->findValue(pin.name);
-      for (int k = 0; k < 3; ++k) {
-        const std::vector<int64_t>& dims = k == 0 ? pin.min : k == 1 ? pin.opt : pin.max;
-        (void)dims;
-      }
       table[v->id].shape = ir::shapeFromDims(pin.opt);
     }
     for (const ir::Value* v : g->values())
@@ -153,6 +183,14 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
     Status st = ir::inferGraph(*g, table);
     if (!st.isOk())
       return st.withContext("at the opt shapes of optimization profile " + std::to_string(p));
+    if (gpu) logActivationPlan(*g, table, logger, "the opt shapes of profile " + std::to_string(p));
+  }
+  if (gpu && profiles.empty()) {
+    ir::ShapeTable table = ir::ShapeTable::fromGraph(*g);
+    for (const ir::Value* v : g->values())
+      if (!v->isGraphInput && !v->isConstant()) table[v->id] = ir::ValueInfo{};
+    KILN_RETURN_IF_ERROR(ir::inferGraph(*g, table));
+    logActivationPlan(*g, table, logger, "the network's shapes");
   }
 
   plan::PlanContents plan;

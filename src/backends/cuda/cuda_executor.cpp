@@ -25,6 +25,7 @@
 #include "common/logging.h"
 #include "runtime/engine_impl.h"
 #include "runtime/gpu_backend.h"
+#include "runtime/memory_plan.h"
 
 namespace kiln::cuda {
 
@@ -110,20 +111,6 @@ Status storeInt(DataType dtype, void* data, int64_t i, int64_t v) {
   }
   return unsupported("a shape value of type %s cannot be materialized on the GPU",
                      dataTypeName(dtype));
-}
-
-// A node whose outputs inference fully resolved on the host (concrete values for every element).
-bool resolvedOnHost(const ir::Node& n, const ir::ShapeTable& table) {
-  if (n.op == ir::OpKind::kPlugin || n.outputs.empty()) return false;
-  for (const ir::Value* out : n.outputs) {
-    const ir::ValueInfo& info = table[out->id];
-    if (!info.known || !info.value || !ir::isStatic(info.shape)) return false;
-    if (static_cast<int64_t>(info.value->size()) != ir::volumeOf(ir::staticDims(info.shape)))
-      return false;
-    for (const ir::DimExpr& d : *info.value)
-      if (!d.isConst()) return false;
-  }
-  return true;
 }
 
 // A node whose outputs are shape computations at build time (symbolic values known).
@@ -300,7 +287,7 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
   std::vector<uint8_t> staging;
   std::map<int, size_t> resolvedOffsets;  // value id -> offset in mResolved
   for (const ir::Node* n : mEngine.order) {
-    if (!resolvedOnHost(*n, table)) {
+    if (!detail::resolvedOnHost(*n, table)) {
       run.push_back(n);
       continue;
     }
@@ -320,54 +307,24 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
     }
   }
 
-  // Liveness over the executed steps, then first-fit placement, largest first.
-  std::vector<int> first(numValues, -1), last(numValues, -1);
-  for (size_t s = 0; s < run.size(); ++s) {
-    for (const ir::Value* out : run[s]->outputs) {
-      size_t id = static_cast<size_t>(out->id);
-      if (locs[id].where != Where::kNone) continue;
-      first[id] = last[id] = static_cast<int>(s);
-    }
-    for (const ir::Value* in : run[s]->inputs)
-      if (in && first[static_cast<size_t>(in->id)] >= 0)
-        last[static_cast<size_t>(in->id)] = static_cast<int>(s);
+  // Liveness over the executed steps, then first-fit placement, largest first
+  // (runtime/memory_plan.h; the builder reports the same plan at the profile's opt shapes).
+  std::vector<bool> external(numValues, false);
+  for (size_t id = 0; id < numValues; ++id) external[id] = locs[id].where != Where::kNone;
+  std::vector<detail::ActivationRequest> requests = detail::activationRequests(run, bytes, external);
+  detail::ActivationPlan aplan = detail::planOffsets(requests, kAlign);
+  for (size_t r = 0; r < requests.size(); ++r) {
+    Loc& l = locs[static_cast<size_t>(requests[r].valueId)];
+    l.where = Where::kArena;
+    l.offset = aplan.offsets[r];
   }
-  std::vector<size_t> arenaValues;
-  size_t naive = 0;
-  for (size_t id = 0; id < numValues; ++id) {
-    if (first[id] < 0) continue;
-    if (bytes[id] == 0) {
-      locs[id].where = Where::kEmpty;
-      continue;
-    }
-    arenaValues.push_back(id);
-    naive += alignUp(bytes[id]);
-  }
-  std::stable_sort(arenaValues.begin(), arenaValues.end(),
-                   [&](size_t a, size_t b) { return bytes[a] > bytes[b]; });
-  struct Placed {
-    size_t offset, size;
-    int first, last;
-  };
-  std::vector<Placed> placed;
-  size_t arenaBytes = 0;
-  for (size_t id : arenaValues) {
-    size_t size = alignUp(bytes[id]);
-    std::vector<std::pair<size_t, size_t>> busy;  // [offset, end) of live-overlapping values
-    for (const Placed& p : placed)
-      if (!(p.last < first[id] || last[id] < p.first))
-        busy.push_back({p.offset, p.offset + p.size});
-    std::sort(busy.begin(), busy.end());
-    size_t offset = 0;
-    for (const auto& [b, e] : busy) {
-      if (offset + size <= b) break;
-      offset = std::max(offset, e);
-    }
-    placed.push_back({offset, size, first[id], last[id]});
-    locs[id].where = Where::kArena;
-    locs[id].offset = offset;
-    arenaBytes = std::max(arenaBytes, offset + size);
-  }
+  // Zero-byte activations get the engine's non-null dummy pointer.
+  for (const ir::Node* n : run)
+    for (const ir::Value* out : n->outputs)
+      if (locs[static_cast<size_t>(out->id)].where == Where::kNone && bytes[static_cast<size_t>(out->id)] == 0)
+        locs[static_cast<size_t>(out->id)].where = Where::kEmpty;
+  const size_t arenaBytes = aplan.totalBytes;
+  const size_t naive = aplan.naiveBytes;
   for (size_t id = 0; id < numValues; ++id)
     if (locs[id].where == Where::kConst && bytes[id] == 0) locs[id].where = Where::kEmpty;
 
@@ -465,7 +422,7 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
       strFormat("memory plan: %zu activations in %zu bytes (naive %zu, %.0f%% saved), workspace "
                 "%zu bytes, "
                 "%zu layers on the GPU, %zu shape computations on the host",
-                arenaValues.size(), arenaBytes, naive,
+                requests.size(), arenaBytes, naive,
                 naive ? 100.0 * (1.0 - static_cast<double>(arenaBytes) / static_cast<double>(naive))
                       : 0.0,
                 workspace, run.size(), mEngine.order.size() - run.size()));
