@@ -140,6 +140,7 @@ const ShapeFnTable& shapeFunctions() {
     registerShapeOpShapeFns(t);
     registerIndexingShapeFns(t);
     registerTransformerQuantShapeFns(t);
+    registerRecurrentShapeFns(t);
     registerPluginShapeFns(t);
     return t;
   }();

@@ -143,6 +143,7 @@ void registerReduceShapeFns(ShapeFnTable& t);
 void registerShapeOpShapeFns(ShapeFnTable& t);
 void registerIndexingShapeFns(ShapeFnTable& t);  // shape_fns_indexing.cpp
 void registerTransformerQuantShapeFns(ShapeFnTable& t);  // shape_fns_transformer_quant.cpp
+void registerRecurrentShapeFns(ShapeFnTable& t);  // shape_fns_recurrent.cpp
 // Plugin layers (src/plugins/plugin_shape_fn.cpp): asks the registered plugin.
 void registerPluginShapeFns(ShapeFnTable& t);
 

@@ -275,6 +275,7 @@ const OpImporterTable& opImporters() {
     registerShapeImporters(t);
     registerIndexingImporters(t);
     registerTransformerQuantImporters(t);
+    registerRecurrentImporters(t);
     return t;
   }();
   return table;

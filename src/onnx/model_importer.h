@@ -145,6 +145,7 @@ void registerNnImporters(OpImporterTable& t);
 void registerShapeImporters(OpImporterTable& t);
 void registerIndexingImporters(OpImporterTable& t);  // importers_indexing.cpp
 void registerTransformerQuantImporters(OpImporterTable& t);  // importers_transformer_quant.cpp
+void registerRecurrentImporters(OpImporterTable& t);  // importers_recurrent.cpp
 
 // A 1:1 importer for ops whose IR form equals their ONNX form: all attributes copied, inputs and
 // outputs positional.

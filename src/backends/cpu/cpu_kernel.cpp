@@ -22,6 +22,7 @@ const CpuKernelTable& cpuKernels() {
     registerShapeOpKernels(t);
     registerIndexingKernels(t);
     registerTransformerQuantKernels(t);
+    registerRecurrentKernels(t);
     registerPluginKernels(t);
     return t;
   }();

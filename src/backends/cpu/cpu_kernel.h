@@ -79,6 +79,7 @@ void registerReduceKernels(CpuKernelTable& t);
 void registerShapeOpKernels(CpuKernelTable& t);
 void registerIndexingKernels(CpuKernelTable& t);  // kernels_indexing.cpp
 void registerTransformerQuantKernels(CpuKernelTable& t);  // kernels_transformer_quant.cpp
+void registerRecurrentKernels(CpuKernelTable& t);  // kernels_recurrent.cpp
 // Plugin layers (src/plugins/plugin_cpu.cpp): a transient plugin instance per call; the
 // runtime's executor keeps one instance per execution context instead.
 void registerPluginKernels(CpuKernelTable& t);
