@@ -82,6 +82,33 @@ constexpr FlagDef kInspectFlags[] = {
     {"json", FlagKind::kBool, "", "Print machine-readable JSON."},
 };
 
+constexpr FlagDef kCompareFlags[] = {
+    {"onnx", FlagKind::kValue, "<model.onnx>", "ONNX model to run with every runner."},
+    {"runners", FlagKind::kList, "<r1,r2,...>",
+     "Runners, the first is the reference: kiln-cpu, kiln-cuda, kiln-cuda-fp16, onnxruntime "
+     "(default: kiln-cpu, then kiln-cuda when the build has CUDA and a GPU, then onnxruntime "
+     "when python3 and onnxruntime are available)."},
+    {"shapes", FlagKind::kList, "<spec>",
+     "Shapes of dynamic inputs: name:1x3x224x224[,...] (unlisted dynamic dims are 1)."},
+    {"loadInputs", FlagKind::kList, "<spec>",
+     "Read inputs from raw little-endian files of the input's dtype: name:file[,...]. "
+     "Inputs not listed get random values."},
+    {"seed", FlagKind::kValue, "<N>", "Seed of the random inputs (default 1)."},
+    {"rtol", FlagKind::kValue, "<x>",
+     "Relative tolerance: an element passes when |a-b| <= atol + rtol*|b|, b the reference "
+     "(default 1e-5)."},
+    {"atol", FlagKind::kValue, "<x>", "Absolute tolerance (default 1e-6)."},
+    {"markAll", FlagKind::kBool, "",
+     "Compare every intermediate tensor too and name the first ONNX node whose output is out "
+     "of tolerance."},
+    {"json", FlagKind::kValue, "<report.json>", "Write the full report as JSON."},
+    {"histogram", FlagKind::kBool, "",
+     "Print a 10-bucket histogram of the absolute errors of each compared tensor."},
+    {"preferPlugins", FlagKind::kBool, "",
+     "Kiln runners: import default-domain ONNX nodes through a registered plugin of the same "
+     "name when there is one (OnnxParser::setPreferPlugins); onnxruntime runs the real op."},
+};
+
 constexpr size_t kHelpWidth = 100;
 
 void appendSection(std::ostringstream& os, const char* title, std::span<const FlagDef> defs) {
@@ -155,6 +182,7 @@ const char* commandName(Command c) {
     case Command::kBuild: return "build";
     case Command::kRun: return "run";
     case Command::kInspect: return "inspect";
+    case Command::kCompare: return "compare";
   }
   return "?";
 }
@@ -171,6 +199,9 @@ std::vector<FlagDef> flagsFor(Command c) {
       break;
     case Command::kInspect:
       out.insert(out.end(), std::begin(kInspectFlags), std::end(kInspectFlags));
+      break;
+    case Command::kCompare:
+      out.insert(out.end(), std::begin(kCompareFlags), std::end(kCompareFlags));
       break;
   }
   return out;
@@ -207,6 +238,17 @@ std::string commandHelp(Command c) {
             "profiles and target device. Plans are recognized by their magic bytes KILNPLAN.\n\n";
       appendSection(os, "Inspect flags", kInspectFlags);
       break;
+    case Command::kCompare:
+      os << "Usage: kiln compare --onnx=<model.onnx> [--runners=kiln-cpu,onnxruntime] [flags]\n\n"
+            "Runs the model with every runner on the same inputs (random with --seed, or\n"
+            "--loadInputs) and compares each output of each runner with the first runner's:\n"
+            "max/mean absolute and relative error, cosine similarity, the worst element, and\n"
+            "PASS when |a-b| <= atol + rtol*|b| for every element (NaN matches only NaN).\n"
+            "The onnxruntime runner runs tools/kiln/ort_runner.py with python3 (found next to\n"
+            "the kiln binary, in <bin>/../share/kiln, or set KILN_ORT_RUNNER; KILN_PYTHON picks\n"
+            "the interpreter). Exit code 0 when everything passes, 1 when something fails.\n\n";
+      appendSection(os, "Compare flags", kCompareFlags);
+      break;
   }
   appendSection(os, "Common flags", kCommonFlags);
   os << kSpellingNote;
@@ -230,6 +272,13 @@ std::string commandHelp(Command c) {
             "  kiln inspect model.onnx\n"
             "  kiln inspect model.plan --json\n";
       break;
+    case Command::kCompare:
+      os << "\nExamples:\n"
+            "  kiln compare --onnx=m.onnx\n"
+            "  kiln compare --onnx=m.onnx --runners=kiln-cpu,kiln-cuda-fp16 --rtol=1e-2 "
+            "--atol=1e-3\n"
+            "  kiln compare --onnx=m.onnx --markAll --histogram --json=report.json\n";
+      break;
   }
   return os.str();
 }
@@ -243,7 +292,9 @@ std::string mainHelp() {
         "Commands:\n"
         "  build     Parse an ONNX model, optimize it and save a plan.\n"
         "  run       Build or load an engine, run it and report performance.\n"
-        "  inspect   Show inputs, outputs, layers (and profiles) of a model or plan.\n\n"
+        "  inspect   Show inputs, outputs, layers (and profiles) of a model or plan.\n"
+        "  compare   Run a model with several runners (Kiln CPU/CUDA, onnxruntime) and compare\n"
+        "            their outputs (polygraphy run's counterpart).\n\n"
         "Run 'kiln <command> --help' for the flags of a command; 'kiln --version' prints the\n"
         "version. Every trtexec flag Kiln supports has its trtexec spelling.\n\n"
      << kSpellingNote;
@@ -365,6 +416,56 @@ StatusOr<InspectOptions> inspectOptions(const ParsedArgs& args) {
     o.path = args.get("loadEngine");
   else
     o.path = args.positional[0];
+  return o;
+}
+
+StatusOr<CompareOptions> compareOptions(const ParsedArgs& args) {
+  static constexpr const char* kRunnerNames[] = {"kiln-cpu", "kiln-cuda", "kiln-cuda-fp16",
+                                                 "onnxruntime"};
+  CompareOptions o;
+  o.onnx = args.get("onnx");
+  if (args.has("runners")) {
+    std::string list = args.get("runners");
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = std::min(list.find(',', start), list.size());
+      std::string r = list.substr(start, end - start);
+      start = end + 1;
+      if (std::find(std::begin(kRunnerNames), std::end(kRunnerNames), r) ==
+          std::end(kRunnerNames))
+        return invalidArgument(
+            "--runners=%s: unknown runner '%s' (runners: kiln-cpu, kiln-cuda, kiln-cuda-fp16, "
+            "onnxruntime)",
+            list.c_str(), r.c_str());
+      if (std::find(o.runners.begin(), o.runners.end(), r) != o.runners.end())
+        return invalidArgument("--runners=%s: runner '%s' is listed twice", list.c_str(),
+                               r.c_str());
+      o.runners.push_back(r);
+    }
+    if (o.runners.size() < 2)
+      return invalidArgument("--runners=%s: give at least two runners (the first is the reference)",
+                             list.c_str());
+  }
+  KILN_ASSIGN_OR_RETURN(o.shapes, shapesFlag(args, "shapes"));
+  if (args.has("loadInputs")) {
+    auto specs = parseLoadInputsSpec(args.get("loadInputs"));
+    if (!specs.isOk()) return specs.status().withContext("--loadInputs");
+    o.loadInputs = std::move(specs).value();
+  }
+  if (args.has("seed")) {
+    KILN_ASSIGN_OR_RETURN(int64_t seed, parseInt(args, "seed", 0, 0xffffffffLL));
+    o.seed = static_cast<uint32_t>(seed);
+  }
+  if (args.has("rtol")) {
+    KILN_ASSIGN_OR_RETURN(o.rtol, parseNonNegative(args, "rtol"));
+  }
+  if (args.has("atol")) {
+    KILN_ASSIGN_OR_RETURN(o.atol, parseNonNegative(args, "atol"));
+  }
+  o.markAll = args.flag("markAll");
+  o.json = args.get("json");
+  o.histogram = args.flag("histogram");
+  o.preferPlugins = args.flag("preferPlugins");
   return o;
 }
 

@@ -21,7 +21,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-enum class Command { kBuild, kRun, kInspect };
+enum class Command { kBuild, kRun, kInspect, kCompare };
 const char* commandName(Command c);
 
 // Flags accepted by one command (all its sections together).
@@ -75,10 +75,26 @@ struct InspectOptions {
   bool json = false;
 };
 
+// `kiln compare` (polygraphy run's counterpart): runners, inputs, tolerances, report.
+struct CompareOptions {
+  std::string onnx;
+  std::vector<std::string> runners;  // in order; the first is the reference; empty = defaults
+  std::vector<ShapeSpec> shapes;
+  std::vector<InputFileSpec> loadInputs;
+  uint32_t seed = 1;
+  double rtol = 1e-5;
+  double atol = 1e-6;
+  bool markAll = false;
+  std::string json;
+  bool histogram = false;
+  bool preferPlugins = false;
+};
+
 // Converters: every error is a usage error naming the flag.
 StatusOr<CommonOptions> commonOptions(const ParsedArgs& args);
 StatusOr<BuildOptions> buildOptions(const ParsedArgs& args);
 StatusOr<RunOptions> runOptions(const ParsedArgs& args);
 StatusOr<InspectOptions> inspectOptions(const ParsedArgs& args);
+StatusOr<CompareOptions> compareOptions(const ParsedArgs& args);
 
 }  // namespace kiln::cli

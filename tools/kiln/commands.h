@@ -17,6 +17,7 @@ namespace kiln::cli {
 int cmdBuild(std::span<const std::string> args);
 int cmdRun(std::span<const std::string> args);
 int cmdInspect(std::span<const std::string> args);
+int cmdCompare(std::span<const std::string> args);
 
 // Prints "kiln: error: <message>" to stderr and returns `exitCode`.
 int reportError(const Status& status, int exitCode = kExitFailure);
@@ -41,13 +42,20 @@ struct ParsedModel {
   std::unique_ptr<NetworkDefinition> network;
   std::unique_ptr<OnnxParser> parser;
 };
-// Errors name the file; parse errors list every ParserError, one per line.
-StatusOr<ParsedModel> parseOnnxModel(const std::string& path, Logger& logger);
+// Errors name the file; parse errors list every ParserError, one per line. `preferPlugins`:
+// OnnxParser::setPreferPlugins.
+StatusOr<ParsedModel> parseOnnxModel(const std::string& path, Logger& logger,
+                                     bool preferPlugins = false);
 
 // Parses the ONNX model of `opts`, builds it and returns the serialized plan. Writes the plan to
 // opts.saveEngine when set.
 StatusOr<std::vector<uint8_t>> buildPlan(const BuildOptions& opts, const CommonOptions& common,
                                          Logger& logger);
+// The build half of buildPlan, for a model already parsed (and possibly changed, e.g. more
+// outputs marked) by the caller; opts.onnx only names the model in messages.
+// (Messages go to the logger the model was parsed with.)
+StatusOr<std::vector<uint8_t>> buildParsedModel(ParsedModel& model, const BuildOptions& opts,
+                                                const CommonOptions& common);
 
 struct LoadedEngine {
   std::unique_ptr<Runtime> runtime;

@@ -111,7 +111,8 @@ StatusOr<bool> fillProfile(const BuildOptions& o, NetworkDefinition& net,
 
 }  // namespace
 
-StatusOr<ParsedModel> parseOnnxModel(const std::string& path, Logger& logger) {
+StatusOr<ParsedModel> parseOnnxModel(const std::string& path, Logger& logger,
+                                     bool preferPlugins) {
   KILN_RETURN_IF_ERROR(checkReadableFile(path));
   if (looksLikePlan(path))
     return invalidArgument("'%s' is a Kiln plan, not an ONNX model (use --loadEngine)",
@@ -124,6 +125,7 @@ StatusOr<ParsedModel> parseOnnxModel(const std::string& path, Logger& logger) {
     return internalError("could not create a network: %s", m.builder->getLastError().c_str());
   m.parser = OnnxParser::create(*m.network, logger);
   if (!m.parser) return internalError("could not create the ONNX parser");
+  m.parser->setPreferPlugins(preferPlugins);
   if (!m.parser->parseFromFile(path.c_str())) {
     int n = m.parser->getNbErrors();
     std::string msg = "failed to parse ONNX model '" + path + "' (" + std::to_string(n) +
@@ -139,7 +141,11 @@ StatusOr<std::vector<uint8_t>> buildPlan(const BuildOptions& o, const CommonOpti
                                          Logger& logger) {
   if (o.onnx.empty()) return invalidArgument("no model given: pass --onnx=<model.onnx>");
   KILN_ASSIGN_OR_RETURN(ParsedModel m, parseOnnxModel(o.onnx, logger));
+  return buildParsedModel(m, o, common);
+}
 
+StatusOr<std::vector<uint8_t>> buildParsedModel(ParsedModel& m, const BuildOptions& o,
+                                                const CommonOptions& common) {
   std::unique_ptr<BuilderConfig> config = m.builder->createConfig();
   if (!config) return internalError("could not create a builder config");
   if (o.fp16) config->setFlag(BuilderFlag::kFP16);

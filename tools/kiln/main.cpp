@@ -3,6 +3,7 @@
 //   kiln build --onnx=m.onnx --saveEngine=m.plan
 //   kiln run --loadEngine=m.plan --shapes=x:8x3x224x224
 //   kiln inspect m.plan --json
+//   kiln compare --onnx=m.onnx --runners=kiln-cpu,onnxruntime
 //   kiln --onnx=m.onnx --saveEngine=m.plan     (trtexec style: same as `kiln run`)
 #include <cstdio>
 #include <exception>
@@ -40,6 +41,7 @@ int dispatch(const std::vector<std::string>& args) {
   if (first == "build") return kiln::cli::cmdBuild(rest);
   if (first == "run") return kiln::cli::cmdRun(rest);
   if (first == "inspect") return kiln::cli::cmdInspect(rest);
+  if (first == "compare") return kiln::cli::cmdCompare(rest);
   if (first == "help") {
     if (rest.empty()) {
       std::fputs(kiln::cli::mainHelp().c_str(), stdout);
@@ -55,7 +57,7 @@ int dispatch(const std::vector<std::string>& args) {
   }
   // trtexec style: flags without a subcommand mean `kiln run`.
   if (first.rfind("--", 0) == 0) return kiln::cli::cmdRun(args);
-  std::fprintf(stderr, "kiln: error: unknown command '%s' (commands: build, run, inspect)\n"
+  std::fprintf(stderr, "kiln: error: unknown command '%s' (commands: build, run, inspect, compare)\n"
                        "Run 'kiln --help' for usage.\n", first.c_str());
   return kExitUsage;
 }
