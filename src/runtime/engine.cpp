@@ -365,37 +365,33 @@ void* ExecutionContext::getTensorAddress(const char* name) const {
   return it == mImpl->addresses.end() ? nullptr : it->second;
 }
 
+namespace {
+// Every I/O tensor needs an address unless it is empty. No allocation: enqueueV3 runs this.
+Status checkAddresses(const ContextImpl& c, const char* call) {
+  for (const auto& t : c.engine->io) {
+    auto it = c.addresses.find(t.name);
+    if ((it == c.addresses.end() || !it->second) && c.executor->volumeOf(t.value) != 0)
+      return invalidArgument("%s '%s' has no address: call setTensorAddress before %s",
+                             t.mode == TensorIOMode::kINPUT ? "input" : "output", t.name.c_str(),
+                             call);
+  }
+  return Status::ok();
+}
+}  // namespace
+
 bool ExecutionContext::executeV2() {
   Status st = mImpl->ensurePrepared();
-  if (!st.isOk()) return mImpl->fail(st);
-  for (const auto& t : mImpl->engine->io) {
-    auto it = mImpl->addresses.find(t.name);
-    bool empty = ir::volumeOf(mImpl->executor->dimsOf(t.value)) == 0;
-    if ((it == mImpl->addresses.end() || !it->second) && !empty)
-      return mImpl->fail(
-          invalidArgument("%s '%s' has no address: call setTensorAddress before executing",
-                          t.mode == TensorIOMode::kINPUT ? "input" : "output", t.name.c_str()));
-  }
-  st = mImpl->executor->execute(mImpl->addresses, nullptr, /*sync=*/true);
-  if (!st.isOk()) return mImpl->fail(st);
-  return true;
+  if (st.isOk()) st = checkAddresses(*mImpl, "executing");
+  if (st.isOk()) st = mImpl->executor->execute(mImpl->addresses, nullptr, /*sync=*/true);
+  return st.isOk() || mImpl->fail(st);
 }
 
 bool ExecutionContext::enqueueV3(void* stream) {
   Status st = mImpl->ensurePrepared();
-  if (!st.isOk()) return mImpl->fail(st);
-  for (const auto& t : mImpl->engine->io) {
-    auto it = mImpl->addresses.find(t.name);
-    bool empty = ir::volumeOf(mImpl->executor->dimsOf(t.value)) == 0;
-    if ((it == mImpl->addresses.end() || !it->second) && !empty)
-      return mImpl->fail(
-          invalidArgument("%s '%s' has no address: call setTensorAddress before enqueueV3",
-                          t.mode == TensorIOMode::kINPUT ? "input" : "output", t.name.c_str()));
-  }
+  if (st.isOk()) st = checkAddresses(*mImpl, "enqueueV3");
   // GPU engines run asynchronously on `stream`; the CPU backend runs synchronously.
-  st = mImpl->executor->execute(mImpl->addresses, stream, /*sync=*/false);
-  if (!st.isOk()) return mImpl->fail(st);
-  return true;
+  if (st.isOk()) st = mImpl->executor->execute(mImpl->addresses, stream, /*sync=*/false);
+  return st.isOk() || mImpl->fail(st);
 }
 
 const std::string& ExecutionContext::getLastError() const { return mImpl->lastError; }

@@ -46,6 +46,7 @@ class CpuExecutor final : public Executor {
   // activation buffers when sizes changed.
   Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) override;
   std::vector<int64_t> dimsOf(const ir::Value* v) const override;
+  int64_t volumeOf(const ir::Value* v) const override { return volumeOfShape(mTable[v->id].shape); }
   // Runs every layer synchronously. `addresses` maps I/O names to user memory.
   Status execute(const std::map<std::string, void*>& addresses, void* stream, bool sync) override;
   bool prepared() const override { return mPrepared; }

@@ -25,6 +25,8 @@ class Executor {
   virtual Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) = 0;
   // Concrete dims of a value after prepare().
   virtual std::vector<int64_t> dimsOf(const ir::Value* v) const = 0;
+  // Number of elements of a value after prepare(); never allocates (enqueue paths call it).
+  virtual int64_t volumeOf(const ir::Value* v) const = 0;
   // `addresses` maps I/O names to user memory (device memory for GPU engines). `stream` is a
   // cudaStream_t (null: the executor's own stream) and is ignored on the CPU; `sync` waits for
   // the work to finish before returning.
@@ -42,5 +44,12 @@ StatusOr<ir::ShapeTable> bindInputShapes(
 StatusOr<size_t> tensorBytes(const ir::Value& v, const ir::ValueInfo& info);
 
 std::unique_ptr<Executor> makeCpuExecutor(const EngineImpl& engine);
+
+// Elements of a concrete shape (every dim a constant), without building a dims vector.
+inline int64_t volumeOfShape(const ir::Shape& shape) {
+  int64_t n = 1;
+  for (const ir::DimExpr& d : shape) n *= d.isConst() ? d.constValue() : 0;
+  return n;
+}
 
 }  // namespace kiln::detail

@@ -194,6 +194,9 @@ class CudaExecutor final : public detail::Executor {
   }
 
   bool prepared() const override { return mPrepared; }
+  int64_t volumeOf(const ir::Value* v) const override {
+    return detail::volumeOfShape(mTable[v->id].shape);
+  }
   std::vector<int64_t> dimsOf(const ir::Value* v) const override {
     return ir::staticDims(mTable[v->id].shape);
   }
@@ -311,7 +314,8 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
   // (runtime/memory_plan.h; the builder reports the same plan at the profile's opt shapes).
   std::vector<bool> external(numValues, false);
   for (size_t id = 0; id < numValues; ++id) external[id] = locs[id].where != Where::kNone;
-  std::vector<detail::ActivationRequest> requests = detail::activationRequests(run, bytes, external);
+  std::vector<detail::ActivationRequest> requests =
+      detail::activationRequests(run, bytes, external);
   detail::ActivationPlan aplan = detail::planOffsets(requests, kAlign);
   for (size_t r = 0; r < requests.size(); ++r) {
     Loc& l = locs[static_cast<size_t>(requests[r].valueId)];
@@ -321,7 +325,8 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
   // Zero-byte activations get the engine's non-null dummy pointer.
   for (const ir::Node* n : run)
     for (const ir::Value* out : n->outputs)
-      if (locs[static_cast<size_t>(out->id)].where == Where::kNone && bytes[static_cast<size_t>(out->id)] == 0)
+      if (locs[static_cast<size_t>(out->id)].where == Where::kNone &&
+          bytes[static_cast<size_t>(out->id)] == 0)
         locs[static_cast<size_t>(out->id)].where = Where::kEmpty;
   const size_t arenaBytes = aplan.totalBytes;
   const size_t naive = aplan.naiveBytes;
