@@ -32,7 +32,7 @@ class Engine {
  public:
   ~Engine();
   int getNbIOTensors() const;
-  const char* getIOTensorName(int index) const;  // null when out of range
+  const char* getIOTensorName(int index) const;          // null when out of range
   TensorIOMode getTensorIOMode(const char* name) const;  // kNONE for unknown names
   DataType getTensorDataType(const char* name) const;
   // Shape with -1 for dynamic dims (nbDims = -1 for unknown names).
@@ -58,6 +58,16 @@ class Engine {
   std::shared_ptr<detail::EngineImpl> mImpl;
 };
 
+// Per-layer timing, like TensorRT's IProfiler: set one on a context and every run reports each
+// layer's time once the run is complete, in execution order. On the GPU the layer times come
+// from CUDA events around each layer and the run waits for the GPU before reporting (so
+// profiling makes enqueueV3 synchronous; do not profile inside a CUDA graph capture).
+class Profiler {
+ public:
+  virtual ~Profiler() = default;
+  virtual void reportLayerTime(const char* layerName, float ms) noexcept = 0;
+};
+
 class ExecutionContext {
  public:
   ~ExecutionContext();
@@ -79,6 +89,9 @@ class ExecutionContext {
   bool enqueueV3(void* stream);
   const std::string& getLastError() const;
   const Engine& getEngine() const { return mEngine; }
+  // Per-layer timing of the following runs (null: off). The profiler must outlive its use.
+  void setProfiler(Profiler* profiler);
+  Profiler* getProfiler() const;
 
  private:
   friend class Engine;

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <new>
 
@@ -169,12 +170,18 @@ Status CpuExecutor::execute(const std::map<std::string, void*>& addresses, void*
       if (n->inputs[i]) ins[i] = tensorOf(n->inputs[i]);
     std::vector<cpu::CpuTensor> outs(n->outputs.size());
     for (size_t i = 0; i < n->outputs.size(); ++i) outs[i] = tensorOf(n->outputs[i]);
+    auto start = std::chrono::steady_clock::now();
     if (n->op == ir::OpKind::kPlugin) {
       void* ws = mPluginWorkspace.size() ? mPluginWorkspace.data() : nullptr;
       KILN_RETURN_IF_ERROR(plugins::enqueueOnCpu(*mPlugins.at(n), *n, ins, outs, ws));
-      continue;
+    } else {
+      KILN_RETURN_IF_ERROR(cpu::runCpuNode(*n, ins, outs));
     }
-    KILN_RETURN_IF_ERROR(cpu::runCpuNode(*n, ins, outs));
+    if (mProfiler) {
+      float ms = std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count();
+      mProfiler->reportLayerTime(n->name.c_str(), ms);
+    }
   }
   // Outputs that no layer writes (a network input or a constant marked as output).
   for (const ir::Value* out : g.outputs()) {

@@ -394,6 +394,12 @@ bool ExecutionContext::enqueueV3(void* stream) {
   return st.isOk() || mImpl->fail(st);
 }
 
+void ExecutionContext::setProfiler(Profiler* profiler) {
+  mImpl->profiler = profiler;
+  mImpl->executor->setProfiler(profiler);
+}
+Profiler* ExecutionContext::getProfiler() const { return mImpl->profiler; }
+
 const std::string& ExecutionContext::getLastError() const { return mImpl->lastError; }
 
 // ---- Runtime -----------------------------------------------------------------------------------

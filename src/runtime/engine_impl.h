@@ -70,6 +70,7 @@ struct ContextImpl {
   std::map<std::string, void*> addresses;
   bool shapesDirty = true;
   std::unique_ptr<Executor> executor;
+  Profiler* profiler = nullptr;
   std::string lastError;
 
   bool fail(const Status& s);

@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
+#include "kiln/runtime.h"
 
 namespace kiln::detail {
 
@@ -33,6 +34,11 @@ class Executor {
   virtual Status execute(const std::map<std::string, void*>& addresses, void* stream,
                          bool sync) = 0;
   virtual bool prepared() const = 0;
+  // Per-layer timing of later runs (kiln/runtime.h Profiler); null turns it off.
+  void setProfiler(Profiler* p) { mProfiler = p; }
+
+ protected:
+  Profiler* mProfiler = nullptr;
 };
 
 // Binds every graph input's concrete dims (a named dimension shared by two inputs must agree),

@@ -452,3 +452,25 @@ def test_int_bool_scalar_io(kiln_cli, tmp_path):
     ku.run_cli(["run", f"--onnx={path}", f"--exportOutput={rnd}"] + FAST, kiln_cli)
     i2 = next(e for e in json.loads(rnd.read_text()) if e["name"] == "i2")["values"]
     assert all(v in (0, 2, 4, 6) for v in i2)
+
+
+def test_profile_reports_every_layer_in_order(kiln_cli, tiny_plan, tmp_path):
+    """--exportProfile (trtexec's layout) lists every engine layer once, in execution order, from a
+    separate profiling run of at least 10 iterations; --dumpProfile prints the same table."""
+    prof = tmp_path / "profile.json"
+    info = tmp_path / "layers.json"
+    p = ku.run_cli(["run", f"--loadEngine={tiny_plan}", "--iterations=3", "--duration=0", "--warmUp=0",
+                    "--dumpProfile", f"--exportProfile={prof}", f"--exportLayerInfo={info}",
+                    "--separateProfileRun"], kiln_cli)
+    doc = json.loads(prof.read_text())
+    assert doc[0] == {"count": 10}
+    layers = doc[1:]
+    engine_layers = [l["name"] for l in json.loads(info.read_text())["layers"]]
+    assert [l["name"] for l in layers] == engine_layers
+    for l in layers:
+        assert l["averageMs"] >= 0 and l["medianMs"] >= 0
+        assert abs(l["timeMs"] - 10 * l["averageMs"]) <= 1e-6 * max(1.0, l["timeMs"])
+    assert abs(sum(l["percentage"] for l in layers) - 100.0) < 1e-3
+    assert "=== Profile (10 iterations) ===" in p.stdout
+    for name in engine_layers:
+        assert name in p.stdout

@@ -211,6 +211,42 @@ TEST(GpuRuntime, DynamicShapesAndMemoryPlan) {
   EXPECT_FALSE(ctx->setInputShape("x", {65, ch.c}));
 }
 
+// The profiler on the GPU: every layer of the chain once per run, in order, times from CUDA events.
+TEST(GpuRuntime, ProfilerReportsEachLayer) {
+  REQUIRE_GPU();
+  Log log;
+  Chain ch = buildChain(log, false);
+  ASSERT_NE(ch.plan, nullptr) << log.errors;
+  auto runtime = Runtime::create(log);
+  auto engine = runtime->deserializeEngine(ch.plan->data(), ch.plan->size());
+  ASSERT_NE(engine, nullptr) << log.errors;
+  auto ctx = engine->createExecutionContext();
+  const size_t n = static_cast<size_t>(4 * ch.c);
+  float *dx = nullptr, *dy = nullptr;
+  CUDA_OK(cudaMalloc(&dx, n * sizeof(float)));
+  CUDA_OK(cudaMalloc(&dy, n * sizeof(float)));
+  ctx->setTensorAddress("x", dx);
+  ctx->setTensorAddress("y", dy);
+  struct Rec : Profiler {
+    std::vector<std::string> names;
+    std::vector<float> ms;
+    void reportLayerTime(const char* name, float t) noexcept override {
+      names.emplace_back(name);
+      ms.push_back(t);
+    }
+  } rec;
+  ctx->setProfiler(&rec);
+  ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
+  ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
+  ASSERT_EQ(rec.names.size() % 2, 0u);
+  const size_t perRun = rec.names.size() / 2;
+  EXPECT_EQ(perRun, static_cast<size_t>(3 * ch.depth));  // Mul, Add, Relu per stage
+  for (size_t i = 0; i < perRun; ++i) EXPECT_EQ(rec.names[i], rec.names[i + perRun]);
+  for (float t : rec.ms) EXPECT_GE(t, 0.f);
+  cudaFree(dx);
+  cudaFree(dy);
+}
+
 TEST(GpuRuntime, ManyContextsOnManyThreads) {
   REQUIRE_GPU();
   Log log;

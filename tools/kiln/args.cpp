@@ -62,6 +62,13 @@ constexpr FlagDef kRunFlags[] = {
     {"skipInference", FlagKind::kBool, "", "Build or load the engine, then stop."},
     {"dumpOutput", FlagKind::kBool, "", "Print the outputs of the last inference."},
     {"dumpLayerInfo", FlagKind::kBool, "", "Print the engine's layer information."},
+    {"dumpProfile", FlagKind::kBool, "",
+     "Print per-layer times from a separate profiling run after the timed run."},
+    {"exportProfile", FlagKind::kValue, "<file.json>",
+     "Write per-layer times (trtexec's --exportProfile format) from the profiling run."},
+    {"separateProfileRun", FlagKind::kBool, "",
+     "Accepted for trtexec scripts: Kiln always profiles in a run of its own, so the timed run "
+     "is never slowed by profiling."},
     {"seed", FlagKind::kValue, "<N>", "Seed of the random inputs (default 1)."},
     {"useCudaGraph", FlagKind::kBool, "",
      "GPU: capture one enqueueV3() into a CUDA graph after the warm-up and time graph launches "
@@ -398,6 +405,8 @@ StatusOr<RunOptions> runOptions(const ParsedArgs& args) {
   o.skipInference = args.flag("skipInference");
   o.dumpOutput = args.flag("dumpOutput");
   o.dumpLayerInfo = args.flag("dumpLayerInfo");
+  o.dumpProfile = args.flag("dumpProfile");
+  o.exportProfile = args.get("exportProfile");
   return o;
 }
 
@@ -431,8 +440,7 @@ StatusOr<CompareOptions> compareOptions(const ParsedArgs& args) {
       size_t end = std::min(list.find(',', start), list.size());
       std::string r = list.substr(start, end - start);
       start = end + 1;
-      if (std::find(std::begin(kRunnerNames), std::end(kRunnerNames), r) ==
-          std::end(kRunnerNames))
+      if (std::find(std::begin(kRunnerNames), std::end(kRunnerNames), r) == std::end(kRunnerNames))
         return invalidArgument(
             "--runners=%s: unknown runner '%s' (runners: kiln-cpu, kiln-cuda, kiln-cuda-fp16, "
             "onnxruntime)",

@@ -62,6 +62,9 @@ struct RunOptions {
   bool skipInference = false;
   bool dumpOutput = false;
   bool dumpLayerInfo = false;
+  bool dumpProfile = false;
+  std::string exportProfile;     // per-layer times as JSON
+  Profiler* profiler = nullptr;  // set by cmd_run when profiling is asked for
   uint32_t seed = 1;
   // GPU engines only (ignored, with a warning, on the CPU backend).
   bool useCudaGraph = false;

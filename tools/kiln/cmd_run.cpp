@@ -303,6 +303,11 @@ int cmdRun(std::span<const std::string> argv) {
   auto bindings = prepareTensors(engine, *ctx, *build, *run);
   if (!bindings.isOk()) return reportError(bindings.status());
   StatusOr<PerfReport> report = unsupported("no benchmark ran");
+  // Per-layer profile (--dumpProfile / --exportProfile): a separate run of its own after the
+  // timed one, so profiling never slows the timed numbers.
+  LayerProfile profile;
+  const bool profiling = run->dumpProfile || !run->exportProfile.empty();
+  if (profiling) run->profiler = &profile;
   if (onGpu) {
     report = benchmarkOnGpu(engine, *ctx, bindings->inputs, bindings->outputs, *run);
   } else {
@@ -310,9 +315,22 @@ int cmdRun(std::span<const std::string> argv) {
     Status bound = bindHost(*ctx, *bindings);
     if (!bound.isOk()) return reportError(bound);
     report = benchmark(*ctx, *run);
+    if (report.isOk() && profiling) {
+      ctx->setProfiler(&profile);
+      for (int64_t i = 0; i < std::max<int64_t>(run->iterations, 10); ++i)
+        if (!ctx->executeV2())
+          return reportError(internalError("profiling run: %s", ctx->getLastError().c_str()));
+      ctx->setProfiler(nullptr);
+    }
   }
   if (!report.isOk()) return reportError(report.status());
   printPerfSummary(*report, stdout);
+  if (run->dumpProfile) profile.print(stdout);
+  if (!run->exportProfile.empty()) {
+    Status s = writeFile(run->exportProfile, profile.toJson());
+    if (!s.isOk()) return reportError(s);
+    std::printf("Profile written to %s\n", run->exportProfile.c_str());
+  }
 
   if (run->dumpOutput) dumpOutputs(bindings->outputs);
   if (!run->exportOutput.empty()) {

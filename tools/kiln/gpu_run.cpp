@@ -398,6 +398,14 @@ StatusOr<PerfReport> benchmarkOnGpu(Engine& engine, ExecutionContext& first,
   for (size_t i = 0; i < s0.outputs.size(); ++i)
     if (s0.outputs[i].bytes > 0)
       std::memcpy(outputs[i].buffer.data(), s0.outputs[i].pinned, s0.outputs[i].bytes);
+  // Per-layer profile: plain enqueues on stream 0 (a profiled enqueue waits for the GPU).
+  if (run.profiler) {
+    s0.ctx->setProfiler(run.profiler);
+    for (int64_t i = 0; i < std::max<int64_t>(run.iterations, 10); ++i)
+      if (!s0.ctx->enqueueV3(s0.stream))
+        return internalError("profiling run: %s", s0.ctx->getLastError().c_str());
+    s0.ctx->setProfiler(nullptr);
+  }
   return report;
 }
 

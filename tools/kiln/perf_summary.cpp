@@ -1,5 +1,6 @@
 #include "perf_summary.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "api/cli_util.h"
@@ -132,6 +133,101 @@ std::string timesToJson(const PerfReport& r) {
       w.key("stream");
       w.number(static_cast<int64_t>(t.stream));
     }
+    w.endObject();
+  }
+  w.newline();
+  w.endArray();
+  return w.str() + "\n";
+}
+
+void LayerProfile::reportLayerTime(const char* layerName, float ms) noexcept {
+  // Layers report in execution order every run: the same name at the same position accumulates;
+  // a name not seen at this position starts a new row (or finds its row by name).
+  std::string name = layerName ? layerName : "";
+  if (mNext < mLayers.size() && mLayers[mNext].name == name) {
+    mLayers[mNext++].times.push_back(ms);
+    return;
+  }
+  for (size_t i = 0; i < mLayers.size(); ++i) {
+    if (mLayers[i].name == name) {
+      mLayers[i].times.push_back(ms);
+      mNext = i + 1;
+      return;
+    }
+  }
+  mLayers.push_back({name, {ms}});
+  mNext = mLayers.size();
+}
+
+int64_t LayerProfile::runs() const {
+  return mLayers.empty() ? 0 : static_cast<int64_t>(mLayers.front().times.size());
+}
+
+namespace {
+struct LayerRow {
+  std::string name;
+  double total = 0, average = 0, median = 0;
+};
+std::vector<LayerRow> layerRows(
+    const std::vector<std::pair<std::string, std::vector<float>>>& layers) {
+  std::vector<LayerRow> rows;
+  for (const auto& [name, times] : layers) {
+    LayerRow r;
+    r.name = name;
+    std::vector<float> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    for (float t : times) r.total += t;
+    r.average = times.empty() ? 0 : r.total / static_cast<double>(times.size());
+    r.median = sorted.empty() ? 0
+               : sorted.size() % 2
+                   ? sorted[sorted.size() / 2]
+                   : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+    rows.push_back(r);
+  }
+  return rows;
+}
+}  // namespace
+
+void LayerProfile::print(std::FILE* out) const {
+  std::vector<std::pair<std::string, std::vector<float>>> layers;
+  for (const Layer& l : mLayers) layers.push_back({l.name, l.times});
+  std::vector<LayerRow> rows = layerRows(layers);
+  double sumAvg = 0;
+  for (const LayerRow& r : rows) sumAvg += r.average;
+  std::fprintf(out, "=== Profile (%lld iterations) ===\n", static_cast<long long>(runs()));
+  std::fprintf(out, "%10s %10s %7s  %s\n", "avg ms", "median ms", "%", "layer");
+  for (const LayerRow& r : rows)
+    std::fprintf(out, "%10.4f %10.4f %6.1f%%  %s\n", r.average, r.median,
+                 sumAvg > 0 ? 100.0 * r.average / sumAvg : 0.0, r.name.c_str());
+  std::fprintf(out, "%10.4f %10s %6.1f%%  total (sum of layer averages)\n", sumAvg, "", 100.0);
+}
+
+std::string LayerProfile::toJson() const {
+  std::vector<std::pair<std::string, std::vector<float>>> layers;
+  for (const Layer& l : mLayers) layers.push_back({l.name, l.times});
+  std::vector<LayerRow> rows = layerRows(layers);
+  double sumAvg = 0;
+  for (const LayerRow& r : rows) sumAvg += r.average;
+  JsonWriter w;
+  w.beginArray();
+  w.newline();
+  w.beginObject();
+  w.key("count");
+  w.number(runs());
+  w.endObject();
+  for (const LayerRow& r : rows) {
+    w.newline();
+    w.beginObject();
+    w.key("name");
+    w.string(r.name);
+    w.key("timeMs");
+    w.number(r.total);
+    w.key("averageMs");
+    w.number(r.average);
+    w.key("medianMs");
+    w.number(r.median);
+    w.key("percentage");
+    w.number(sumAvg > 0 ? 100.0 * r.average / sumAvg : 0.0);
     w.endObject();
   }
   w.newline();

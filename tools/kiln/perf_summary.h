@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/runtime.h"
+
 namespace kiln::cli {
 
 struct IterationTiming {
@@ -46,5 +48,28 @@ void printPerfSummary(const PerfReport& report, std::FILE* out);
 // h2dMs, computeMs, d2hMs, latencyMs and enqueueMs; plus Kiln's startMs/endMs (host walltime of
 // the inference) and, with several streams, "stream".
 std::string timesToJson(const PerfReport& report);
+
+// Collects per-layer times over several profiled runs (kiln::Profiler), in execution order.
+class LayerProfile final : public Profiler {
+ public:
+  void reportLayerTime(const char* layerName, float ms) noexcept override;
+  // Runs recorded: each layer's count (the first layer's count when all ran every time).
+  int64_t runs() const;
+  bool empty() const { return mLayers.empty(); }
+  // "=== Profile (N iterations) ===" then one row per layer: average and median ms, % of total.
+  void print(std::FILE* out) const;
+  // trtexec's --exportProfile layout: [{"count": N}, {"name", "timeMs", "averageMs", "medianMs",
+  // "percentage"}, ...].
+  std::string toJson() const;
+
+ private:
+  struct Layer {
+    std::string name;
+    std::vector<float> times;
+  };
+  std::vector<Layer> mLayers;
+  std::vector<size_t> mIndex;  // per report within one run: position in mLayers
+  size_t mNext = 0;            // next layer position expected in the current run
+};
 
 }  // namespace kiln::cli

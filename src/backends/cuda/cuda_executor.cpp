@@ -179,6 +179,7 @@ class CudaExecutor final : public detail::Executor {
     mKernels.clear();
     mLibs.reset();
     if (mStream) (void)cudaStreamDestroy(mStream);
+    for (cudaEvent_t e : mEvents) (void)cudaEventDestroy(e);
   }
 
   Status init() {
@@ -241,6 +242,7 @@ class CudaExecutor final : public detail::Executor {
   std::vector<Copy> mCopies;
   std::vector<Loc> mLocs;  // by value id
   std::vector<void*> mIOPtrs;
+  std::vector<cudaEvent_t> mEvents;  // profiling only
   ir::ShapeTable mTable;
   DeviceBuffer mArena, mResolved, mWorkspace;
   size_t mWorkspaceBytes = 0;
@@ -446,6 +448,18 @@ Status CudaExecutor::execute(const std::map<std::string, void*>& addresses, void
     mIOPtrs[i] =
         p ? p : mRes->dummy;  // only empty tensors may lack an address (checked by the context)
   }
+  // Profiling (kiln/runtime.h Profiler): one event before the first layer and one after each;
+  // the run then waits for the GPU and reports each layer's time. Events are made on first use.
+  const bool profile = mProfiler != nullptr;
+  if (profile) {
+    while (mEvents.size() < mSteps.size() + 1) {
+      cudaEvent_t e;
+      KILN_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e));
+      mEvents.push_back(e);
+    }
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(mEvents[0], stream));
+  }
+  size_t stepIndex = 0;
   for (Step& st : mSteps) {
     for (size_t i = 0; i < st.ins.size(); ++i)
       if (st.inIO[i] >= 0) st.ins[i].data = mIOPtrs[static_cast<size_t>(st.inIO[i])];
@@ -455,6 +469,16 @@ Status CudaExecutor::execute(const std::map<std::string, void*>& addresses, void
     Status s = st.kernel->enqueue(lc);
     if (!s.isOk()) return s.withContext(st.node->describe());
     if (mValidate) KILN_RETURN_IF_ERROR(validateStep(st, stream));
+    ++stepIndex;
+    if (profile) KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(mEvents[stepIndex], stream));
+  }
+  if (profile) {
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(mEvents[mSteps.size()]));
+    for (size_t i = 0; i < mSteps.size(); ++i) {
+      float ms = 0;
+      KILN_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, mEvents[i], mEvents[i + 1]));
+      mProfiler->reportLayerTime(mSteps[i].node->name.c_str(), ms);
+    }
   }
   for (const Copy& c : mCopies) {
     const void* src = c.src ? c.src : mIOPtrs[static_cast<size_t>(c.srcIO)];
