@@ -456,6 +456,14 @@ def bench_config(args, cfg, state, workroot, logdir, deadline):
                 errors.append(f"compare: {describe_exception(e)}")
         if precision == "fp16":
             gpu_model = gpu_model.half()
+            # PyTorch's own float16 error against the same float32 reference: the yardstick for
+            # Kiln's float16 error (a model can lose that much in float16 whoever runs it).
+            try:
+                with torch.inference_mode():
+                    y16 = gpu_model(*torch_feeds(feeds, in_names, half=True))
+                cfg["torch_fp16_rel_err"] = max_rel_err(y16.double().cpu().numpy(), ref)
+            except Exception as e:  # noqa: BLE001 - diagnostics only
+                errors.append(f"torch fp16 reference: {describe_exception(e)}")
         inputs = torch_feeds(feeds, in_names, half=precision == "fp16")
         cfg["eager_ms"] = time_cuda(gpu_model, inputs, args.torch_warmup, args.iters, args.min_ms)
         log(f"{tag}: eager {cfg['eager_ms']:.4f} ms")
@@ -513,7 +521,7 @@ def fmt(v, spec):
 
 
 COLUMNS = ["model", "batch", "prec", "kiln ms", "eager ms", "compile ms", "kiln/eager",
-           "kiln/compile", "max rel err", "status"]
+           "kiln/compile", "max rel err", "torch fp16 err", "status"]
 
 
 def table_rows(results):
@@ -526,7 +534,7 @@ def table_rows(results):
                      fmt(r.get("eager_ms"), ".4f"), fmt(r.get("compile_ms"), ".4f"),
                      fmt(r.get("kiln_vs_eager"), ".2f") + ("x" if r.get("kiln_vs_eager") else ""),
                      fmt(r.get("kiln_vs_compile"), ".2f") + ("x" if r.get("kiln_vs_compile") else ""),
-                     fmt(r.get("max_rel_err"), ".2e"), status])
+                     fmt(r.get("max_rel_err"), ".2e"), fmt(r.get("torch_fp16_rel_err"), ".2e"), status])
     return rows
 
 
