@@ -433,9 +433,19 @@ class Runtime:
     def deserialize_cuda_engine(self, serialized_engine: BytesLike) -> Engine: ...
     def deserialize_engine(self, serialized_engine: BytesLike) -> Engine: ...
 
+class Profiler:
+    """Per-layer timing (TensorRT's IProfiler): subclass, override report_layer_time, and set
+    it as ExecutionContext.profiler."""
+    def __init__(self) -> None: ...
+    def report_layer_time(self, layer_name: str, ms: float) -> None: ...
+
+class IProfiler(Profiler):
+    """The same class as Profiler (TensorRT's name)."""
+
 class ExecutionContext:
     @property
     def engine(self) -> Engine: ...
+    profiler: Optional[Profiler]
     @property
     def active_optimization_profile(self) -> int: ...
     @property

@@ -138,6 +138,21 @@ std::unique_ptr<kiln::HostMemory> checkedPlan(std::unique_ptr<kiln::HostMemory> 
 }  // namespace
 }  // namespace kiln_py
 
+// Python subclasses of kiln.Profiler: the run calls back with the GIL released, so take it.
+class PyProfiler : public kiln::Profiler {
+ public:
+  void reportLayerTime(const char* layerName, float ms) noexcept override {
+    py::gil_scoped_acquire gil;
+    try {
+      py::function f =
+          py::get_override(static_cast<const kiln::Profiler*>(this), "report_layer_time");
+      if (f) f(layerName, ms);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("kiln.Profiler.report_layer_time");
+    }
+  }
+};
+
 PYBIND11_MODULE(_kiln, m) {
   using namespace kiln_py;
   using kiln::Dims;
@@ -148,9 +163,9 @@ PYBIND11_MODULE(_kiln, m) {
   m.attr("__version__") = kiln::versionString();
 
   auto& error = py::register_exception<KilnError>(m, "Error", PyExc_RuntimeError);
-  gParseError = PyErr_NewExceptionWithDoc(
-      "kiln.OnnxParseError", "ONNX import failed; `.errors` lists every ParserError.",
-      error.ptr(), nullptr);
+  gParseError = PyErr_NewExceptionWithDoc("kiln.OnnxParseError",
+                                          "ONNX import failed; `.errors` lists every ParserError.",
+                                          error.ptr(), nullptr);
   m.attr("OnnxParseError") = py::reinterpret_borrow<py::object>(gParseError);
 
   // --- Enums -------------------------------------------------------------------------------
@@ -172,7 +187,7 @@ PYBIND11_MODULE(_kiln, m) {
       .def_property_readonly("type_name", &kiln::dataTypeName, "'float32', 'float16', ...");
 
   py::enum_<kiln::Severity>(m, "Severity", py::arithmetic(),
-                           "Lower is more severe: ERROR < WARNING < INFO.")
+                            "Lower is more severe: ERROR < WARNING < INFO.")
       .value("INTERNAL_ERROR", kiln::Severity::kINTERNAL_ERROR)
       .value("ERROR", kiln::Severity::kERROR)
       .value("WARNING", kiln::Severity::kWARNING)
@@ -231,6 +246,29 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
   for (const char* name : {"INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"})
     logger.attr(name) = m.attr("Severity").attr(name);
 
+  // --- Profiler ----------------------------------------------------------------------------
+  // Subclass and override report_layer_time(layer_name, ms); set it as context.profiler.
+  // Reports arrive after each run (execute_v2 / execute_async_v3), with the GIL taken here
+  // because the run itself releases it.
+  py::class_<kiln::Profiler, PyProfiler> profiler(m, "Profiler", R"doc(
+Per-layer timing of an execution context's runs (TensorRT's IProfiler).
+
+    class Times(kiln.Profiler):
+        def __init__(self):
+            super().__init__()
+            self.ms = {}
+        def report_layer_time(self, layer_name, ms):
+            self.ms[layer_name] = self.ms.get(layer_name, 0.0) + ms
+
+    context.profiler = Times())doc");
+  profiler.def(py::init<>())
+      .def(
+          "report_layer_time", [](kiln::Profiler&, const std::string&, float) {},
+          py::arg("layer_name"), py::arg("ms"),
+          "Called once per layer per run, in execution order; override it (the base does "
+          "nothing).");
+  m.attr("IProfiler") = profiler;
+
   // --- Builder side ------------------------------------------------------------------------
   py::class_<kiln::HostMemory, std::unique_ptr<kiln::HostMemory>>(
       m, "HostMemory", py::buffer_protocol(),
@@ -273,8 +311,8 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
           py::arg("input"), "[min, opt, max] for an input.")
       .def(
           "set_dimensions",
-          [](kiln::OptimizationProfile& p, const std::string& name,
-             kiln::OptProfileSelector sel, const Dims& dims) {
+          [](kiln::OptimizationProfile& p, const std::string& name, kiln::OptProfileSelector sel,
+             const Dims& dims) {
             if (!p.setDimensions(name.c_str(), sel, dims))
               raiseError("set_dimensions('" + name + "') failed", "rank mismatch");
           },
@@ -309,14 +347,14 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
                              &kiln::BuilderConfig::getNbOptimizationProfiles)
       .def_property("default_device_type", &kiln::BuilderConfig::getDeviceType,
                     &kiln::BuilderConfig::setDeviceType)
-      .def_property("builder_optimization_level",
-                    &kiln::BuilderConfig::getBuilderOptimizationLevel,
+      .def_property("builder_optimization_level", &kiln::BuilderConfig::getBuilderOptimizationLevel,
                     &kiln::BuilderConfig::setBuilderOptimizationLevel);
 
   py::class_<kiln::Builder, std::unique_ptr<kiln::Builder>>(
       m, "Builder", "Creates networks, configs and profiles, and builds plans.")
-      .def(py::init([](PyLogger* logger) { return kiln::Builder::create(loggerOrDefault(logger)); }),
-           py::arg("logger") = nullptr, py::keep_alive<1, 2>())
+      .def(
+          py::init([](PyLogger* logger) { return kiln::Builder::create(loggerOrDefault(logger)); }),
+          py::arg("logger") = nullptr, py::keep_alive<1, 2>())
       .def(
           "create_network", [](kiln::Builder& b, int64_t /*flags*/) { return b.createNetwork(); },
           py::arg("flags") = 0, py::keep_alive<0, 1>(),
@@ -357,9 +395,8 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
       .def_readonly("reason", &kiln::ParserError::message)
       .def("desc", [](const kiln::ParserError& e) { return e.message; })
       .def("__str__", &kiln::ParserError::toString)
-      .def("__repr__", [](const kiln::ParserError& e) {
-        return "<kiln.ParserError " + e.toString() + ">";
-      });
+      .def("__repr__",
+           [](const kiln::ParserError& e) { return "<kiln.ParserError " + e.toString() + ">"; });
 
   py::class_<kiln::OnnxParser, std::unique_ptr<kiln::OnnxParser>>(
       m, "OnnxParser", "Imports an ONNX model into a NetworkDefinition.")
@@ -372,9 +409,8 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
           "parse",
           [](kiln::OnnxParser& p, const py::object& model, const py::object& path) {
             // An onnx.ModelProto is serialized first; anything else must be bytes-like.
-            py::object bytes = py::hasattr(model, "SerializeToString")
-                                   ? model.attr("SerializeToString")()
-                                   : model;
+            py::object bytes =
+                py::hasattr(model, "SerializeToString") ? model.attr("SerializeToString")() : model;
             std::string dir = path.is_none() ? std::string() : fspath(path);
             bool ok;
             {
@@ -459,15 +495,13 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
             return e.getTensorShapeString(n.c_str());
           },
           py::arg("name"), "Symbolic shape, e.g. '[batch,3,224,224]'.")
-      .def_property_readonly("num_optimization_profiles",
-                             &kiln::Engine::getNbOptimizationProfiles)
+      .def_property_readonly("num_optimization_profiles", &kiln::Engine::getNbOptimizationProfiles)
       .def(
           "get_tensor_profile_shape",
           [](const kiln::Engine& e, const std::string& n, int profile) {
             requireKnownTensor(e, n);
             if (profile < 0 || profile >= e.getNbOptimizationProfiles())
-              throw py::index_error("profile index " + std::to_string(profile) +
-                                    " out of range (" +
+              throw py::index_error("profile index " + std::to_string(profile) + " out of range (" +
                                     std::to_string(e.getNbOptimizationProfiles()) + " profiles)");
             std::vector<Dims> out;
             for (auto s : {kiln::OptProfileSelector::kMIN, kiln::OptProfileSelector::kOPT,
@@ -478,8 +512,8 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
           py::arg("name"), py::arg("profile_index"), "[min, opt, max] of an input.")
       .def_property_readonly("num_layers", &kiln::Engine::getNbLayers)
       .def_property_readonly("device_type", &kiln::Engine::getDeviceType)
-      .def("get_layer_information", &kiln::Engine::getLayerInformation,
-           py::arg("json") = false, "One line per layer, or a JSON document.")
+      .def("get_layer_information", &kiln::Engine::getLayerInformation, py::arg("json") = false,
+           "One line per layer, or a JSON document.")
       .def("create_execution_context", &kiln::Engine::createExecutionContext,
            py::keep_alive<0, 1>())
       .def("serialize", &kiln::Engine::serialize, "The plan (HostMemory).");
@@ -502,8 +536,7 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
       .def("deserialize_cuda_engine", deserialize, py::arg("serialized_engine"),
            py::keep_alive<0, 1>(),
            "Loads a plan from any bytes-like object (HostMemory, bytes, memoryview, ...).")
-      .def("deserialize_engine", deserialize, py::arg("serialized_engine"),
-           py::keep_alive<0, 1>())
+      .def("deserialize_engine", deserialize, py::arg("serialized_engine"), py::keep_alive<0, 1>())
       .def_property_readonly("last_error", &kiln::Runtime::getLastError);
 
   py::class_<kiln::ExecutionContext, std::unique_ptr<kiln::ExecutionContext>>(
@@ -577,7 +610,19 @@ or subclass it and override `log(self, severity, message)` (call super().__init_
             return true;
           },
           py::arg("stream_handle") = 0)
-      .def_property_readonly("last_error", &kiln::ExecutionContext::getLastError);
+      .def_property_readonly("last_error", &kiln::ExecutionContext::getLastError)
+      .def_property(
+          "profiler",
+          [](py::object self) -> py::object {
+            if (!py::hasattr(self, "_profiler_ref")) return py::none();
+            return py::object(self.attr("_profiler_ref"));
+          },
+          [](py::object self, py::object p) {
+            kiln::ExecutionContext& c = self.cast<kiln::ExecutionContext&>();
+            c.setProfiler(p.is_none() ? nullptr : p.cast<kiln::Profiler*>());
+            self.attr("_profiler_ref") = p;  // the context keeps its profiler alive
+          },
+          "Per-layer timing of later runs (a kiln.Profiler), or None.");
 
   bindNetwork(m);
 }

@@ -730,3 +730,37 @@ def test_type_stubs_cover_the_module():
     stubbed = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     classes = {n for n in dir(kiln) if isinstance(getattr(kiln, n), type) and not n.startswith("_")}
     assert classes <= stubbed, f"classes without stubs: {sorted(classes - stubbed)}"
+
+
+def test_profiler_subclass_gets_every_layer_per_run(conv_context):
+    """A Python kiln.Profiler (TensorRT's IProfiler) receives each layer once per run, in order."""
+
+    class Times(kiln.IProfiler):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+            self.ms = []
+
+        def report_layer_time(self, layer_name, ms):
+            self.names.append(layer_name)
+            self.ms.append(ms)
+
+    x = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    y = np.full((2, 5), np.nan, dtype=np.float32)
+    conv_context.set_input_shape("x", x.shape)
+    conv_context.set_tensor_address("x", x)
+    conv_context.set_tensor_address("probs", y)
+    assert conv_context.profiler is None
+    times = Times()
+    conv_context.profiler = times
+    assert conv_context.profiler is times
+    assert conv_context.execute_v2()
+    per_run = len(times.names)
+    assert per_run >= 4 and "conv1" in times.names
+    assert conv_context.execute_v2()
+    assert times.names == times.names[:per_run] * 2
+    assert all(t >= 0 for t in times.ms)
+    assert_close(y, conv_net_reference(x), "profiled run")
+    conv_context.profiler = None
+    assert conv_context.execute_v2()
+    assert len(times.names) == 2 * per_run
