@@ -1,5 +1,6 @@
 #include "ir/tensor_data.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -50,7 +51,9 @@ std::string dimsToString(const std::vector<int64_t>& dims) {
 }
 
 TensorData::TensorData(DataType dtype, std::vector<int64_t> dims)
-    : mDtype(dtype), mDims(std::move(dims)), mNumel(volumeOf(mDims)),
+    : mDtype(dtype),
+      mDims(std::move(dims)),
+      mNumel(volumeOf(mDims)),
       mBuffer(static_cast<size_t>(mNumel) * dataTypeSize(dtype)) {}
 
 std::shared_ptr<TensorData> TensorData::fromBytes(DataType dtype, std::vector<int64_t> dims,
@@ -84,7 +87,15 @@ int64_t elementAsInt64(DataType dtype, const void* data, int64_t i) {
     case DataType::kFLOAT:
     case DataType::kHALF:
     case DataType::kBF16:
-    case DataType::kDOUBLE: return static_cast<int64_t>(elementAsDouble(dtype, data, i));
+    case DataType::kDOUBLE: {
+      // Truncation toward zero, saturated: NaN and out-of-range values (a float "index" or "shape"
+      // in a malformed model) must not be undefined behaviour. NaN gives 0.
+      const double d = elementAsDouble(dtype, data, i);
+      if (!(d == d)) return 0;
+      if (d >= 9223372036854775808.0) return INT64_MAX;
+      if (d <= -9223372036854775808.0) return INT64_MIN;
+      return static_cast<int64_t>(d);
+    }
   }
   return 0;
 }
