@@ -33,11 +33,6 @@ int64_t ravel(const std::vector<int64_t>& c, const Dims& dims) {
   for (size_t k = 0; k < dims.size(); ++k) f = f * dims[k] + c[k];
   return f;
 }
-int64_t volume(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t x : d) n *= x;
-  return n;
-}
 std::shared_ptr<TensorData> scalarI64(int64_t v) { return TensorData::scalarInt64(v); }
 
 void expectErrorContains(const StatusOr<OpResult>& r, const std::string& text) {

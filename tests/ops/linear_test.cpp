@@ -15,33 +15,7 @@ namespace {
 using ir::OpKind;
 using Dims = std::vector<int64_t>;
 
-std::vector<double> toDoubles(const ir::TensorData& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.doubleAt(i);
-  return v;
-}
 
-int64_t volume(const Dims& d) {
-  int64_t n = 1;
-  for (int64_t x : d) n *= x;
-  return n;
-}
-
-// Row-major flat offset of `idx` in `dims`.
-int64_t flatIndex(const Dims& dims, const Dims& idx) {
-  int64_t f = 0;
-  for (size_t i = 0; i < dims.size(); ++i) f = f * dims[i] + idx[i];
-  return f;
-}
-
-// Advances an odometer; returns false after the last index.
-bool nextIndex(Dims& idx, const Dims& dims) {
-  for (size_t i = idx.size(); i-- > 0;) {
-    if (++idx[i] < dims[i]) return true;
-    idx[i] = 0;
-  }
-  return false;
-}
 
 // ---------------------------------------------------------------------------------------------
 // MatMul

@@ -275,4 +275,30 @@ void expectEqual(const ir::TensorData& got, const ir::TensorData& want) {
   EXPECT_EQ(bad, 0) << bad << " of " << got.numel() << " elements differ";
 }
 
+std::vector<double> toDoubles(const ir::TensorData& t) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.doubleAt(i);
+  return v;
+}
+
+int64_t volume(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t x : dims) n *= x;
+  return n;
+}
+
+int64_t flatIndex(const std::vector<int64_t>& dims, const std::vector<int64_t>& idx) {
+  int64_t f = 0;
+  for (size_t i = 0; i < dims.size(); ++i) f = f * dims[i] + idx[i];
+  return f;
+}
+
+bool nextIndex(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
+  for (size_t i = idx.size(); i-- > 0;) {
+    if (++idx[i] < dims[i]) return true;
+    idx[i] = 0;
+  }
+  return false;
+}
+
 }  // namespace kiln::test

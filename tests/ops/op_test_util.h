@@ -67,6 +67,14 @@ std::shared_ptr<ir::TensorData> makeInt32(const std::vector<int64_t>& dims,
 std::shared_ptr<ir::TensorData> makeBool(const std::vector<int64_t>& dims,
                                          const std::vector<bool>& v);
 
+// Index helpers for references written in tests (row-major, std::vector dims).
+std::vector<double> toDoubles(const ir::TensorData& t);
+int64_t volume(const std::vector<int64_t>& dims);
+// Row-major flat offset of `idx` in `dims`.
+int64_t flatIndex(const std::vector<int64_t>& dims, const std::vector<int64_t>& idx);
+// Advances an odometer over `dims`; returns false after the last index.
+bool nextIndex(std::vector<int64_t>& idx, const std::vector<int64_t>& dims);
+
 // Elementwise comparison: |got - want| <= atol + rtol * |want| for every element, dims and
 // dtype equal; failures report the first bad index. NaN matches NaN.
 void expectClose(const ir::TensorData& got, const ir::TensorData& want, double rtol = 1e-5,

@@ -16,14 +16,6 @@ namespace {
 using ir::OpKind;
 using Dims = std::vector<int64_t>;
 
-bool nextIndex(Dims& idx, const Dims& dims) {
-  for (size_t i = idx.size(); i-- > 0;) {
-    if (++idx[i] < dims[i]) return true;
-    idx[i] = 0;
-  }
-  return false;
-}
-
 struct PoolCase {
   PoolCase(Dims x_, Dims kernel_, Dims strides_ = {}, Dims dilations_ = {}, Dims pads_ = {}, std::string autoPad_ = "",
            bool ceil_ = false)

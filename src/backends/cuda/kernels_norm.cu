@@ -237,8 +237,8 @@ class AxisNormKernel final : public CudaKernel {
       T* y = ctx.outputs[0].as<T>();
       const bool vec = mVecOk && ru::aligned16(x) && ru::aligned16(y);
       const AxisBody<T> body{x, y, mRi, vec, mOp};
-      const std::string what = ctx.node.describe() + " kernel";
-      return ru::launchRows(body, mRows, mCfg, ctx.stream, ctx.libs.props(), what.c_str());
+      const char* what = "kernel launch";  // the executor adds the layer's name to errors
+      return ru::launchRows(body, mRows, mCfg, ctx.stream, ctx.libs.props(), what);
     });
   }
 
@@ -365,9 +365,9 @@ class LayerNormKernel final : public CudaKernel {
         if (ctx.outputs.size() > 2 && ctx.outputs[2].present())
           body.invStdOut = ru::DynOut{ctx.outputs[2].data, ctx.outputs[2].dtype};
       }
-      const std::string what = ctx.node.describe() + " kernel";
+      const char* what = "kernel launch";  // the executor adds the layer's name to errors
       // Rows with no elements still produce their Mean / InvStdDev.
-      return ru::launchRows(body, mOuter, mCfg, ctx.stream, ctx.libs.props(), what.c_str());
+      return ru::launchRows(body, mOuter, mCfg, ctx.stream, ctx.libs.props(), what);
     });
   }
 
@@ -470,8 +470,8 @@ class GroupNormKernel final : public CudaKernel {
                                   ParamRef{ctx.inputs[1].data, ctx.inputs[1].dtype},
                                   ParamRef{ctx.inputs[2].data, ctx.inputs[2].dtype},
                                   mEps};
-      const std::string what = ctx.node.describe() + " kernel";
-      return ru::launchRows(body, mRows, mCfg, ctx.stream, ctx.libs.props(), what.c_str());
+      const char* what = "kernel launch";  // the executor adds the layer's name to errors
+      return ru::launchRows(body, mRows, mCfg, ctx.stream, ctx.libs.props(), what);
     });
   }
 
@@ -556,8 +556,8 @@ class MvnKernel final : public CudaKernel {
       const T* x = ctx.inputs[0].as<const T>();
       T* y = ctx.outputs[0].as<T>();
       const MvnBody<T> body{x, y, mRi, mVecOk && ru::aligned16(x) && ru::aligned16(y)};
-      const std::string what = ctx.node.describe() + " kernel";
-      return ru::launchRows(body, mRows, mCfg, ctx.stream, ctx.libs.props(), what.c_str());
+      const char* what = "kernel launch";  // the executor adds the layer's name to errors
+      return ru::launchRows(body, mRows, mCfg, ctx.stream, ctx.libs.props(), what);
     });
   }
 
@@ -640,11 +640,11 @@ class BatchNormKernel final : public CudaKernel {
     double* mul = static_cast<double*>(ctx.workspace);
     double* add = mul + mC;
     const DeviceProps& props = ctx.libs.props();
-    const std::string what = ctx.node.describe() + " kernel";
+    const char* what = "kernel launch";  // the executor adds the layer's name to errors
     auto ref = [&](size_t i) { return ParamRef{ctx.inputs[i].data, ctx.inputs[i].dtype}; };
     batchNormCoefKernel<<<gridFor(mC, 256, &props), 256, 0, ctx.stream>>>(
         ref(1), ref(2), ref(3), ref(4), mEps, mC, mul, add);
-    KILN_CUDA_CHECK_LAUNCH(what.c_str());
+    KILN_CUDA_CHECK_LAUNCH(what);
     return dispatchFloat(mDtype, ctx, [&](auto tag) -> Status {
       using T = decltype(tag);
       constexpr int V = ru::vecWidth<T>();
@@ -657,7 +657,7 @@ class BatchNormKernel final : public CudaKernel {
         batchNormApplyKernel<T, 1><<<gridFor(mNumel, 256, &props), 256, 0, ctx.stream>>>(
             x, y, mul, add, mNumel, mInner, mC);
       }
-      KILN_CUDA_CHECK_LAUNCH(what.c_str());
+      KILN_CUDA_CHECK_LAUNCH(what);
       return Status::ok();
     });
   }
@@ -718,11 +718,11 @@ class LrnKernel final : public CudaKernel {
     if (mNumel == 0) return Status::ok();
     return dispatchFloat(mDtype, ctx, [&](auto tag) -> Status {
       using T = decltype(tag);
-      const std::string what = ctx.node.describe() + " kernel";
+      const char* what = "kernel launch";  // the executor adds the layer's name to errors
       lrnKernel<T><<<gridFor(mNumel, 256, &ctx.libs.props()), 256, 0, ctx.stream>>>(
           ctx.inputs[0].as<const T>(), ctx.outputs[0].as<T>(), mNumel, mC, mInner, mBefore, mAfter,
           mAlphaOverSize, mBeta, mBias);
-      KILN_CUDA_CHECK_LAUNCH(what.c_str());
+      KILN_CUDA_CHECK_LAUNCH(what);
       return Status::ok();
     });
   }

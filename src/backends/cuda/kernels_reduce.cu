@@ -396,24 +396,24 @@ Status runReduce(const LaunchContext& ctx, const ReducePlan& p, const Op& op) {
   if (p.splits > 1 && (!partial || ctx.workspaceBytes < p.workspace))
     return internalError("%s: reduce workspace missing (%zu bytes, need %zu)",
                          ctx.node.describe().c_str(), ctx.workspaceBytes, p.workspace);
-  const std::string what = ctx.node.describe() + " reduce kernel";
+  const char* what = "reduce kernel launch";  // the executor adds the layer's name to errors
   if (p.colTiles) {
     const dim3 block(static_cast<unsigned>(p.tx), static_cast<unsigned>(p.ty));
     const dim3 grid(static_cast<unsigned>(p.gridX), static_cast<unsigned>(p.splits));
     reduceColsKernel<T, Op><<<grid, block, 0, ctx.stream>>>(x, y, partial, p.geom.outer,
                                                             p.geom.count, p.geom.inner,
                                                             p.tilesPerOuter, p.splits, p.chunk, op);
-    KILN_CUDA_CHECK_LAUNCH(what.c_str());
+    KILN_CUDA_CHECK_LAUNCH(what);
   } else {
     const bool vec = p.vecOk && ru::aligned16(x);
     const ReduceRowsBody<T, Op> body{x, y, partial, p.ri, p.splits, p.chunk, vec, op};
     KILN_RETURN_IF_ERROR(
-        ru::launchRows(body, p.numItems, p.cfg, ctx.stream, ctx.libs.props(), what.c_str()));
+        ru::launchRows(body, p.numItems, p.cfg, ctx.stream, ctx.libs.props(), what));
   }
   if (p.splits > 1) {
     const int grid = gridFor(p.geom.numOut, 256, &ctx.libs.props());
     reduceFinalizeKernel<Op><<<grid, 256, 0, ctx.stream>>>(partial, y, p.geom.numOut, p.splits, op);
-    KILN_CUDA_CHECK_LAUNCH(what.c_str());
+    KILN_CUDA_CHECK_LAUNCH(what);
   }
   return Status::ok();
 }
@@ -761,7 +761,7 @@ class CumSumKernel final : public CudaKernel {
     const T* x = ctx.inputs[0].as<const T>();
     T* y = ctx.outputs[0].as<T>();
     const DeviceProps& props = ctx.libs.props();
-    const std::string what = ctx.node.describe() + " CumSum kernel";
+    const char* what = "CumSum kernel launch";  // the executor adds the layer's name to errors
     if (mInner == 1 && mN > 64) {
       const int threads = mN <= 512 ? 128 : 256;
       const int grid = gridFor(mOuter * threads, threads, &props);
@@ -771,7 +771,7 @@ class CumSumKernel final : public CudaKernel {
       cumSumLinesKernel<T>
           <<<grid, 256, 0, ctx.stream>>>(x, y, mOuter, mN, mInner, mExclusive, mReverse);
     }
-    KILN_CUDA_CHECK_LAUNCH(what.c_str());
+    KILN_CUDA_CHECK_LAUNCH(what);
     return Status::ok();
   }
 
