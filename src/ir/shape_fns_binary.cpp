@@ -252,6 +252,15 @@ Status inferLogical(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(checkType(ctx, 1, kTypesBool, "B"));
   KILN_ASSIGN_OR_RETURN(Shape out, broadcastAll(ctx, 0));
   ctx.setOutput(0, DataType::kBOOL, out);
+  // Shape computations test conditions on dims (Attention's function body: Not(Equal(..)) And
+  // Equal(Mod(..), 0) -> Where): carry constant results so the chain stays a known value.
+  const OpKind op = ctx.node().op;
+  propagateValues(ctx, out, [op](const std::vector<DimExpr>& a) -> std::optional<DimExpr> {
+    if (!a[0].isConst() || !a[1].isConst()) return std::nullopt;
+    const bool x = a[0].constValue() != 0, y = a[1].constValue() != 0;
+    const bool r = op == OpKind::kAnd ? (x && y) : op == OpKind::kOr ? (x || y) : (x != y);
+    return DimExpr(r ? 1 : 0);
+  });
   return Status::ok();
 }
 

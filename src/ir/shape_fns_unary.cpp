@@ -74,6 +74,20 @@ Status inferIdentity(InferContext& ctx) {
   return Status::ok();
 }
 
+// Not carries constant values (conditions computed from dims).
+Status inferNot(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(inferElementwise(ctx));
+  std::optional<std::vector<DimExpr>> v = knownValues(ctx, 0);
+  if (!v) return Status::ok();
+  std::vector<DimExpr> out;
+  for (const DimExpr& e : *v) {
+    if (!e.isConst()) return Status::ok();
+    out.emplace_back(e.constValue() != 0 ? 0 : 1);
+  }
+  ctx.setOutputValue(0, std::move(out));
+  return Status::ok();
+}
+
 Status inferNeg(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(inferElementwise(ctx));
   DataType t = ctx.inType(0);
@@ -134,6 +148,7 @@ void registerUnaryShapeFns(ShapeFnTable& t) {
   set(OpKind::kIsNaN, &inferIsNaN);
   set(OpKind::kIsInf, &inferIsNaN);
   set(OpKind::kNeg, &inferNeg);
+  set(OpKind::kNot, &inferNot);
   set(OpKind::kIdentity, &inferIdentity);
   set(OpKind::kCast, &inferCast);
 }

@@ -1,7 +1,10 @@
 // Tests of the ONNX parser: models are built here with the protobuf API, serialized, and parsed;
 // the resulting network's structure, shapes and constants are checked against values written by
 // hand, and malformed files must fail with a message (never crash).
+#include "kiln/onnx_parser.h"
+
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -12,12 +15,9 @@
 #include <variant>
 #include <vector>
 
-#include <unistd.h>
-
 #include "api/network_impl.h"
 #include "common/half.h"
 #include "kiln/kiln.h"
-#include "kiln/onnx_parser.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/op_versions.h"
 
@@ -153,7 +153,8 @@ struct Parsed {
   }
   std::vector<std::string> layerTypes() {
     std::vector<std::string> out;
-    for (int i = 0; i < network->getNbLayers(); ++i) out.emplace_back(network->getLayer(i)->getType());
+    for (int i = 0; i < network->getNbLayers(); ++i)
+      out.emplace_back(network->getLayer(i)->getType());
     return out;
   }
   std::string shapeOf(const std::string& tensor) {
@@ -191,7 +192,8 @@ TEST(OnnxParser, SupportedOpsCoverEveryIrOpAndTheRewrittenOnes) {
 
 TEST(OnnxParser, ConvReluNetworkKeepsNamesTypesAndSymbolicShapes) {
   ModelBuilder mb(13);
-  mb.input("x", onnx::TensorProto::FLOAT, {std::string("batch"), int64_t{3}, int64_t{8}, int64_t{8}});
+  mb.input("x", onnx::TensorProto::FLOAT,
+           {std::string("batch"), int64_t{3}, int64_t{8}, int64_t{8}});
   std::vector<float> w(4 * 3 * 3 * 3);
   for (size_t i = 0; i < w.size(); ++i) w[i] = 0.01f * static_cast<float>(i);
   mb.floatInit("W", {4, 3, 3, 3}, w);
@@ -270,7 +272,7 @@ TEST(OnnxParser, NodeNamesEqualToTensorNamesAndDuplicateNodeNamesAreKept) {
   mb.input("x", onnx::TensorProto::FLOAT, {int64_t{2}});
   mb.node("Relu", {"x"}, {"a"}, "a");  // node and tensor share a name (tf2onnx does this)
   mb.node("Neg", {"a"}, {"b"}, "n");
-  mb.node("Abs", {"b"}, {"c"}, "n");   // duplicate node name
+  mb.node("Abs", {"b"}, {"c"}, "n");  // duplicate node name
   mb.output("c");
   Parsed p;
   ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
@@ -370,7 +372,8 @@ TEST(OnnxParser, ClipOpset9MinMaxAttributesBecomeScalarInputs) {
   Layer* l = p.layer("clip");
   ASSERT_NE(l, nullptr);
   ASSERT_EQ(l->getNbInputs(), 3);
-  EXPECT_EQ(constDoubles(p.graph().findValue(l->getInput(1)->getName())), std::vector<double>{-0.5});
+  EXPECT_EQ(constDoubles(p.graph().findValue(l->getInput(1)->getName())),
+            std::vector<double>{-0.5});
   EXPECT_EQ(constDoubles(p.graph().findValue(l->getInput(2)->getName())), std::vector<double>{6.0});
   EXPECT_EQ(l->getInput(1)->getDimensions().nbDims, 0);
   EXPECT_EQ(p.shapeOf("y"), "[2,3]");
@@ -417,7 +420,8 @@ TEST(OnnxParser, UpsampleOpset9BecomesAsymmetricFloorResize) {
   EXPECT_EQ(l->getInput(1), nullptr);  // roi absent
   EXPECT_STREQ(l->getInput(2)->getName(), "scales");
   std::string attrs = l->getAttributesString();
-  EXPECT_NE(attrs.find("coordinate_transformation_mode=\"asymmetric\""), std::string::npos) << attrs;
+  EXPECT_NE(attrs.find("coordinate_transformation_mode=\"asymmetric\""), std::string::npos)
+      << attrs;
   EXPECT_NE(attrs.find("nearest_mode=\"floor\""), std::string::npos) << attrs;
   EXPECT_NE(attrs.find(" mode=\"nearest\""), std::string::npos) << attrs;
 }
@@ -511,6 +515,36 @@ TEST(OnnxParser, ConstantNodesBecomeConstantsAndFeedShapes) {
   EXPECT_TRUE(p.network->getTensor("shape")->isConstant());
   EXPECT_EQ(p.shapeOf("y"), "[b,6]");
   EXPECT_EQ(constDoubles(p.graph().findValue("two")), std::vector<double>{2.0});
+}
+
+// Conditions on dims (ONNX's Attention function body: Not(Equal(..)) And Equal(Mod(..), 0) ->
+// Where) are shape computations too: Not/And/Or/Xor carry their constant values, so the Reshape
+// target stays known ([b,3,8]) instead of being refused as computed from tensor data.
+TEST(OnnxParser, LogicalOpsOnShapeConditionsKeepValuesKnown) {
+  ModelBuilder mb(17);
+  mb.input("x", onnx::TensorProto::FLOAT, {std::string("b"), int64_t{4}, int64_t{6}});
+  onnx::NodeProto* heads = mb.node("Shape", {"x"}, {"s"});  // [4]
+  attrInt(heads, "start", 1);
+  attrInt(heads, "end", 2);
+  mb.int64Init("c4", {1}, {4});
+  mb.int64Init("one", {1}, {1});
+  mb.int64Init("c2", {1}, {2});
+  mb.int64Init("c3", {1}, {3});
+  mb.int64Init("cm1", {1}, {-1});
+  attrInt(mb.node("Cast", {"one"}, {"t"}), "to", onnx::TensorProto::BOOL);
+  mb.node("Equal", {"s", "c4"}, {"e"});         // [1]
+  mb.node("Not", {"e"}, {"n"});                 // [0]
+  mb.node("And", {"n", "t"}, {"a"});            // [0]
+  mb.node("Or", {"a", "e"}, {"o"});             // [1]
+  mb.node("Xor", {"o", "t"}, {"xo"});           // [0]
+  mb.node("Where", {"xo", "c2", "c3"}, {"w"});  // [3]
+  attrInt(mb.node("Shape", {"x"}, {"b"}), "end", 1);
+  attrInt(mb.node("Concat", {"b", "w", "cm1"}, {"target"}), "axis", 0);
+  mb.node("Reshape", {"x", "target"}, {"y"}, "reshape");
+  mb.output("y");
+  Parsed p;
+  ASSERT_TRUE(p.parse(mb.bytes())) << p.errors();
+  EXPECT_EQ(p.shapeOf("y"), "[b,3,8]");
 }
 
 TEST(OnnxParser, BatchNormTrainingOutputsAndDropoutMask) {
@@ -737,7 +771,8 @@ TEST(OnnxParser, ExternalDataIsReadRelativeToTheModel) {
   EXPECT_FALSE(mem.parse(externalModel("weights/w.bin", 8, 12)));
   EXPECT_NE(mem.errors().find("folder"), std::string::npos) << mem.errors();
   Parsed withDir;
-  EXPECT_TRUE(withDir.parse(externalModel("weights/w.bin", 8, -1), dir.path.c_str())) << withDir.errors();
+  EXPECT_TRUE(withDir.parse(externalModel("weights/w.bin", 8, -1), dir.path.c_str()))
+      << withDir.errors();
 }
 
 TEST(OnnxParser, ExternalDataPathsMayNotEscapeAndMustFit) {
@@ -805,8 +840,7 @@ TEST(OnnxParser, EveryUnsupportedNodeIsReportedAtOnceAndNothingIsImported) {
   EXPECT_EQ(e0.message,
             "unsupported operator 'Foo' (domain 'com.example', opset 3). Kiln has no built-in "
             "implementation; add one as a plugin (see docs/plugins.md) or replace the node.");
-  EXPECT_EQ(e0.toString(),
-            "node 'my_foo' (Foo, opset 3, domain com.example): " + e0.message);
+  EXPECT_EQ(e0.toString(), "node 'my_foo' (Foo, opset 3, domain com.example): " + e0.message);
   const ParserError& e1 = p.parser->getError(1);
   EXPECT_EQ(e1.nodeName, "StringNormalizer_2");
   EXPECT_EQ(e1.domain, "ai.onnx");
@@ -927,8 +961,10 @@ TEST(OnnxParser, MalformedBytesFailWithAMessageAndNeverCrash) {
     std::string bad = valid;
     bad[rng() % bad.size()] = static_cast<char>(rng() & 0xFF);
     Parsed q;
-    if (q.parse(bad)) EXPECT_GE(q.network->getNbOutputs(), 1);
-    else EXPECT_GE(q.parser->getNbErrors(), 1);
+    if (q.parse(bad))
+      EXPECT_GE(q.network->getNbOutputs(), 1);
+    else
+      EXPECT_GE(q.parser->getNbErrors(), 1);
   }
   EXPECT_EQ(p.network->getNbLayers(), 0);
   EXPECT_EQ(p.network->getNbInputs(), 0);
@@ -975,7 +1011,8 @@ TEST(OnnxParser, DanglingDuplicateAndCyclicGraphsAreRejected) {
     mb.output("y");
     Parsed p;
     EXPECT_FALSE(p.parse(mb.bytes()));
-    EXPECT_NE(p.errors().find("duplicate tensor name: output 'y' of node 'b' is also produced by node 'a'"),
+    EXPECT_NE(p.errors().find(
+                  "duplicate tensor name: output 'y' of node 'b' is also produced by node 'a'"),
               std::string::npos)
         << p.errors();
   }
@@ -1033,7 +1070,8 @@ TEST(OnnxParser, WrongAttributeTypesAndShapeContradictionsNameTheNode) {
     EXPECT_EQ(e.code, ParserError::Code::kINVALID_NODE);
     EXPECT_EQ(e.nodeName, "add_bad");
     EXPECT_EQ(e.nodeIndex, 0);
-    EXPECT_NE(e.toString().find("node 'add_bad' (Add, opset 13, domain ai.onnx): "), std::string::npos)
+    EXPECT_NE(e.toString().find("node 'add_bad' (Add, opset 13, domain ai.onnx): "),
+              std::string::npos)
         << e.toString();
     EXPECT_NE(e.message.find("broadcast"), std::string::npos) << e.message;
     EXPECT_EQ(p.network->getNbInputs(), 0);  // the network is restored on failure
@@ -1108,7 +1146,8 @@ TEST(OnnxParser, OpVersionCheckRefusesNewerVersionsByName) {
   EXPECT_TRUE(onnx_import::checkOpVersion("NoSuchOp", 24).isOk());
   Status s = onnx_import::checkOpVersion("NoSuchOp", 25);
   EXPECT_EQ(s.code(), StatusCode::kUnsupported);
-  EXPECT_NE(s.message().find("checked against ONNX opsets up to 24"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("checked against ONNX opsets up to 24"), std::string::npos)
+      << s.message();
   // Every listed op is accepted at every supported opset unless a newer version is refused.
   for (const auto& e : onnx_import::opVersionTable())
     for (int64_t opset = 9; opset <= 28; ++opset) {
@@ -1129,7 +1168,8 @@ std::string buildAndRun(Parsed& p, const std::vector<std::pair<std::string, void
   if (!engine) return "deserialize: " + runtime->getLastError();
   auto ctx = engine->createExecutionContext();
   for (const auto& [name, ptr] : io)
-    if (!ctx->setTensorAddress(name.c_str(), ptr)) return "setTensorAddress " + name + ": " + ctx->getLastError();
+    if (!ctx->setTensorAddress(name.c_str(), ptr))
+      return "setTensorAddress " + name + ": " + ctx->getLastError();
   if (!ctx->executeV2()) return "execute: " + ctx->getLastError();
   return "";
 }
@@ -1188,9 +1228,12 @@ TEST(OnnxParser, SpaceToDepthModesDcrAndCrdOfOpset28) {
             for (int64_t h = 0; h < H / b; ++h)
               for (int64_t w = 0; w < W / b; ++w) {
                 const int64_t ch = crd ? c * b * b + bh * b + bw : (bh * b + bw) * C + c;
-                const float want = x[static_cast<size_t>(((in * C + c) * H + h * b + bh) * W + w * b + bw)];
-                const float got = y[static_cast<size_t>(((in * C * b * b + ch) * (H / b) + h) * (W / b) + w)];
-                ASSERT_EQ(got, want) << mode << " n" << in << " c" << c << " bh" << bh << " bw" << bw;
+                const float want =
+                    x[static_cast<size_t>(((in * C + c) * H + h * b + bh) * W + w * b + bw)];
+                const float got =
+                    y[static_cast<size_t>(((in * C * b * b + ch) * (H / b) + h) * (W / b) + w)];
+                ASSERT_EQ(got, want)
+                    << mode << " n" << in << " c" << c << " bh" << bh << " bw" << bw;
               }
   }
   ModelBuilder bad(28, 14);
@@ -1211,7 +1254,8 @@ TEST(OnnxParser, LayerNormMeanAndInvStdDevOutputsAreComputed) {
   std::vector<float> scale = randomFloats(D, 3), bias = randomFloats(D, 4);
   mb.floatInit("s", {D}, scale);
   mb.floatInit("b", {D}, bias);
-  attrFloat(mb.node("LayerNormalization", {"x", "s", "b"}, {"y", "mean", "inv"}, "ln"), "epsilon", 1e-3f);
+  attrFloat(mb.node("LayerNormalization", {"x", "s", "b"}, {"y", "mean", "inv"}, "ln"), "epsilon",
+            1e-3f);
   mb.output("y");
   mb.output("mean");
   mb.output("inv");
@@ -1220,7 +1264,11 @@ TEST(OnnxParser, LayerNormMeanAndInvStdDevOutputsAreComputed) {
   EXPECT_EQ(p.shapeOf("mean"), "[3,1]");
   const std::vector<float> x = randomFloats(static_cast<size_t>(R * D), 5);
   std::vector<float> y(x.size(), std::nanf("")), mean(R, std::nanf("")), inv(R, std::nanf(""));
-  ASSERT_EQ(buildAndRun(p, {{"x", const_cast<float*>(x.data())}, {"y", y.data()}, {"mean", mean.data()}, {"inv", inv.data()}}), "");
+  ASSERT_EQ(buildAndRun(p, {{"x", const_cast<float*>(x.data())},
+                            {"y", y.data()},
+                            {"mean", mean.data()},
+                            {"inv", inv.data()}}),
+            "");
   for (int64_t r = 0; r < R; ++r) {
     double m = 0, v = 0;
     for (int64_t d = 0; d < D; ++d) m += x[static_cast<size_t>(r * D + d)];
@@ -1230,7 +1278,9 @@ TEST(OnnxParser, LayerNormMeanAndInvStdDevOutputsAreComputed) {
     EXPECT_NEAR(mean[static_cast<size_t>(r)], m, 1e-6);
     EXPECT_NEAR(inv[static_cast<size_t>(r)], is, 1e-5 * is);
     for (int64_t d = 0; d < D; ++d) {
-      const double want = (x[static_cast<size_t>(r * D + d)] - m) * is * scale[static_cast<size_t>(d)] + bias[static_cast<size_t>(d)];
+      const double want =
+          (x[static_cast<size_t>(r * D + d)] - m) * is * scale[static_cast<size_t>(d)] +
+          bias[static_cast<size_t>(d)];
       EXPECT_NEAR(y[static_cast<size_t>(r * D + d)], want, 1e-5 + 1e-5 * std::abs(want));
     }
   }
@@ -1249,7 +1299,9 @@ TEST(OnnxParser, MaxPoolIndicesOutputIsComputed) {
   const std::vector<float> x = randomFloats(32, 11);
   std::vector<float> y(8, std::nanf(""));
   std::vector<int64_t> idx(8, -1);
-  ASSERT_EQ(buildAndRun(p, {{"x", const_cast<float*>(x.data())}, {"y", y.data()}, {"idx", idx.data()}}), "");
+  ASSERT_EQ(
+      buildAndRun(p, {{"x", const_cast<float*>(x.data())}, {"y", y.data()}, {"idx", idx.data()}}),
+      "");
   // Indices are flat into X (row-major, storage_order 0), including the channel offset.
   for (int64_t c = 0; c < 2; ++c)
     for (int64_t oh = 0; oh < 2; ++oh)
@@ -1315,8 +1367,12 @@ TEST(OnnxParser, ReduceMaxAndMinOnNarrowIntegersKeepTheirRange) {
   EXPECT_EQ(p.network->getTensor("mx")->getType(), DataType::kINT8);
   std::vector<int8_t> x{-128, 5, 127, -3, -7, -100}, mx(2, 1), mn(2, 1), emx(2, 1), emn(2, 1);
   int8_t dummy = 0;
-  ASSERT_EQ(buildAndRun(p, {{"x", x.data()}, {"e", &dummy}, {"mx", mx.data()}, {"mn", mn.data()},
-                            {"emx", emx.data()}, {"emn", emn.data()}}),
+  ASSERT_EQ(buildAndRun(p, {{"x", x.data()},
+                            {"e", &dummy},
+                            {"mx", mx.data()},
+                            {"mn", mn.data()},
+                            {"emx", emx.data()},
+                            {"emn", emn.data()}}),
             "");
   EXPECT_EQ(mx, (std::vector<int8_t>{127, -3}));
   EXPECT_EQ(mn, (std::vector<int8_t>{-128, -100}));
@@ -1332,7 +1388,9 @@ TEST(OnnxParser, RangeStashTypeOfOpset27) {
       auto* t = mb.graph->add_initializer();
       t->set_name(name);
       t->set_data_type(onnx::TensorProto::FLOAT16);
-      const float v = std::string(name) == "start" ? 1.f : std::string(name) == "limit" ? 4.f : 0.5f;
+      const float v = std::string(name) == "start"   ? 1.f
+                      : std::string(name) == "limit" ? 4.f
+                                                     : 0.5f;
       t->add_int32_data(Half(v).bits);
     }
     attrInt(mb.node("Range", {"start", "limit", "delta"}, {"y"}, "range"), "stash_type", stash);
@@ -1377,9 +1435,9 @@ TEST(OnnxParser, DataDependentShapeInputsAreUnsupportedWithOneMessage) {
     int64_t opset;
     const char* input;
   };
-  for (const Case& c : {Case{"Resize", 19, "scales"}, Case{"Resize", 19, "sizes"},
-                        Case{"Upsample", 9, "scales"}, Case{"Range", 11, "limit"},
-                        Case{"Reshape", 13, "shape"}}) {
+  for (const Case& c :
+       {Case{"Resize", 19, "scales"}, Case{"Resize", 19, "sizes"}, Case{"Upsample", 9, "scales"},
+        Case{"Range", 11, "limit"}, Case{"Reshape", 13, "shape"}}) {
     ModelBuilder mb(c.opset);
     std::string in = c.input;
     if (std::string(c.op) == "Range") {
@@ -1392,8 +1450,9 @@ TEST(OnnxParser, DataDependentShapeInputsAreUnsupportedWithOneMessage) {
       const bool ints = in == "sizes" || in == "shape";
       mb.input(in, ints ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT, {int64_t{4}});
       if (std::string(c.op) == "Resize")
-        mb.node("Resize", in == "scales" ? std::vector<std::string>{"x", "", "scales"}
-                                         : std::vector<std::string>{"x", "", "", "sizes"},
+        mb.node("Resize",
+                in == "scales" ? std::vector<std::string>{"x", "", "scales"}
+                               : std::vector<std::string>{"x", "", "", "sizes"},
                 {"y"}, "n");
       else
         mb.node(c.op, {"x", in}, {"y"}, "n");
@@ -1439,7 +1498,8 @@ TEST(OnnxParser, ImportedOpset11SoftmaxBuildsRunsAndMatchesHandComputedValues) {
   ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
   for (int row = 0; row < 2; ++row) {
     double sum = 0;
-    for (int j = 0; j < 6; ++j) sum += std::exp(static_cast<double>(x[static_cast<size_t>(row * 6 + j)]));
+    for (int j = 0; j < 6; ++j)
+      sum += std::exp(static_cast<double>(x[static_cast<size_t>(row * 6 + j)]));
     for (int j = 0; j < 6; ++j) {
       size_t i = static_cast<size_t>(row * 6 + j);
       double want = 2.0 * std::exp(static_cast<double>(x[i])) / sum;
