@@ -44,6 +44,13 @@ class OptimizationProfile {
   Dims getDimensions(const char* inputName, OptProfileSelector select) const;
   // Sets min, opt and max at once.
   bool setShape(const char* inputName, const Dims& min, const Dims& opt, const Dims& max);
+  // Shape tensor inputs (Engine::isShapeInferenceIO; TensorRT's setShapeValues): one of
+  // min/opt/max of the input's element values, elementwise. Optional: without them any values
+  // are accepted at run time. Returns false on a count mismatch with earlier calls.
+  bool setShapeValues(const char* inputName, OptProfileSelector select, const int64_t* values,
+                      int32_t nbValues);
+  // Empty when not set.
+  std::vector<int64_t> getShapeValues(const char* inputName, OptProfileSelector select) const;
   // True when every input given has min <= opt <= max elementwise.
   bool isValid() const;
   std::vector<std::string> getInputNames() const;
@@ -53,6 +60,8 @@ class OptimizationProfile {
     std::string name;
     Dims dims[3];
     bool set[3] = {false, false, false};
+    std::vector<int64_t> values[3];
+    bool valuesSet[3] = {false, false, false};
   };
   std::vector<Entry> mEntries;
   Entry* find(const char* name);

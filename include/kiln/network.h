@@ -43,6 +43,9 @@ class Tensor {
   bool isNetworkInput() const;
   bool isNetworkOutput() const;
   bool isConstant() const;
+  // A network input whose element values a layer reads to decide shapes (TensorRT's
+  // ITensor::isShapeTensor); Kiln marks inputs so as layers that need their values are added.
+  bool isShapeTensor() const;
 
  private:
   friend struct detail::NetworkImpl;

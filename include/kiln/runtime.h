@@ -41,6 +41,14 @@ class Engine {
   std::string getTensorShapeString(const char* name) const;
   int getNbOptimizationProfiles() const;
   Dims getProfileShape(const char* inputName, int profileIndex, OptProfileSelector select) const;
+  // True for shape tensor inputs (TensorRT's name): inputs whose element values decide output
+  // shapes (a Reshape target, Resize sizes/scales, Reduce axes, TopK k, ...). Their address
+  // (setTensorAddress) must be HOST memory, also for GPU engines; the context reads the values
+  // at getTensorShape and at each execution, and re-plans when they change.
+  bool isShapeInferenceIO(const char* name) const;
+  // min/opt/max element values of a shape tensor input in a profile; empty when not given.
+  std::vector<int64_t> getProfileTensorValues(const char* inputName, int profileIndex,
+                                              OptProfileSelector select) const;
   int getNbLayers() const;
   DeviceType getDeviceType() const;
   // One line per layer, or a JSON document when `json` is true.

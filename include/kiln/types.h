@@ -32,28 +32,58 @@ const char* versionString();
 
 // Element types. The numeric values are stable: plans store them.
 enum class DataType : int32_t {
-  kFLOAT = 0,   // float32
-  kHALF = 1,    // float16
+  kFLOAT = 0,  // float32
+  kHALF = 1,   // float16
   kINT8 = 2,
   kINT32 = 3,
-  kBOOL = 4,    // one byte, 0 or 1
+  kBOOL = 4,  // one byte, 0 or 1
   kUINT8 = 5,
-  kBF16 = 7,    // bfloat16
+  kBF16 = 7,  // bfloat16
   kINT64 = 8,
   kDOUBLE = 9,
   kINT16 = 10,
   kUINT16 = 11,
   kUINT32 = 12,
   kUINT64 = 13,
+  // Low-precision types (ONNX FLOAT8*, FLOAT4E2M1, INT4/UINT4, INT2/UINT2). TensorRT calls
+  // e4m3fn kFP8 and has kINT4 and kFP4 (e2m1).
+  kFP8E4M3FN = 14,    // float8: 4 exponent bits, 3 mantissa; no inf, NaN = S.1111.111, max 448
+  kFP8E4M3FNUZ = 15,  // float8 e4m3, no inf, no -0, one NaN = 0x80, max 240
+  kFP8E5M2 = 16,      // float8: 5 exponent bits, 2 mantissa (IEEE-like: inf, NaN), max 57344
+  kFP8E5M2FNUZ = 17,  // float8 e5m2, no inf, no -0, one NaN = 0x80, max 57344
+  kFP8E8M0 = 18,      // unsigned power of two 2^(code-127), 0xFF = NaN (MX scale type)
+  kINT4 = 19,
+  kUINT4 = 20,
+  kINT2 = 21,
+  kUINT2 = 22,
+  kFP4E2M1 = 23,  // float4: 2 exponent bits, 1 mantissa; values 0, 0.5, 1, 1.5, 2, 3, 4, 6
 };
-constexpr int kNumDataTypes = 13;
+// The largest DataType value (values 0..kNumDataTypes except 6 are valid).
+constexpr int kNumDataTypes = 23;
+
+// Storage of the low-precision types inside Kiln (tensors, weights, plans, engine I/O): one
+// element per byte, UNPACKED. fp8/e8m0 are their 8-bit codes; INT4/INT2 are sign-extended int8
+// values (-8..7, -2..1); UINT4/UINT2 are uint8 values (0..15, 0..3); FLOAT4E2M1 is its 4-bit
+// code in the low nibble (high nibble 0). ONNX packs the sub-byte types (two 4-bit values per
+// byte, first element in the low nibble; four 2-bit values per byte, first in the lowest bits):
+// the ONNX importer unpacks them on read.
 
 // Bytes per element (inline, so plugin libraries can use it without linking Kiln).
 inline size_t dataTypeSize(DataType t) {
   switch (t) {
     case DataType::kINT8:
     case DataType::kBOOL:
-    case DataType::kUINT8: return 1;
+    case DataType::kUINT8:
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0:
+    case DataType::kINT4:
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2:
+    case DataType::kFP4E2M1: return 1;  // sub-byte types are stored unpacked (see above)
     case DataType::kHALF:
     case DataType::kBF16:
     case DataType::kINT16:

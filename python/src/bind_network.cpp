@@ -248,6 +248,8 @@ void bindNetwork(py::module_& m) {
                              "Symbolic shape, e.g. '[batch,3,224,224]'.")
       .def_property_readonly("is_network_input", &Tensor::isNetworkInput)
       .def_property_readonly("is_network_output", &Tensor::isNetworkOutput)
+      .def_property_readonly("is_shape_tensor", &Tensor::isShapeTensor,
+                             "A network input whose values a layer reads to decide shapes.")
       .def_property_readonly("is_constant", &Tensor::isConstant)
       .def("__repr__", &tensorRepr);
 

@@ -183,6 +183,17 @@ PYBIND11_MODULE(_kiln, m) {
       .value("UINT16", kiln::DataType::kUINT16)
       .value("UINT32", kiln::DataType::kUINT32)
       .value("UINT64", kiln::DataType::kUINT64)
+      // Low-precision types, stored one element per byte (sub-byte types unpacked).
+      .value("FP8E4M3FN", kiln::DataType::kFP8E4M3FN)
+      .value("FP8E4M3FNUZ", kiln::DataType::kFP8E4M3FNUZ)
+      .value("FP8E5M2", kiln::DataType::kFP8E5M2)
+      .value("FP8E5M2FNUZ", kiln::DataType::kFP8E5M2FNUZ)
+      .value("FP8E8M0", kiln::DataType::kFP8E8M0)
+      .value("INT4", kiln::DataType::kINT4)
+      .value("UINT4", kiln::DataType::kUINT4)
+      .value("INT2", kiln::DataType::kINT2)
+      .value("UINT2", kiln::DataType::kUINT2)
+      .value("FP4E2M1", kiln::DataType::kFP4E2M1)
       .def_property_readonly("itemsize", &kiln::dataTypeSize, "Bytes per element.")
       .def_property_readonly("type_name", &kiln::dataTypeName, "'float32', 'float16', ...");
 
@@ -309,6 +320,20 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
             return out;
           },
           py::arg("input"), "[min, opt, max] for an input.")
+      .def(
+          "set_shape_values",
+          [](kiln::OptimizationProfile& p, const std::string& name, const std::vector<int64_t>& min,
+             const std::vector<int64_t>& opt, const std::vector<int64_t>& max) {
+            const int32_t n = static_cast<int32_t>(opt.size());
+            if (min.size() != opt.size() || max.size() != opt.size() ||
+                !p.setShapeValues(name.c_str(), kiln::OptProfileSelector::kMIN, min.data(), n) ||
+                !p.setShapeValues(name.c_str(), kiln::OptProfileSelector::kOPT, opt.data(), n) ||
+                !p.setShapeValues(name.c_str(), kiln::OptProfileSelector::kMAX, max.data(), n))
+              raiseError("set_shape_values('" + name + "') failed",
+                         "min, opt and max must have the same number of values");
+          },
+          py::arg("input"), py::arg("min"), py::arg("opt"), py::arg("max"),
+          "Value bounds of a shape tensor input (TensorRT's set_shape_input).")
       .def(
           "set_dimensions",
           [](kiln::OptimizationProfile& p, const std::string& name, kiln::OptProfileSelector sel,
@@ -488,6 +513,14 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
             return e.getTensorShape(n.c_str());
           },
           py::arg("name"), "Shape with -1 for dynamic dims.")
+      .def(
+          "is_shape_inference_io",
+          [](const kiln::Engine& e, const std::string& n) {
+            requireKnownTensor(e, n);
+            return e.isShapeInferenceIO(n.c_str());
+          },
+          py::arg("name"),
+          "True for shape tensor inputs: bind them to host memory (a numpy array).")
       .def(
           "get_tensor_shape_string",
           [](const kiln::Engine& e, const std::string& n) {

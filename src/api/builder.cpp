@@ -56,8 +56,39 @@ bool OptimizationProfile::setShape(const char* inputName, const Dims& min, const
          setDimensions(inputName, OptProfileSelector::kMAX, max);
 }
 
+bool OptimizationProfile::setShapeValues(const char* inputName, OptProfileSelector select,
+                                         const int64_t* values, int32_t nbValues) {
+  if (!inputName || nbValues < 0 || (nbValues > 0 && !values)) return false;
+  Entry* e = find(inputName);
+  if (!e) {
+    mEntries.push_back({});
+    e = &mEntries.back();
+    e->name = inputName;
+  }
+  for (int k = 0; k < 3; ++k)
+    if (e->valuesSet[k] && e->values[k].size() != static_cast<size_t>(nbValues)) return false;
+  int k = static_cast<int>(select);
+  e->values[k].assign(values, values + nbValues);
+  e->valuesSet[k] = true;
+  return true;
+}
+
+std::vector<int64_t> OptimizationProfile::getShapeValues(const char* inputName,
+                                                         OptProfileSelector select) const {
+  const Entry* e = find(inputName);
+  int k = static_cast<int>(select);
+  if (!e || !e->valuesSet[k]) return {};
+  return e->values[k];
+}
+
 bool OptimizationProfile::isValid() const {
   for (const auto& e : mEntries) {
+    if (e.valuesSet[0] || e.valuesSet[1] || e.valuesSet[2]) {
+      if (!e.valuesSet[0] || !e.valuesSet[1] || !e.valuesSet[2]) return false;
+      for (size_t i = 0; i < e.values[0].size(); ++i)
+        if (e.values[0][i] > e.values[1][i] || e.values[1][i] > e.values[2][i]) return false;
+    }
+    if (!e.set[0] && !e.set[1] && !e.set[2] && e.valuesSet[0]) continue;  // values only
     if (!e.set[0] || !e.set[1] || !e.set[2]) return false;
     for (int i = 0; i < e.dims[0].nbDims; ++i)
       if (e.dims[0].d[i] < 0 || e.dims[0].d[i] > e.dims[1].d[i] || e.dims[1].d[i] > e.dims[2].d[i]) return false;

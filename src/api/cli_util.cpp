@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/half.h"
+#include "common/small_float.h"
 
 namespace kiln::cli {
 
@@ -396,6 +397,20 @@ void fillRandom(DataType type, void* data, int64_t count, std::mt19937& rng) {
     case DataType::kUINT64:
       fill(static_cast<uint64_t*>(data), [&] { return static_cast<uint64_t>(small(rng)); });
       return;
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0:
+    case DataType::kFP4E2M1:
+      fill(static_cast<uint8_t*>(data), [&] { return floatToSmallFloat(type, real(rng), true); });
+      return;
+    case DataType::kINT4:
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2:  // stored unpacked, one element per byte
+      fill(static_cast<uint8_t*>(data), [&] { return wrapToSubByte(type, small(rng)); });
+      return;
   }
 }
 
@@ -434,6 +449,17 @@ std::string formatElement(DataType type, const void* data, int64_t index) {
     case DataType::kUINT32: return std::to_string(load<uint32_t>(data, index));
     case DataType::kINT64: return std::to_string(load<int64_t>(data, index));
     case DataType::kUINT64: return std::to_string(load<uint64_t>(data, index));
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0:
+    case DataType::kFP4E2M1:
+      return formatReal(smallFloatToFloat(type, load<uint8_t>(data, index)), 9);
+    case DataType::kINT4:
+    case DataType::kINT2: return std::to_string(load<int8_t>(data, index));
+    case DataType::kUINT4:
+    case DataType::kUINT2: return std::to_string(load<uint8_t>(data, index));
   }
   return "null";
 }

@@ -105,6 +105,7 @@ DataType Tensor::getType() const { return mNet->graph->valueById(mId)->dtype; }
 bool Tensor::isNetworkInput() const { return mNet->graph->valueById(mId)->isGraphInput; }
 bool Tensor::isNetworkOutput() const { return mNet->graph->valueById(mId)->isGraphOutput; }
 bool Tensor::isConstant() const { return mNet->graph->valueById(mId)->isConstant(); }
+bool Tensor::isShapeTensor() const { return mNet->graph->valueById(mId)->isShapeTensor; }
 
 // ---- Layer ---------------------------------------------------------------------------------------
 

@@ -20,6 +20,45 @@ std::vector<int64_t> dimsVec(const Dims& d) {
   return std::vector<int64_t>(d.d, d.d + std::max(d.nbDims, 0));
 }
 
+// The value bounds profile `p` gives for input `in` (empty when none); only shape tensor
+// inputs of integer type take them.
+StatusOr<plan::ProfileInput> checkShapeValues(const ir::Value& in, const OptimizationProfile& prof,
+                                              int p) {
+  plan::ProfileInput out;
+  out.name = in.name;
+  const OptProfileSelector sels[3] = {OptProfileSelector::kMIN, OptProfileSelector::kOPT,
+                                      OptProfileSelector::kMAX};
+  std::vector<int64_t> v[3];
+  for (int k = 0; k < 3; ++k) v[k] = prof.getShapeValues(in.name.c_str(), sels[k]);
+  if (v[0].empty() && v[1].empty() && v[2].empty()) return out;
+  if (!in.isShapeTensor)
+    return invalidArgument("optimization profile %d gives values for input '%s', which is not a "
+                           "shape tensor input (no layer reads its values to decide shapes)",
+                           p, in.name.c_str());
+  if (in.dtype != DataType::kINT32 && in.dtype != DataType::kINT64)
+    return invalidArgument("optimization profile %d gives values for shape tensor input '%s' of "
+                           "type %s; value bounds are supported for int32 and int64 inputs",
+                           p, in.name.c_str(), dataTypeName(in.dtype));
+  const size_t n = static_cast<size_t>(ir::volumeOf(ir::staticDims(in.shape)));
+  for (int k = 0; k < 3; ++k) {
+    if (v[k].size() != n)
+      return invalidArgument("optimization profile %d: shape tensor input '%s' has %zu elements, "
+                             "but its %s values have %zu (give min, opt and max values)",
+                             p, in.name.c_str(), n, k == 0 ? "min" : k == 1 ? "opt" : "max",
+                             v[k].size());
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (!(v[0][i] <= v[1][i] && v[1][i] <= v[2][i]))
+      return invalidArgument("optimization profile %d, shape tensor input '%s': element %zu must "
+                             "satisfy min <= opt <= max (got %lld, %lld, %lld)",
+                             p, in.name.c_str(), i, static_cast<long long>(v[0][i]),
+                             static_cast<long long>(v[1][i]), static_cast<long long>(v[2][i]));
+  out.minValues = std::move(v[0]);
+  out.optValues = std::move(v[1]);
+  out.maxValues = std::move(v[2]);
+  return out;
+}
+
 // Checks every profile against the network's inputs and converts it to the plan's form.
 StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g,
                                                    const BuilderConfig& config) {
@@ -50,7 +89,13 @@ StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g,
       Dims mn = prof->getDimensions(in->name.c_str(), OptProfileSelector::kMIN);
       Dims op = prof->getDimensions(in->name.c_str(), OptProfileSelector::kOPT);
       Dims mx = prof->getDimensions(in->name.c_str(), OptProfileSelector::kMAX);
+      KILN_ASSIGN_OR_RETURN(plan::ProfileInput values, checkShapeValues(*in, *prof, p));
       if (mn.nbDims < 0 || op.nbDims < 0 || mx.nbDims < 0) {
+        if (!values.minValues.empty()) {  // a static shape tensor input with value bounds
+          values.min = values.opt = values.max = ir::staticDims(in->shape);
+          pp.inputs.push_back(std::move(values));
+          continue;
+        }
         if (!ir::isStatic(in->shape))
           return invalidArgument(
               "optimization profile %d gives no min/opt/max shapes for dynamic input '%s' %s", p,
@@ -83,7 +128,10 @@ StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g,
               p, in->name.c_str(), i, static_cast<long long>(mn.d[i]),
               static_cast<long long>(op.d[i]), static_cast<long long>(mx.d[i]));
       }
-      pp.inputs.push_back({in->name, dimsVec(mn), dimsVec(op), dimsVec(mx)});
+      values.min = dimsVec(mn);
+      values.opt = dimsVec(op);
+      values.max = dimsVec(mx);
+      pp.inputs.push_back(std::move(values));
     }
     out.push_back(std::move(pp));
   }
@@ -174,9 +222,22 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
   // named dims, reshape sizes), so errors show at build time rather than at first run.
   for (size_t p = 0; p < profiles.size(); ++p) {
     ir::ShapeTable table = ir::ShapeTable::fromGraph(*g);
+    std::vector<ir::TensorDataPtr> optValues;  // kept alive while `table` points into them
     for (const auto& pin : profiles[p].inputs) {
       const ir::Value* v = g->findValue(pin.name);
       table[v->id].shape = ir::shapeFromDims(pin.opt);
+      if (pin.optValues.empty()) continue;
+      auto data = std::make_shared<ir::TensorData>(v->dtype, ir::staticDims(v->shape));
+      for (size_t k = 0; k < pin.optValues.size(); ++k) {
+        if (v->dtype == DataType::kINT64) data->as<int64_t>()[k] = pin.optValues[k];
+        else data->as<int32_t>()[k] = static_cast<int32_t>(pin.optValues[k]);
+      }
+      ir::ValueInfo& info = table[v->id];
+      info.constant = data.get();
+      info.deferred = false;
+      std::vector<ir::DimExpr> vals(pin.optValues.begin(), pin.optValues.end());
+      info.value = std::move(vals);
+      optValues.push_back(std::move(data));
     }
     for (const ir::Value* v : g->values())
       if (!v->isGraphInput && !v->isConstant()) table[v->id] = ir::ValueInfo{};

@@ -22,6 +22,16 @@ const char* dataTypeName(DataType t) {
     case DataType::kUINT16: return "uint16";
     case DataType::kUINT32: return "uint32";
     case DataType::kUINT64: return "uint64";
+    case DataType::kFP8E4M3FN: return "float8e4m3fn";
+    case DataType::kFP8E4M3FNUZ: return "float8e4m3fnuz";
+    case DataType::kFP8E5M2: return "float8e5m2";
+    case DataType::kFP8E5M2FNUZ: return "float8e5m2fnuz";
+    case DataType::kFP8E8M0: return "float8e8m0";
+    case DataType::kINT4: return "int4";
+    case DataType::kUINT4: return "uint4";
+    case DataType::kINT2: return "int2";
+    case DataType::kUINT2: return "uint2";
+    case DataType::kFP4E2M1: return "float4e2m1";
   }
   return "unknown";
 }
@@ -33,7 +43,7 @@ bool parseDataType(const std::string& name, DataType* out) {
   } kAliases[] = {{"float", DataType::kFLOAT}, {"fp32", DataType::kFLOAT},
                   {"fp16", DataType::kHALF},   {"half", DataType::kHALF},
                   {"bf16", DataType::kBF16},   {"double", DataType::kDOUBLE}};
-  for (int i = 0; i < 14; ++i) {
+  for (int i = 0; i <= kNumDataTypes; ++i) {
     auto t = static_cast<DataType>(i);
     if (i == 6) continue;
     if (name == dataTypeName(t)) {

@@ -34,6 +34,12 @@ struct Value {
   std::optional<std::vector<DimExpr>> shapeValue;
   bool isGraphInput = false;
   bool isGraphOutput = false;
+  // Shape tensor input (TensorRT's term): a graph input whose element values the shape
+  // functions read (a Reshape target, Resize sizes/scales, Reduce axes, TopK k, ...). Its data
+  // is read on the host when the engine runs (ExecutionContext reads it from the address given
+  // with setTensorAddress, which must be host memory), and shapes that depend on it are
+  // resolved then. Integer ones carry symbolic element values "name[i]" in shapeValue.
+  bool isShapeTensor = false;
 
   bool isConstant() const { return constant != nullptr; }
 };

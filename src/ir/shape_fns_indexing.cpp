@@ -114,6 +114,7 @@ Status inferLrn(InferContext& ctx) {
 
 // --- CumSum, Trilu ------------------------------------------------------------------------------
 
+// Also CumProd's shape function (same inputs, attributes and checks).
 Status inferCumSum(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.expectInputs(2, 2));
   KILN_RETURN_IF_ERROR(checkType(ctx, 0, kTypesNumeric, "x"));
@@ -258,6 +259,7 @@ void registerIndexingShapeFns(ShapeFnTable& t) {
   set(OpKind::kMeanVarianceNormalization, &inferMeanVarianceNormalization);
   set(OpKind::kLRN, &inferLrn);
   set(OpKind::kCumSum, &inferCumSum);
+  set(OpKind::kCumProd, &inferCumSum);  // same inputs and checks as CumSum
   set(OpKind::kTrilu, &inferTrilu);
   set(OpKind::kGatherND, &inferGatherND);
   set(OpKind::kScatterND, &inferScatterND);

@@ -678,8 +678,9 @@ Status inferResize(InferContext& ctx) {
   const std::string nm = ctx.attrs().getString("nearest_mode", "round_prefer_floor");
   if (nm != "round_prefer_floor" && nm != "round_prefer_ceil" && nm != "floor" && nm != "ceil")
     return ctx.error("nearest_mode '%s' is not supported", nm.c_str());
-  if (ctx.attrs().getInt("antialias", 0) != 0)
-    return ctx.unsupportedError("antialias=1 is not supported yet");
+  const int64_t antialias = ctx.attrs().getInt("antialias", 0);
+  if (antialias != 0 && antialias != 1)
+    return ctx.error("antialias must be 0 or 1, got %lld", static_cast<long long>(antialias));
   if (!isFloatType(ctx.inType(0)))
     return ctx.error("data type %s is not supported (expected a float type)",
                      dataTypeName(ctx.inType(0)));
@@ -835,8 +836,7 @@ Status inferRange(InferContext& ctx) {
       if (e.size() != 1) return ctx.error("%s must have one element", names[i]);
       v[i] = e[0];
     }
-    if (!v[2].isConst())
-      return ctx.error("delta must be a known constant, got %s", v[2].toString().c_str());
+    if (!v[2].isConst()) return ctx.deferredInputError(2, "delta");
     const int64_t delta = v[2].constValue();
     if (delta == 0) return ctx.error("delta must not be 0");
     const DimExpr n = delta > 0 ? clampNonNegative(ceilDiv(v[1] - v[0], delta))

@@ -14,10 +14,29 @@ bool isFloatType(DataType t) {
   return t == DataType::kFLOAT || t == DataType::kDOUBLE || t == DataType::kHALF || t == DataType::kBF16;
 }
 
-// The integer types a quantized tensor may have.
+// The types a quantized tensor may have (QuantizeLinear's y, DequantizeLinear's x): 8/16-bit
+// integers, the sub-byte integers, float8 (not e8m0, a scale type) and float4e2m1.
 bool isQuantType(DataType t) {
-  return t == DataType::kINT8 || t == DataType::kUINT8 || t == DataType::kINT16 || t == DataType::kUINT16;
+  switch (t) {
+    case DataType::kINT8:
+    case DataType::kUINT8:
+    case DataType::kINT16:
+    case DataType::kUINT16:
+    case DataType::kINT4:
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2:
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP4E2M1: return true;
+    default: return false;
+  }
 }
+constexpr const char* kQuantTypeList =
+    "int8, uint8, int16, uint16, int4, uint4, int2, uint2, float8e4m3fn, float8e4m3fnuz, float8e5m2, "
+    "float8e5m2fnuz, float4e2m1";
 
 bool is8Bit(DataType t) { return t == DataType::kINT8 || t == DataType::kUINT8; }
 
@@ -308,7 +327,7 @@ Status inferQuantizeLinear(InferContext& ctx) {
     KILN_RETURN_IF_ERROR(checkQuantParam(ctx, 2, "y_zero_point", x, axis, block));
   }
   if (!isQuantType(out))
-    return ctx.unsupportedError("quantizing to %s is not supported (int8, uint8, int16, uint16)", dataTypeName(out));
+    return ctx.unsupportedError("quantizing to %s is not supported (%s)", dataTypeName(out), kQuantTypeList);
   ctx.setOutput(0, out, x);
   return Status::ok();
 }
@@ -318,8 +337,8 @@ Status inferDequantizeLinear(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.expectInputs(2, 3));
   const DataType xt = ctx.inType(0);
   if (!isQuantType(xt) && xt != DataType::kINT32)
-    return ctx.unsupportedError("dequantizing %s is not supported (int8, uint8, int16, uint16, int32)",
-                                dataTypeName(xt));
+    return ctx.unsupportedError("dequantizing %s is not supported (%s, int32)", dataTypeName(xt),
+                                kQuantTypeList);
   KILN_RETURN_IF_ERROR(checkFloat(ctx, 1, "x_scale"));
   const int64_t block = ctx.attrs().getInt("block_size", 0);
   if (block < 0) return ctx.error("block_size must be >= 0, got %lld", static_cast<long long>(block));

@@ -111,6 +111,10 @@ Status inferCast(InferContext& ctx) {
   if (!isValidDataType(to))
     return ctx.error("attribute to=%lld is not a Kiln data type", static_cast<long long>(to));
   const DataType outType = static_cast<DataType>(to);
+  // round_mode (ONNX opset 24+) rounds to float8e8m0; saturate applies to float8 targets.
+  const std::string roundMode = ctx.attrs().getString("round_mode", "up");
+  if (roundMode != "up" && roundMode != "down" && roundMode != "nearest")
+    return ctx.error("round_mode '%s' is not one of 'up', 'down', 'nearest'", roundMode.c_str());
   ctx.setOutput(0, outType, ctx.inShape(0));
   if (!typeInSet(ctx.inType(0), kTypesInt | kTypesBool)) return Status::ok();
   std::optional<std::vector<DimExpr>> v = knownValues(ctx, 0);

@@ -9,6 +9,7 @@ ValueInfo valueInfoOf(const Value& v) {
   info.shape = v.shape;
   info.value = v.shapeValue;
   info.constant = v.constant.get();
+  info.deferred = v.isShapeTensor && !v.constant;
   return info;
 }
 
@@ -28,15 +29,49 @@ StatusOr<std::vector<int64_t>> InferContext::inInts(size_t i, const char* what) 
   if (in.value) {
     std::vector<int64_t> out;
     for (const DimExpr& d : *in.value) {
-      if (!d.isConst())
-        return error("%s must be known when the engine is built, but it depends on input "
-                     "dimensions (%s); this form is not supported yet",
-                     what, d.toString().c_str());
+      if (!d.isConst()) {
+        // Known when the engine runs (input dims, shape tensor values): inferNode falls back to
+        // inferWithDeferredValues when the op has a rule for it.
+        mDeferredReads |= uint64_t{1} << std::min<size_t>(i, 63);
+        return unsupported("%s: %s must be known when the engine is built, but it depends on "
+                           "values known only at run time (%s), and Kiln cannot infer the "
+                           "output shape of op %s from them yet",
+                           mNode.describe().c_str(), what, d.toString().c_str(), opName(mNode.op));
+      }
       out.push_back(d.constValue());
     }
     return out;
   }
+  if (in.deferred) {
+    mDeferredReads |= uint64_t{1} << std::min<size_t>(i, 63);
+    return unsupported("%s: %s comes from shape tensor input '%s', known only at run time, and "
+                       "Kiln cannot infer the output shape of op %s from it yet",
+                       mNode.describe().c_str(), what, mNode.inputs[i]->name.c_str(),
+                       opName(mNode.op));
+  }
   return dataDependentInputError(i, what);
+}
+
+Status InferContext::deferredInputError(size_t i, const char* what) const {
+  mDeferredReads |= uint64_t{1} << std::min<size_t>(i, 63);
+  return unsupported("%s: %s is known only at run time, and Kiln cannot infer the output shape "
+                     "of op %s from it yet",
+                     mNode.describe().c_str(), what, opName(mNode.op));
+}
+
+bool InferContext::inDeferred(size_t i) const {
+  if (!hasInput(i)) return false;
+  const ValueInfo& in = info(i);
+  if (in.constant) return false;
+  if (in.deferred) return true;
+  if (!in.value) return false;
+  for (const DimExpr& d : *in.value)
+    if (!d.isConst()) return true;
+  return false;
+}
+
+DimExpr InferContext::runtimeDim(size_t output, size_t dim) const {
+  return DimExpr::symbol(mNode.name + ":" + std::to_string(output) + ":d" + std::to_string(dim));
 }
 
 // The one message for every input Kiln needs at build time (shape inputs, Resize scales, Range
@@ -52,7 +87,7 @@ StatusOr<std::vector<double>> InferContext::inDoubles(size_t i, const char* what
   if (!hasInput(i)) return error("input %zu (%s) is required", i, what);
   const ValueInfo& in = info(i);
   if (!in.constant) {
-    if (in.value) {
+    if (in.value || in.deferred) {
       KILN_ASSIGN_OR_RETURN(auto ints, inInts(i, what));
       return std::vector<double>(ints.begin(), ints.end());
     }
@@ -141,13 +176,17 @@ const ShapeFnTable& shapeFunctions() {
     registerIndexingShapeFns(t);
     registerTransformerQuantShapeFns(t);
     registerRecurrentShapeFns(t);
+    registerAttentionExtShapeFns(t);
+    registerSignalShapeFns(t);
+    registerVisionShapeFns(t);
+    registerMiscShapeFns(t);
     registerPluginShapeFns(t);
     return t;
   }();
   return table;
 }
 
-Status inferNode(const Node& node, ShapeTable& table) {
+Status inferNode(const Node& node, ShapeTable& table, uint64_t* deferredReads) {
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     if (node.inputs[i] && !table[node.inputs[i]->id].known)
       return internalError("%s: input %zu ('%s') has no inferred shape", node.describe().c_str(),
@@ -156,10 +195,22 @@ Status inferNode(const Node& node, ShapeTable& table) {
   ShapeFn fn = shapeFunctions()[static_cast<size_t>(node.op)];
   if (!fn) return unsupported("%s: no shape function for op %s", node.describe().c_str(), opName(node.op));
   InferContext ctx(node, table);
-  KILN_RETURN_IF_ERROR(fn(ctx));
-  if (ctx.missingOutput())
+  Status st = fn(ctx);
+  if (deferredReads) *deferredReads = ctx.deferredReads();
+  if (!st.isOk()) {
+    if (ctx.deferredReads() == 0) return st;
+    // The output shape depends on values known only at run time: types and ranks now, the
+    // dims that depend on those values as run-time symbols. At run time the values are
+    // constants and `fn` itself decides (and checks) everything.
+    for (const Value* out : node.outputs) table[out->id] = ValueInfo{};
+    InferContext deferred(node, table);
+    if (!inferWithDeferredValues(deferred).isOk()) return st;
+    if (deferred.missingOutput()) return st;
+    if (deferredReads) *deferredReads |= deferred.deferredReads();
+  } else if (ctx.missingOutput()) {
     return invalidArgument("%s: the node has %zu outputs, fewer than op %s produces",
                            node.describe().c_str(), node.outputs.size(), opName(node.op));
+  }
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     ValueInfo& out = table[node.outputs[i]->id];
     if (!out.known) return internalError("%s: shape function left output %zu unset", node.describe().c_str(), i);
@@ -168,6 +219,27 @@ Status inferNode(const Node& node, ShapeTable& table) {
         return invalidArgument("%s: output %zu would have a negative dimension (shape %s)",
                                node.describe().c_str(), i, shapeToString(out.shape).c_str());
     }
+  }
+  return Status::ok();
+}
+
+Status markShapeTensorInput(Value& v) {
+  if (v.isShapeTensor) return Status::ok();
+  if (!v.isGraphInput || v.isConstant())
+    return internalError("'%s' is not a graph input; only inputs can be shape tensors", v.name.c_str());
+  if (v.dtype == DataType::kBOOL || !isStatic(v.shape) ||
+      volumeOf(staticDims(v.shape)) > kMaxShapeValueElements)
+    return unsupported(
+        "input '%s' (%s %s) gives values that decide output shapes (a shape tensor input), "
+        "which must be a numeric tensor of fixed shape with at most %lld elements",
+        v.name.c_str(), dataTypeName(v.dtype), shapeToString(v.shape).c_str(),
+        static_cast<long long>(kMaxShapeValueElements));
+  v.isShapeTensor = true;
+  if (v.dtype == DataType::kINT64 || v.dtype == DataType::kINT32) {
+    std::vector<DimExpr> vals;
+    const int64_t n = volumeOf(staticDims(v.shape));
+    for (int64_t k = 0; k < n; ++k) vals.push_back(DimExpr::symbol(v.name + "[" + std::to_string(k) + "]"));
+    v.shapeValue = std::move(vals);
   }
   return Status::ok();
 }
@@ -194,10 +266,24 @@ Status inferGraphInPlace(Graph& g) {
 
 Status inferNodeInPlace(const Graph& g, Node& n, ShapeTable& scratch) {
   if (scratch.size() < g.valueCapacity()) scratch.resize(g.valueCapacity() * 2 + 16);
-  for (const Value* in : n.inputs)
-    if (in) scratch[in->id] = valueInfoOf(*in);
+  for (const Value* in : n.inputs) {
+    if (!in) continue;
+    scratch[in->id] = valueInfoOf(*in);
+    // While the network is built, a graph input whose values a layer needs becomes a shape
+    // tensor input (below); until then its values are "known at run time".
+    if (in->isGraphInput && !in->isConstant()) scratch[in->id].deferred = true;
+  }
   for (const Value* out : n.outputs) scratch[out->id] = ValueInfo{};
-  KILN_RETURN_IF_ERROR(inferNode(n, scratch));
+  uint64_t deferredReads = 0;
+  KILN_RETURN_IF_ERROR(inferNode(n, scratch, &deferredReads));
+  bool marked = false;
+  for (size_t i = 0; i < n.inputs.size() && i < 64; ++i) {
+    Value* in = n.inputs[i];
+    if (!in || !(deferredReads >> i & 1) || !in->isGraphInput || in->isShapeTensor) continue;
+    KILN_RETURN_IF_ERROR(markShapeTensorInput(*in));
+    marked = true;
+  }
+  if (marked) return inferNodeInPlace(g, n, scratch);  // again, with the inputs' symbolic values
   for (Value* out : n.outputs) {
     const ValueInfo& info = scratch[out->id];
     out->dtype = info.dtype;

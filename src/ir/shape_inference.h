@@ -24,6 +24,9 @@ struct ValueInfo {
   Shape shape;
   std::optional<std::vector<DimExpr>> value;  // element values of small int tensors
   const TensorData* constant = nullptr;       // constant data when the value is a constant
+  // A shape tensor input whose data is not known yet (build time): shape functions that need
+  // its values give outputs whose dims depend on them (see InferContext::deferredReads).
+  bool deferred = false;
 };
 
 // Per-value facts, indexed by Value::id.
@@ -98,16 +101,36 @@ class InferContext {
   // Normalizes a possibly negative axis into [0, rank); error when out of range.
   StatusOr<int64_t> normalizeAxis(int64_t axis, int64_t rank, const char* what = "axis") const;
 
+  // Input i's element values are not known now but will be when the engine runs (a shape
+  // tensor input, or a value computed from one or from symbolic dims).
+  bool inDeferred(size_t i) const;
+  // A dimension only known at run time: a symbol unique to (this node, output, dim).
+  DimExpr runtimeDim(size_t output, size_t dim) const;
+  // Records that input i's values are needed but known only at run time and returns the
+  // (unsupported) error for it; inferNode then applies inferWithDeferredValues.
+  Status deferredInputError(size_t i, const char* what) const;
+  // Used by inferWithDeferredValues: the inputs whose values decide the outputs (bit per
+  // input); graph inputs among them become shape tensor inputs.
+  void noteValueInputs(uint64_t mask) const { mDeferredReads |= mask; }
+
  private:
   const ValueInfo& info(size_t i) const { return mTable[mNode.inputs[i]->id]; }
   const Node& mNode;
   ShapeTable& mTable;
   bool mMissingOutput = false;
+  mutable uint64_t mDeferredReads = 0;  // bit i: inInts/inDoubles met deferred input i
 
  public:
   // True when the shape function set an output index the node does not have.
   bool missingOutput() const { return mMissingOutput; }
+  // Inputs whose values a shape function asked for while they were deferred (bit per input).
+  uint64_t deferredReads() const { return mDeferredReads; }
 };
+
+// Build-time outputs of a node whose shape function needs values that are only known when the
+// engine runs (shape tensor inputs): the output types and ranks, with the dims that depend on
+// those values as run-time symbols. Unsupported for ops without such a rule.
+Status inferWithDeferredValues(InferContext& ctx);
 
 // numpy-style multidirectional broadcasting of two shapes; error (naming the node) when two
 // constant dims differ and neither is 1. Symbolic dims that cannot be decided now are checked
@@ -121,7 +144,12 @@ using ShapeFnTable = std::array<ShapeFn, kNumOps>;
 const ShapeFnTable& shapeFunctions();
 
 // Runs inference for one node, reading and writing `table`.
-Status inferNode(const Node& node, ShapeTable& table);
+// `deferredReads` (optional) receives the inputs whose values the shape function needed while
+// they were only known at run time (bit per input).
+Status inferNode(const Node& node, ShapeTable& table, uint64_t* deferredReads = nullptr);
+// Makes graph input `v` a shape tensor input (Value::isShapeTensor): integer ones get symbolic
+// element values "name[k]". Unsupported for bool, dynamic-shape or large inputs.
+Status markShapeTensorInput(Value& v);
 // Runs inference for the whole graph in topological order.
 Status inferGraph(const Graph& g, ShapeTable& table);
 // Runs inference and stores types, shapes and values back into the graph's Values.
@@ -144,6 +172,10 @@ void registerShapeOpShapeFns(ShapeFnTable& t);
 void registerIndexingShapeFns(ShapeFnTable& t);  // shape_fns_indexing.cpp
 void registerTransformerQuantShapeFns(ShapeFnTable& t);  // shape_fns_transformer_quant.cpp
 void registerRecurrentShapeFns(ShapeFnTable& t);  // shape_fns_recurrent.cpp
+void registerAttentionExtShapeFns(ShapeFnTable& t);  // shape_fns_attention_ext.cpp
+void registerSignalShapeFns(ShapeFnTable& t);  // shape_fns_signal.cpp
+void registerVisionShapeFns(ShapeFnTable& t);  // shape_fns_vision.cpp
+void registerMiscShapeFns(ShapeFnTable& t);  // shape_fns_misc.cpp
 // Plugin layers (src/plugins/plugin_shape_fn.cpp): asks the registered plugin.
 void registerPluginShapeFns(ShapeFnTable& t);
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 
+#include "common/small_float.h"
 #include "common/status.h"
 
 namespace kiln::ir {
@@ -78,8 +79,12 @@ int64_t elementAsInt64(DataType dtype, const void* data, int64_t i) {
     case DataType::kINT64: return static_cast<const int64_t*>(data)[i];
     case DataType::kINT32: return static_cast<const int32_t*>(data)[i];
     case DataType::kINT16: return static_cast<const int16_t*>(data)[i];
-    case DataType::kINT8: return static_cast<const int8_t*>(data)[i];
-    case DataType::kUINT8: return static_cast<const uint8_t*>(data)[i];
+    case DataType::kINT8:
+    case DataType::kINT4:
+    case DataType::kINT2: return static_cast<const int8_t*>(data)[i];  // sub-byte: unpacked
+    case DataType::kUINT8:
+    case DataType::kUINT4:
+    case DataType::kUINT2: return static_cast<const uint8_t*>(data)[i];
     case DataType::kUINT16: return static_cast<const uint16_t*>(data)[i];
     case DataType::kUINT32: return static_cast<const uint32_t*>(data)[i];
     case DataType::kUINT64: return static_cast<int64_t>(static_cast<const uint64_t*>(data)[i]);
@@ -87,7 +92,13 @@ int64_t elementAsInt64(DataType dtype, const void* data, int64_t i) {
     case DataType::kFLOAT:
     case DataType::kHALF:
     case DataType::kBF16:
-    case DataType::kDOUBLE: {
+    case DataType::kDOUBLE:
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0:
+    case DataType::kFP4E2M1: {
       // Truncation toward zero, saturated: NaN and out-of-range values (a float "index" or "shape"
       // in a malformed model) must not be undefined behaviour. NaN gives 0.
       const double d = elementAsDouble(dtype, data, i);
@@ -106,6 +117,16 @@ double elementAsDouble(DataType dtype, const void* data, int64_t i) {
     case DataType::kDOUBLE: return static_cast<const double*>(data)[i];
     case DataType::kHALF: return static_cast<float>(static_cast<const Half*>(data)[i]);
     case DataType::kBF16: return static_cast<float>(static_cast<const BFloat16*>(data)[i]);
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0:
+    case DataType::kFP4E2M1: return smallFloatToFloat(dtype, static_cast<const uint8_t*>(data)[i]);
+    case DataType::kINT4:
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2:
     case DataType::kINT64:
     case DataType::kINT32:
     case DataType::kINT16:

@@ -1,6 +1,8 @@
 // Importers for elementwise ops (the Binary and Unary families of ops.def) and the ONNX ops that
 // become constants or identities: Constant, Dropout.
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "onnx/model_importer.h"
 #include "onnx/onnx_types.h"
@@ -43,8 +45,8 @@ Status importCast(ImportContext& ctx) {
 }
 
 // CastLike (opset 15+): Cast to the element type of the second input (target_type), whose
-// values are not read. `saturate` only matters for float8 targets, which Kiln does not have, and
-// `round_mode` (opset 24+) only for float8e8m0; both are kept as Cast keeps them.
+// values are not read. `saturate` only matters for float8 targets and `round_mode` (opset 24+)
+// only for float8e8m0; both are kept as Cast keeps them.
 Status importCastLike(ImportContext& ctx) {
   KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "input"));
   KILN_ASSIGN_OR_RETURN(ir::Value * like, ctx.requiredInput(1, "target_type"));
@@ -55,7 +57,8 @@ Status importCastLike(ImportContext& ctx) {
 
 // Dropout is the identity at inference. Opset 12 moved `ratio` to an input and added an
 // optional training_mode input: a constant false (or absent) is fine, anything else would mean
-// random masking.
+// random masking. The optional mask output is all true at inference (opset 10+: bool; before:
+// the input's type, all ones): ConstantOfShape(Shape(data)).
 Status importDropout(ImportContext& ctx) {
   KILN_ASSIGN_OR_RETURN(ir::Value * x, ctx.requiredInput(0, "data"));
   if (ctx.opset() >= 12) {
@@ -68,8 +71,20 @@ Status importDropout(ImportContext& ctx) {
         return unsupported("training_mode is true; Kiln runs Dropout only in inference mode");
     }
   }
-  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1, "the mask output exists only in training"));
-  return ctx.addFinal(OpKind::kIdentity, {x}, {});
+  if (!ctx.outputUsed(1)) return ctx.addFinal(OpKind::kIdentity, {x}, {});
+  KILN_RETURN_IF_ERROR(ctx.addFinalOutput(0, OpKind::kIdentity, {x}, {}, ""));
+  KILN_ASSIGN_OR_RETURN(ir::Value * shape, ctx.addHelper(OpKind::kShape, {x}, {}, "shape"));
+  auto one = std::make_shared<ir::TensorData>(DataType::kBOOL, std::vector<int64_t>{1});
+  one->as<bool>()[0] = true;
+  ir::Attributes fill;
+  fill.setTensor("value", one);
+  if (ctx.opset() >= 10)
+    return ctx.addFinalOutput(1, OpKind::kConstantOfShape, {shape}, std::move(fill), "mask");
+  KILN_ASSIGN_OR_RETURN(ir::Value * mask,
+                        ctx.addHelper(OpKind::kConstantOfShape, {shape}, std::move(fill), "mask"));
+  ir::Attributes cast;
+  cast.setInt("to", static_cast<int64_t>(x->dtype));
+  return ctx.addFinalOutput(1, OpKind::kCast, {mask}, std::move(cast), "mask_cast");
 }
 
 // Constant becomes an IR constant named after its output; no layer is added.

@@ -1,5 +1,7 @@
 // Importers for the Linear, Pool and Norm families of ops.def.
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "onnx/model_importer.h"
 
@@ -27,21 +29,77 @@ Status importMaxPool(ImportContext& ctx) {
   return ctx.addFinal(OpKind::kMaxPool, {x}, std::move(attrs), usedOutputCount(ctx));
 }
 
+// BatchNormalization with training_mode=1 (opset 14+): the statistics are the batch's, over
+// every axis but the channel axis 1 (the variance is the population variance), and the optional
+// outputs 1 and 2 are the updated running statistics:
+//   m = ReduceMean(X), v = ReduceMean((X - m)^2)
+//   Y = BatchNormalization(X, scale, B, m, v)   (the inference form with the batch statistics)
+//   running_mean = input_mean * momentum + m * (1 - momentum), running_var likewise with v.
+// This is a pure function of the inputs (no state is updated).
+Status importBatchNormTraining(ImportContext& ctx, std::vector<ir::Value*> in) {
+  ir::Value* x = in[0];
+  const size_t rank = x->shape.size();
+  if (rank < 2) return ctx.error("input X must have rank >= 2 ([N, C, ...]), got rank %zu", rank);
+  KILN_ASSIGN_OR_RETURN(float momentum, ctx.attrFloat("momentum", 0.9f));
+  KILN_ASSIGN_OR_RETURN(float epsilon, ctx.attrFloat("epsilon", 1e-5f));
+  std::vector<int64_t> axes{0};
+  for (size_t k = 2; k < rank; ++k) axes.push_back(static_cast<int64_t>(k));
+  ir::Value* axesV = ctx.constInt64s(axes, "axes");
+  ir::Attributes keep, drop;
+  keep.setInt("keepdims", 1);
+  drop.setInt("keepdims", 0);
+  KILN_ASSIGN_OR_RETURN(ir::Value * meanKeep, ctx.addHelper(OpKind::kReduceMean, {x, axesV}, keep,
+                                                            "batch_mean_keepdims"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * diff,
+                        ctx.addHelper(OpKind::kSub, {x, meanKeep}, {}, "centered"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * sq, ctx.addHelper(OpKind::kMul, {diff, diff}, {}, "squared"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * mean,
+                        ctx.addHelper(OpKind::kReduceMean, {x, axesV}, drop, "batch_mean"));
+  KILN_ASSIGN_OR_RETURN(ir::Value * var,
+                        ctx.addHelper(OpKind::kReduceMean, {sq, axesV}, drop, "batch_var"));
+  ir::Attributes bnAttrs;
+  bnAttrs.setFloat("epsilon", epsilon);
+  const bool runningUsed = ctx.outputUsed(1) || ctx.outputUsed(2);
+  if (!runningUsed)
+    return ctx.addFinal(OpKind::kBatchNormalization, {x, in[1], in[2], mean, var}, bnAttrs);
+  KILN_RETURN_IF_ERROR(ctx.addFinalOutput(0, OpKind::kBatchNormalization,
+                                          {x, in[1], in[2], mean, var}, bnAttrs, ""));
+  for (size_t i = 1; i <= 2; ++i) {
+    if (!ctx.outputUsed(i)) continue;
+    ir::Value* running = in[i + 2];
+    ir::Value* batch = i == 1 ? mean : var;
+    const std::string what = i == 1 ? "running_mean" : "running_var";
+    KILN_ASSIGN_OR_RETURN(ir::Value * m,
+                          ctx.constScalar(running->dtype, momentum, what + "_momentum"));
+    KILN_ASSIGN_OR_RETURN(ir::Value * rest,
+                          ctx.constScalar(batch->dtype, 1.0 - static_cast<double>(momentum),
+                                          what + "_one_minus_momentum"));
+    KILN_ASSIGN_OR_RETURN(ir::Value * a,
+                          ctx.addHelper(OpKind::kMul, {running, m}, {}, what + "_old"));
+    KILN_ASSIGN_OR_RETURN(ir::Value * b,
+                          ctx.addHelper(OpKind::kMul, {batch, rest}, {}, what + "_new"));
+    KILN_RETURN_IF_ERROR(ctx.addFinalOutput(i, OpKind::kAdd, {a, b}, {}, what));
+  }
+  return Status::ok();
+}
+
 // BatchNormalization in inference form. Opsets 9-13 list up to four training outputs (running
-// and saved statistics); 14+ has training_mode. Only output 0 may be used.
+// and saved statistics); 14+ has training_mode (importBatchNormTraining). In inference form only
+// output 0 may be used.
 Status importBatchNorm(ImportContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t training, ctx.attrInt("training_mode", 0));
-  if (training != 0)
-    return unsupported("training_mode=1 is not supported; Kiln runs BatchNormalization with "
-                       "the given running statistics (inference mode)");
-  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(
-      1, "the running/saved mean and variance outputs exist only in training"));
   std::vector<ir::Value*> inputs;
   static const char* kNames[] = {"X", "scale", "B", "input_mean", "input_var"};
   for (size_t i = 0; i < 5; ++i) {
     KILN_ASSIGN_OR_RETURN(ir::Value * v, ctx.requiredInput(i, kNames[i]));
     inputs.push_back(v);
   }
+  if (training != 0) {
+    KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(3, "BatchNormalization has three outputs"));
+    return importBatchNormTraining(ctx, std::move(inputs));
+  }
+  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(
+      1, "the running/saved mean and variance outputs exist only in training"));
   KILN_ASSIGN_OR_RETURN(ir::Attributes attrs,
                         ctx.copyAttributes({"momentum", "training_mode", "spatial"}));
   return ctx.addFinal(OpKind::kBatchNormalization, std::move(inputs), std::move(attrs));

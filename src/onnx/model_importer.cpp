@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/logging.h"
+#include "common/small_float.h"
 #include "ir/shape_inference.h"
 #include "onnx/onnx_types.h"
 #include "onnx/op_versions.h"
@@ -109,7 +110,8 @@ ir::Value* ImportContext::inputOrEmpty(size_t i) const {
 
 Status ImportContext::requireBuildTimeInput(size_t i) const {
   const ir::Value* v = input(i);
-  if (!v || v->isConstant() || v->shapeValue) return Status::ok();
+  // Graph inputs become shape tensor inputs when the layer's shape function reads them.
+  if (!v || v->isConstant() || v->shapeValue || v->isGraphInput) return Status::ok();
   return unsupported("input '%s' of node '%s' (%s) must be a constant or computed from shapes; "
                      "it is computed from tensor data, which Kiln does not support yet",
                      mNode.input(static_cast<int>(i)).c_str(), mName.c_str(), opType().c_str());
@@ -216,6 +218,20 @@ StatusOr<ir::Value*> ImportContext::addHelper(ir::OpKind op, std::vector<ir::Val
   return n->outputs[0];
 }
 
+Status ImportContext::addFinalOutput(size_t i, ir::OpKind op, std::vector<ir::Value*> inputs,
+                                     ir::Attributes attrs, const std::string& suffix) {
+  if (i >= numOutputs() || mNode.output(static_cast<int>(i)).empty())
+    return internalError("%s: output %zu does not exist", mName.c_str(), i);
+  const std::string nodeName = i == 0 ? mName : mState.freshNodeName(mName + "/" + suffix);
+  KILN_ASSIGN_OR_RETURN(ir::Node * n,
+                        mState.addNode(op, nodeName, std::move(inputs), std::move(attrs), 1));
+  const std::string& onnxName = mNode.output(static_cast<int>(i));
+  n->outputs[0]->name = onnxName;
+  mState.usedValueNames.insert(onnxName);
+  mState.values[onnxName] = n->outputs[0];
+  return Status::ok();
+}
+
 Status ImportContext::bindOutput(size_t i, ir::Value* v) {
   if (i >= numOutputs() || mNode.output(static_cast<int>(i)).empty()) return Status::ok();
   mState.values[mNode.output(static_cast<int>(i))] = v;
@@ -253,6 +269,16 @@ StatusOr<ir::Value*> ImportContext::constScalar(DataType dtype, double v, const 
     case DataType::kUINT32: *t->as<uint32_t>() = static_cast<uint32_t>(v); break;
     case DataType::kUINT64: *t->as<uint64_t>() = static_cast<uint64_t>(v); break;
     case DataType::kBOOL: *t->as<uint8_t>() = v != 0 ? 1 : 0; break;
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0:
+    case DataType::kFP4E2M1: *t->as<uint8_t>() = floatToSmallFloat(dtype, static_cast<float>(v), true); break;
+    case DataType::kINT4:
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2: *t->as<uint8_t>() = wrapToSubByte(dtype, static_cast<int64_t>(v)); break;
   }
   return constant(t, suffix);
 }
@@ -276,6 +302,8 @@ const OpImporterTable& opImporters() {
     registerIndexingImporters(t);
     registerTransformerQuantImporters(t);
     registerRecurrentImporters(t);
+    registerExtImporters(t);
+    registerMiscImporters(t);
     return t;
   }();
   return table;
@@ -306,6 +334,17 @@ void ModelImporter::addError(ParserError::Code code, std::string message, int no
   mFailed = true;
 }
 
+// since_version of `op`'s schema at opset 9 (0: no such op then).
+static int64_t opSinceAtOpset9(const std::string& op) {
+  static const std::unordered_map<std::string, int64_t> table = {
+#define KILN_ONNX_SINCE9(name, since) {#name, since},
+#include "onnx/op_since9.def"
+#undef KILN_ONNX_SINCE9
+  };
+  auto it = table.find(op);
+  return it == table.end() ? 0 : it->second;
+}
+
 bool ModelImporter::checkModel(const onnx::ModelProto& model) {
   using C = ParserError::Code;
   if (!model.has_ir_version()) {
@@ -326,7 +365,11 @@ bool ModelImporter::checkModel(const onnx::ModelProto& model) {
   auto it = mDomainOpsets.find("");
   if (it != mDomainOpsets.end()) {
     mOpset = it->second;
-    if (mOpset < kMinOpset || mOpset > kMaxOpset)
+    if (mOpset >= 1 && mOpset < kMinOpset) {
+      // Checked node by node in checkGraph: ops unchanged since the model's opset import as 9.
+      mLegacyOpset = mOpset;
+      mOpset = kMinOpset;
+    } else if (mOpset < kMinOpset || mOpset > kMaxOpset)
       addError(C::kINVALID_MODEL,
                strFormat("the model uses opset %lld of the default domain; Kiln supports opsets "
                          "%lld to %lld (convert the model with onnx.version_converter)",
@@ -392,6 +435,22 @@ bool ModelImporter::checkGraph(const onnx::GraphProto& g) {
                          n.op_type().c_str(), domain.c_str(), static_cast<long long>(mOpset)),
                i);
       continue;
+    }
+    if (mLegacyOpset != 0) {
+      // An opset 1..8 model: the op's schema must be the one opset 9 uses.
+      const int64_t since9 = opSinceAtOpset9(n.op_type());
+      if (since9 == 0 || since9 > mLegacyOpset) {
+        addError(C::kUNSUPPORTED_NODE,
+                 strFormat("the model uses opset %lld of the default domain; Kiln supports "
+                           "opsets %lld to %lld, and older models whose ops did not change "
+                           "before opset %lld, but %s changed in opset %lld (convert the model "
+                           "with onnx.version_converter)",
+                           static_cast<long long>(mLegacyOpset), static_cast<long long>(kMinOpset),
+                           static_cast<long long>(kMaxOpset), static_cast<long long>(kMinOpset),
+                           n.op_type().c_str(), static_cast<long long>(since9)),
+                 i);
+        continue;
+      }
     }
     // The op's version at this opset must be one the importer handles (op_versions.def).
     Status vs = checkOpVersion(n.op_type(), mOpset);

@@ -108,6 +108,11 @@ class ImportContext {
   // Adds a helper node ("<name>/<suffix>") and returns its first output.
   StatusOr<ir::Value*> addHelper(ir::OpKind op, std::vector<ir::Value*> inputs,
                                  ir::Attributes attrs, const std::string& suffix);
+  // Adds a one-output node producing ONNX output i (for ops whose ONNX outputs come from
+  // different IR nodes); output 0's node takes the ONNX node's name, the others
+  // "<name>/<suffix>".
+  Status addFinalOutput(size_t i, ir::OpKind op, std::vector<ir::Value*> inputs,
+                        ir::Attributes attrs, const std::string& suffix);
   // Makes ONNX output i refer to `v` (no node is added).
   Status bindOutput(size_t i, ir::Value* v);
   // Makes ONNX output i a constant.
@@ -146,6 +151,8 @@ void registerShapeImporters(OpImporterTable& t);
 void registerIndexingImporters(OpImporterTable& t);  // importers_indexing.cpp
 void registerTransformerQuantImporters(OpImporterTable& t);  // importers_transformer_quant.cpp
 void registerRecurrentImporters(OpImporterTable& t);  // importers_recurrent.cpp
+void registerExtImporters(OpImporterTable& t);  // importers_ext.cpp (new opset, signal, vision ops)
+void registerMiscImporters(OpImporterTable& t);  // importers_misc.cpp (losses and small ops)
 
 // A 1:1 importer for ops whose IR form equals their ONNX form: all attributes copied, inputs and
 // outputs positional.
@@ -176,6 +183,9 @@ class ModelImporter {
   std::vector<ParserError>& mErrors;
   const onnx::GraphProto* mGraph = nullptr;
   int64_t mOpset = 0;
+  // A model of default-domain opset 1..8 is imported as opset 9 when none of its ops changed
+  // between its opset and 9 (op_since9.def); this is its own opset (0 otherwise).
+  int64_t mLegacyOpset = 0;
   std::map<std::string, int64_t> mDomainOpsets;  // "" for the default domain
   std::vector<int> mOrder;                       // nodes in topological order
   std::vector<PluginCreator*> mPluginFor;        // by node index: the plugin that imports it

@@ -8,6 +8,9 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <vector>
+
+#include "common/small_float.h"
 
 namespace kiln::onnx_import {
 
@@ -67,11 +70,24 @@ StatusOr<DataType> dataTypeFromOnnx(int32_t t, const std::string& what) {
     case onnx::TensorProto::UINT32: return DataType::kUINT32;
     case onnx::TensorProto::UINT64: return DataType::kUINT64;
     case onnx::TensorProto::BFLOAT16: return DataType::kBF16;
+    // Newer than the schema compiled here: the numbers are fixed by the ONNX spec.
+    case 17: return DataType::kFP8E4M3FN;
+    case 18: return DataType::kFP8E4M3FNUZ;
+    case 19: return DataType::kFP8E5M2;
+    case 20: return DataType::kFP8E5M2FNUZ;
+    case 21: return DataType::kUINT4;
+    case 22: return DataType::kINT4;
+    case 23: return DataType::kFP4E2M1;
+    case 24: return DataType::kFP8E8M0;
+    case 25: return DataType::kUINT2;
+    case 26: return DataType::kINT2;
     case onnx::TensorProto::UNDEFINED:
       return invalidArgument("%s has no element type (data_type is UNDEFINED)", what.c_str());
     default:
       return unsupported("%s has element type %s, which Kiln does not support (supported: "
-                         "float32/16, bfloat16, float64, int8/16/32/64, uint8/16/32/64, bool)",
+                         "float32/16, bfloat16, float64, int8/16/32/64, uint8/16/32/64, bool, "
+                         "float8e4m3fn(uz), float8e5m2(fnuz), float8e8m0, float4e2m1, int4/uint4, "
+                         "int2/uint2)",
                          what.c_str(), onnxTypeName(t).c_str());
   }
 }
@@ -122,8 +138,10 @@ bool parseNonNegative(const std::string& s, int64_t* out) {
   return true;
 }
 
+// Reads the tensor's external data, which must be exactly `bytes` bytes, into dst. `layout`
+// describes the expected size for messages ("dims 2x3 of type float32").
 Status readExternal(const onnx::TensorProto& t, const std::string& modelDir, const std::string& what,
-                    ir::TensorData& out) {
+                    void* dst, size_t bytes, const std::string& layout) {
   std::string location;
   int64_t offset = 0;
   int64_t length = -1;
@@ -182,12 +200,9 @@ Status readExternal(const onnx::TensorProto& t, const std::string& modelDir, con
                            what.c_str(), static_cast<long long>(offset), full.c_str(),
                            static_cast<unsigned long long>(fileSize));
   if (length < 0) length = static_cast<int64_t>(fileSize - static_cast<uintmax_t>(offset));
-  if (static_cast<uint64_t>(length) != out.bytes())
-    return invalidArgument("%s: external data length is %lld bytes, but dims %s of type %s need "
-                           "%zu bytes",
-                           what.c_str(), static_cast<long long>(length),
-                           ir::dimsToString(out.dims()).c_str(), dataTypeName(out.dtype()),
-                           out.bytes());
+  if (static_cast<uint64_t>(length) != bytes)
+    return invalidArgument("%s: external data length is %lld bytes, but %s need %zu bytes",
+                           what.c_str(), static_cast<long long>(length), layout.c_str(), bytes);
   if (static_cast<uintmax_t>(length) > fileSize - static_cast<uintmax_t>(offset))
     return invalidArgument("%s: external data needs bytes [%lld, %lld) of '%s', but the file has "
                            "%llu bytes",
@@ -198,9 +213,9 @@ Status readExternal(const onnx::TensorProto& t, const std::string& modelDir, con
   FILE* f = std::fopen(full.c_str(), "rb");
   if (!f) return ioError("%s: cannot open '%s': %s", what.c_str(), full.c_str(), std::strerror(errno));
   bool ok = fseeko(f, static_cast<off_t>(offset), SEEK_SET) == 0 &&
-            std::fread(out.data(), 1, out.bytes(), f) == out.bytes();
+            std::fread(dst, 1, bytes, f) == bytes;
   std::fclose(f);
-  if (!ok) return ioError("%s: reading %zu bytes at offset %lld of '%s' failed", what.c_str(), out.bytes(),
+  if (!ok) return ioError("%s: reading %zu bytes at offset %lld of '%s' failed", what.c_str(), bytes,
                           static_cast<long long>(offset), full.c_str());
   return Status::ok();
 }
@@ -218,6 +233,30 @@ void copyConvert(ir::TensorData& out, const Src& src) {
   for (int i = 0; i < src.size(); ++i) p[i] = static_cast<Dst>(src.Get(i));
 }
 
+// Bytes ONNX uses for numel elements of type t: sub-byte types are packed (two 4-bit or four
+// 2-bit elements per byte), every other type has dataTypeSize bytes per element.
+size_t onnxStorageBytes(DataType t, int64_t numel) {
+  const int bits = subByteBits(t);
+  if (bits == 0) return static_cast<size_t>(numel) * dataTypeSize(t);
+  const int64_t perByte = 8 / bits;
+  return static_cast<size_t>((numel + perByte - 1) / perByte);
+}
+
+// Unpacks ONNX's packed sub-byte elements (first element in the lowest bits of each byte) into
+// Kiln's one-element-per-byte storage: INT4/INT2 sign-extended, UINT4/UINT2 and FLOAT4E2M1 codes
+// zero-extended. Padding bits of the last byte are ignored.
+void unpackSubByte(const uint8_t* packed, ir::TensorData& out) {
+  const DataType t = out.dtype();
+  const int bits = subByteBits(t);
+  const int64_t perByte = 8 / bits;
+  const uint32_t mask = (1u << bits) - 1u;
+  uint8_t* p = out.as<uint8_t>();
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    const uint32_t field = (packed[i / perByte] >> (bits * (i % perByte))) & mask;
+    p[i] = t == DataType::kFP4E2M1 ? static_cast<uint8_t>(field) : wrapToSubByte(t, field);
+  }
+}
+
 }  // namespace
 
 StatusOr<ir::TensorDataPtr> tensorFromProto(const onnx::TensorProto& t, const std::string& modelDir,
@@ -227,21 +266,56 @@ StatusOr<ir::TensorDataPtr> tensorFromProto(const onnx::TensorProto& t, const st
     return unsupported("%s is a segment of a larger tensor; segmented tensors are not supported",
                        what.c_str());
   KILN_ASSIGN_OR_RETURN(TensorLayout l, layoutOf(t, dtype, what));
+  const bool packed = subByteBits(dtype) != 0;
+  // Bytes of ONNX's representation (raw_data, external data): packed for sub-byte types.
+  const size_t storedBytes = onnxStorageBytes(dtype, l.numel);
+  const std::string layoutDesc = "dims " + ir::dimsToString(l.dims) + " of type " +
+                                 dataTypeName(dtype) + (packed ? " (packed)" : "");
 
   if (t.data_location() == onnx::TensorProto::EXTERNAL) {
     auto out = std::make_shared<ir::TensorData>(dtype, l.dims);
-    KILN_RETURN_IF_ERROR(readExternal(t, modelDir, what, *out));
+    if (packed) {
+      std::vector<uint8_t> buf(storedBytes);
+      KILN_RETURN_IF_ERROR(readExternal(t, modelDir, what, buf.data(), storedBytes, layoutDesc));
+      unpackSubByte(buf.data(), *out);
+    } else {
+      KILN_RETURN_IF_ERROR(readExternal(t, modelDir, what, out->data(), out->bytes(), layoutDesc));
+    }
     normalizeBools(*out);
     return ir::TensorDataPtr(out);
   }
   if (t.has_raw_data()) {
-    if (t.raw_data().size() != l.bytes)
-      return invalidArgument("%s: raw_data holds %zu bytes, but dims %s of type %s need %zu bytes",
-                             what.c_str(), t.raw_data().size(), ir::dimsToString(l.dims).c_str(),
-                             dataTypeName(dtype), l.bytes);
+    if (t.raw_data().size() != storedBytes)
+      return invalidArgument("%s: raw_data holds %zu bytes, but %s need %zu bytes", what.c_str(),
+                             t.raw_data().size(), layoutDesc.c_str(), storedBytes);
     auto out = std::make_shared<ir::TensorData>(dtype, l.dims);
-    if (l.bytes) std::memcpy(out->data(), t.raw_data().data(), l.bytes);
+    if (packed) {
+      unpackSubByte(reinterpret_cast<const uint8_t*>(t.raw_data().data()), *out);
+    } else if (l.bytes) {
+      std::memcpy(out->data(), t.raw_data().data(), l.bytes);
+    }
     normalizeBools(*out);
+    return ir::TensorDataPtr(out);
+  }
+
+  // Sub-byte types in int32_data: one packed byte per int32 (ONNX's convention).
+  if (packed) {
+    const int64_t need = static_cast<int64_t>(storedBytes);
+    if (t.int32_data_size() != need)
+      return invalidArgument(
+          "%s: %s need %lld packed bytes, but int32_data holds %d values (and "
+          "there is no raw_data)",
+          what.c_str(), layoutDesc.c_str(), static_cast<long long>(need), t.int32_data_size());
+    std::vector<uint8_t> buf(storedBytes);
+    for (int64_t i = 0; i < need; ++i) {
+      const int32_t v = t.int32_data(static_cast<int>(i));
+      if (v < 0 || v > 255)
+        return invalidArgument("%s: int32_data[%lld] = %d is not a packed byte (0..255)",
+                               what.c_str(), static_cast<long long>(i), v);
+      buf[static_cast<size_t>(i)] = static_cast<uint8_t>(v);
+    }
+    auto out = std::make_shared<ir::TensorData>(dtype, l.dims);
+    unpackSubByte(buf.data(), *out);
     return ir::TensorDataPtr(out);
   }
 
@@ -261,7 +335,17 @@ StatusOr<ir::TensorDataPtr> tensorFromProto(const onnx::TensorProto& t, const st
     case DataType::kUINT8:
     case DataType::kBOOL:
     case DataType::kHALF:
-    case DataType::kBF16: have = t.int32_data_size(); field = "int32_data"; break;
+    case DataType::kBF16:
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0: have = t.int32_data_size(); field = "int32_data"; break;
+    case DataType::kINT4:  // handled above (packed)
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2:
+    case DataType::kFP4E2M1: break;
   }
   if (have != l.numel)
     return invalidArgument("%s: dims %s need %lld values, but %s holds %lld (and there is no "
@@ -288,6 +372,17 @@ StatusOr<ir::TensorDataPtr> tensorFromProto(const onnx::TensorProto& t, const st
     // float16 and bfloat16 keep their bit patterns in the low 16 bits of each int32.
     case DataType::kHALF:
     case DataType::kBF16: copyConvert<uint16_t>(*out, t.int32_data()); break;
+    // float8 codes: one per int32, in its low 8 bits.
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0: copyConvert<uint8_t>(*out, t.int32_data()); break;
+    case DataType::kINT4:
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2:
+    case DataType::kFP4E2M1: break;
   }
   return ir::TensorDataPtr(out);
 }

@@ -22,12 +22,15 @@ namespace kiln::plan {
 // Magic bytes at offset 0: "KILNPLAN".
 constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
 // Bumped on any incompatible change to the layout.
-constexpr uint32_t kPlanFormatVersion = 1;
+// 2: shape tensor inputs (value flag, profile values).
+constexpr uint32_t kPlanFormatVersion = 2;
 
-// min/opt/max for one input of one optimization profile.
+// min/opt/max for one input of one optimization profile: its dims and, for shape tensor
+// inputs, its element values (empty when the profile gives none).
 struct ProfileInput {
   std::string name;
   std::vector<int64_t> min, opt, max;
+  std::vector<int64_t> minValues, optValues, maxValues;
 };
 struct Profile {
   std::vector<ProfileInput> inputs;

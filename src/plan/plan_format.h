@@ -35,7 +35,8 @@ constexpr uint32_t kValueInput = 1u << 0;
 constexpr uint32_t kValueOutput = 1u << 1;
 constexpr uint32_t kValueConstant = 1u << 2;
 constexpr uint32_t kValueHasShapeValue = 1u << 3;
-constexpr uint32_t kValueKnownFlags = 0xFu;
+constexpr uint32_t kValueShapeTensor = 1u << 4;  // a shape tensor input (format 2)
+constexpr uint32_t kValueKnownFlags = 0x1Fu;
 
 // Limits on symbolic dimension expressions. Depth bounds the recursion of DimExpr's own
 // functions (toString, equals, destruction) on a plan someone crafted; tokens bounds the size of

@@ -32,7 +32,7 @@ using ir::DimExpr;
 
 bool isKnownDataType(int32_t v) {
   // The stable numbering of kiln::DataType; 6 is unused.
-  return v >= 0 && v <= 13 && v != 6;
+  return v >= 0 && v <= kNumDataTypes && v != 6;
 }
 
 std::string hexPrefix(std::span<const uint8_t> bytes) {
@@ -326,14 +326,19 @@ StatusOr<std::vector<Profile>> readProfiles(std::span<const uint8_t> plan, const
   KILN_ASSIGN_OR_RETURN(uint32_t n, r.count(4, "profile"));
   std::vector<Profile> profiles(n);
   for (Profile& p : profiles) {
-    // Per input at least: name 4, three dim counts 4 each.
-    KILN_ASSIGN_OR_RETURN(uint32_t ni, r.count(16, "profile input"));
+    // Per input at least: name 4, six counts 4 each.
+    KILN_ASSIGN_OR_RETURN(uint32_t ni, r.count(28, "profile input"));
     p.inputs.resize(ni);
     for (ProfileInput& in : p.inputs) {
       KILN_ASSIGN_OR_RETURN(in.name, r.str());
       KILN_RETURN_IF_ERROR(dims(&in.min));
       KILN_RETURN_IF_ERROR(dims(&in.opt));
       KILN_RETURN_IF_ERROR(dims(&in.max));
+      KILN_RETURN_IF_ERROR(dims(&in.minValues));
+      KILN_RETURN_IF_ERROR(dims(&in.optValues));
+      KILN_RETURN_IF_ERROR(dims(&in.maxValues));
+      if (in.minValues.size() != in.optValues.size() || in.minValues.size() != in.maxValues.size())
+        return corrupted("profile values of input '%s' have different lengths", in.name.c_str());
     }
   }
   KILN_RETURN_IF_ERROR(r.expectEnd());
@@ -373,7 +378,8 @@ StatusOr<std::unique_ptr<ir::Graph>> readGraph(std::span<const uint8_t> plan, co
     KILN_ASSIGN_OR_RETURN(v.dtype, readDataType(r, what.c_str()));
     KILN_ASSIGN_OR_RETURN(v.flags, r.u32());
     if ((v.flags & ~kValueKnownFlags) != 0 ||
-        ((v.flags & kValueInput) && (v.flags & kValueConstant)))
+        ((v.flags & kValueInput) && (v.flags & kValueConstant)) ||
+        ((v.flags & kValueShapeTensor) && !(v.flags & kValueInput)))
       return corrupted("%s has invalid flags 0x%x", what.c_str(), v.flags);
     KILN_ASSIGN_OR_RETURN(v.shape, readShape(r, "dimension"));
     if (v.flags & kValueConstant) {
@@ -496,6 +502,7 @@ StatusOr<std::unique_ptr<ir::Graph>> readGraph(std::span<const uint8_t> plan, co
     v->shape = rec.shape;
     v->constant = rec.constant;
     v->shapeValue = rec.shapeValue;
+    v->isShapeTensor = (rec.flags & kValueShapeTensor) != 0;
   };
   auto addNode = [&](uint32_t k) -> Status {
     const NodeRec& n = nodes[k];

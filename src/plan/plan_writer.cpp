@@ -191,6 +191,7 @@ Status writeGraphSection(const ir::Graph& g,
     if (outputs.count(v)) flags |= kValueOutput;
     if (v->isConstant()) flags |= kValueConstant;
     if (v->shapeValue) flags |= kValueHasShapeValue;
+    if (v->isShapeTensor) flags |= kValueShapeTensor;
     w.str(v->name);
     w.i32(static_cast<int32_t>(v->dtype));
     w.u32(flags);
@@ -237,6 +238,9 @@ void writeProfilesSection(const std::vector<Profile>& profiles, std::vector<uint
       dims(in.min);
       dims(in.opt);
       dims(in.max);
+      dims(in.minValues);
+      dims(in.optValues);
+      dims(in.maxValues);
     }
   }
 }

@@ -34,7 +34,8 @@ StatusOr<size_t> tensorBytes(const ir::Value& value, const ir::ValueInfo& info) 
 }
 
 StatusOr<ir::ShapeTable> bindInputShapes(
-    const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& inputDims) {
+    const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& inputDims,
+    const HostValues& hostValues) {
   ir::ShapeTable table = ir::ShapeTable::fromGraph(g);
   // Bind every symbol from the concrete input dims; a symbol shared by two inputs must agree.
   std::map<std::string, int64_t> symbols;
@@ -68,6 +69,25 @@ StatusOr<ir::ShapeTable> bindInputShapes(
     }
     ir::ValueInfo& info = table[in->id];
     info.shape = ir::shapeFromDims(dims);
+    info.deferred = false;
+    info.value.reset();
+    if (in->isShapeTensor) {
+      auto hv = hostValues.find(in->name);
+      if (hv == hostValues.end() || !hv->second)
+        return invalidArgument("the values of shape tensor input '%s' are not set",
+                               in->name.c_str());
+      const ir::TensorData& data = *hv->second;
+      if (data.dtype() != in->dtype || data.dims() != dims)
+        return internalError("shape tensor input '%s': values of the wrong type or shape",
+                             in->name.c_str());
+      // Concrete: shape functions read it like a constant; integers also as element values.
+      info.constant = &data;
+      if (in->dtype == DataType::kINT64 || in->dtype == DataType::kINT32) {
+        std::vector<ir::DimExpr> vals;
+        for (int64_t k = 0; k < data.numel(); ++k) vals.emplace_back(data.intAt(k));
+        info.value = std::move(vals);
+      }
+    }
   }
   // Values computed symbolically at build time (shape computations) are re-derived from the
   // concrete input shapes by inference, so nothing else needs substituting.
@@ -79,10 +99,12 @@ StatusOr<ir::ShapeTable> bindInputShapes(
   return table;
 }
 
-Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) {
+Status CpuExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& inputDims,
+                            const HostValues& hostValues) {
   mPrepared = false;
   const ir::Graph& g = *mEngine.plan.graph;
-  KILN_ASSIGN_OR_RETURN(ir::ShapeTable table, bindInputShapes(g, inputDims));
+  mHostValues = hostValues;  // the table points into them
+  KILN_ASSIGN_OR_RETURN(ir::ShapeTable table, bindInputShapes(g, inputDims, mHostValues));
 
   std::vector<ir::AlignedBuffer> buffers(g.valueCapacity());
   for (const ir::Value* v : g.values()) {

@@ -114,7 +114,47 @@ bool ContextImpl::fail(const Status& s) {
   return false;
 }
 
+Status ContextImpl::readShapeTensorValues() {
+  const plan::Profile* prof = static_cast<size_t>(profile) < engine->plan.profiles.size()
+                                  ? &engine->plan.profiles[static_cast<size_t>(profile)]
+                                  : nullptr;
+  for (const IOTensor& t : engine->io) {
+    if (t.mode != TensorIOMode::kINPUT || !t.value->isShapeTensor) continue;
+    auto a = addresses.find(t.name);
+    if (a == addresses.end() || !a->second)
+      return invalidArgument(
+          "input '%s' is a shape tensor (its values decide output shapes): give its values in "
+          "host memory with setTensorAddress before getTensorShape or execution",
+          t.name.c_str());
+    const ir::TensorDataPtr& old = hostValues[t.name];
+    const std::vector<int64_t> dims = ir::staticDims(t.value->shape);
+    const size_t bytes = static_cast<size_t>(ir::volumeOf(dims)) * dataTypeSize(t.value->dtype);
+    if (old && std::memcmp(old->data(), a->second, bytes) == 0) continue;
+    auto fresh = ir::TensorData::fromBytes(t.value->dtype, dims, a->second);
+    if (prof) {
+      for (const plan::ProfileInput& pin : prof->inputs) {
+        if (pin.name != t.name || pin.minValues.empty()) continue;
+        for (int64_t k = 0; k < fresh->numel(); ++k) {
+          const double x = fresh->doubleAt(k);
+          const size_t ku = static_cast<size_t>(k);
+          if (ku >= pin.minValues.size() || x < static_cast<double>(pin.minValues[ku]) ||
+              x > static_cast<double>(pin.maxValues[ku]))
+            return outOfRange(
+                "shape tensor input '%s': element %lld is %g, outside optimization profile %d "
+                "(min %s, max %s). Rebuild with wider --minShapes/--maxShapes values for it.",
+                t.name.c_str(), static_cast<long long>(k), x, profile,
+                toDims(pin.minValues).toString().c_str(), toDims(pin.maxValues).toString().c_str());
+        }
+      }
+    }
+    hostValues[t.name] = std::move(fresh);
+    shapesDirty = true;
+  }
+  return Status::ok();
+}
+
 Status ContextImpl::ensurePrepared() {
+  KILN_RETURN_IF_ERROR(readShapeTensorValues());
   if (!shapesDirty && executor->prepared()) return Status::ok();
   for (const IOTensor& t : engine->io) {
     if (t.mode == TensorIOMode::kINPUT && !inputDims.count(t.name)) {
@@ -124,7 +164,7 @@ Status ContextImpl::ensurePrepared() {
       inputDims[t.name] = ir::staticDims(t.value->shape);
     }
   }
-  KILN_RETURN_IF_ERROR(executor->prepare(inputDims));
+  KILN_RETURN_IF_ERROR(executor->prepare(inputDims, hostValues));
   shapesDirty = false;
   return Status::ok();
 }
@@ -181,6 +221,25 @@ Dims Engine::getProfileShape(const char* inputName, int profileIndex,
     }
   }
   return none;
+}
+bool Engine::isShapeInferenceIO(const char* name) const {
+  const auto* io = mImpl->findIO(name);
+  return io && io->value->isShapeTensor;
+}
+std::vector<int64_t> Engine::getProfileTensorValues(const char* inputName, int profileIndex,
+                                                    OptProfileSelector select) const {
+  if (!inputName || profileIndex < 0 ||
+      static_cast<size_t>(profileIndex) >= mImpl->plan.profiles.size())
+    return {};
+  for (const auto& in : mImpl->plan.profiles[static_cast<size_t>(profileIndex)].inputs) {
+    if (in.name != inputName) continue;
+    switch (select) {
+      case OptProfileSelector::kMIN: return in.minValues;
+      case OptProfileSelector::kOPT: return in.optValues;
+      case OptProfileSelector::kMAX: return in.maxValues;
+    }
+  }
+  return {};
 }
 int Engine::getNbLayers() const { return static_cast<int>(mImpl->order.size()); }
 DeviceType Engine::getDeviceType() const { return mImpl->plan.device.type; }

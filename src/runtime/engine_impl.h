@@ -44,7 +44,8 @@ class CpuExecutor final : public Executor {
   explicit CpuExecutor(const EngineImpl& engine) : mEngine(engine) {}
   // Binds the inputs' concrete dims, re-runs shape inference with constants and (re)allocates
   // activation buffers when sizes changed.
-  Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) override;
+  Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims,
+                 const HostValues& hostValues) override;
   std::vector<int64_t> dimsOf(const ir::Value* v) const override;
   int64_t volumeOf(const ir::Value* v) const override { return volumeOfShape(mTable[v->id].shape); }
   // Runs every layer synchronously. `addresses` maps I/O names to user memory.
@@ -53,6 +54,7 @@ class CpuExecutor final : public Executor {
 
  private:
   const EngineImpl& mEngine;
+  HostValues mHostValues;  // shape tensor values mTable points into
   ir::ShapeTable mTable;
   std::vector<ir::AlignedBuffer> mBuffers;  // by value id
   bool mPrepared = false;
@@ -67,6 +69,7 @@ struct ContextImpl {
   Logger* logger = nullptr;
   int profile = 0;
   std::map<std::string, std::vector<int64_t>> inputDims;
+  HostValues hostValues;  // shape tensor inputs' values at the last prepare
   std::map<std::string, void*> addresses;
   bool shapesDirty = true;
   std::unique_ptr<Executor> executor;
@@ -75,6 +78,9 @@ struct ContextImpl {
 
   bool fail(const Status& s);
   Status ensurePrepared();
+  // Reads the shape tensor inputs' values from their (host) addresses; marks the shapes dirty
+  // when they changed. Checks them against the profile's bounds.
+  Status readShapeTensorValues();
 };
 
 }  // namespace kiln::detail

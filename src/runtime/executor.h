@@ -20,10 +20,15 @@ namespace kiln::detail {
 
 struct EngineImpl;
 
+// Element values of the shape tensor inputs (ir::Value::isShapeTensor), by name, read from the
+// host memory the user gave for them.
+using HostValues = std::map<std::string, ir::TensorDataPtr>;
+
 class Executor {
  public:
   virtual ~Executor() = default;
-  virtual Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) = 0;
+  virtual Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims,
+                         const HostValues& hostValues) = 0;
   // Concrete dims of a value after prepare().
   virtual std::vector<int64_t> dimsOf(const ir::Value* v) const = 0;
   // Number of elements of a value after prepare(); never allocates (enqueue paths call it).
@@ -41,10 +46,12 @@ class Executor {
   Profiler* mProfiler = nullptr;
 };
 
-// Binds every graph input's concrete dims (a named dimension shared by two inputs must agree),
-// then re-runs shape inference over the whole graph with constants.
+// Binds every graph input's concrete dims (a named dimension shared by two inputs must agree)
+// and the shape tensor inputs' values, then re-runs shape inference over the whole graph with
+// constants. The table points into `hostValues`, which must outlive it.
 StatusOr<ir::ShapeTable> bindInputShapes(
-    const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& inputDims);
+    const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& inputDims,
+    const HostValues& hostValues);
 // Bytes of a value with concrete shape `info`, with overflow checks and a clear error for sizes
 // no machine has.
 StatusOr<size_t> tensorBytes(const ir::Value& v, const ir::ValueInfo& info);

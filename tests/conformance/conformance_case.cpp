@@ -15,6 +15,7 @@
 #ifdef KILN_HAVE_CUDA
 #include <cuda_runtime.h>
 #endif
+#include "common/small_float.h"
 #include "kiln/kiln.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/onnx_types.h"
@@ -108,6 +109,30 @@ std::string compareOutput(const std::string& name, const ir::TensorData& got,
   int64_t bad = 0, firstBad = -1;
   double worstExcess = -1.0;
   int64_t worst = -1;
+  if (isSmallFloatType(want.dtype())) {
+    // float8/float4/e8m0: bit-exact codes, except that any NaN matches any NaN. (Sub-byte
+    // integers are unpacked by tensorFromProto and compared exactly below.)
+    const auto* pg = static_cast<const uint8_t*>(got.data());
+    const auto* pe = static_cast<const uint8_t*>(want.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = smallFloatToFloat(want.dtype(), pg[i]);
+      const float e = smallFloatToFloat(want.dtype(), pe[i]);
+      if (pg[i] == pe[i] || (std::isnan(g) && std::isnan(e))) continue;
+      ++bad;
+      if (firstBad < 0) firstBad = i;
+      if (!std::isnan(g) && !std::isnan(e)) {
+        r.maxAbsErr = std::max(r.maxAbsErr, std::fabs(static_cast<double>(g) - e));
+      }
+    }
+    if (bad == 0) return "";
+    char codes[64];
+    std::snprintf(codes, sizeof codes, " (code 0x%02x, expected 0x%02x)", pg[firstBad],
+                  pe[firstBad]);
+    return desc + ": " + std::to_string(bad) + " of " + std::to_string(n) +
+           " elements differ; first at flat index " + std::to_string(firstBad) + ": got " +
+           formatValue(smallFloatToFloat(want.dtype(), pg[firstBad])) + ", expected " +
+           formatValue(smallFloatToFloat(want.dtype(), pe[firstBad])) + codes;
+  }
   if (isFloatType(want.dtype())) {
     const Tolerance tol = toleranceFor(want.dtype());
     for (int64_t i = 0; i < n; ++i) {
@@ -431,7 +456,8 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
                     where + "setInputShape('" + inputNames[k] + "'): " + ctx->getLastError());
       // The context only reads inputs; the const_cast is for the void* binding API.
       void* data = t.numel() ? const_cast<void*>(t.data()) : empty;
-      if (onGpu && !(data = dio.upload(t.data(), t.bytes())))
+      // Shape tensor inputs stay in host memory, also on the GPU (TensorRT's rule).
+      if (onGpu && !engine->isShapeInferenceIO(name) && !(data = dio.upload(t.data(), t.bytes())))
         return fail(CaseStatus::kError,
                     where + "could not copy input '" + inputNames[k] + "' to the GPU");
       if (!ctx->setTensorAddress(name, data))
@@ -450,7 +476,8 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
       for (int j = 0; j < d.nbDims; ++j)
         if (d.d[j] < 0)
           return fail(CaseStatus::kError, where + "output '" + outputNames[k] +
-                                              "' has unresolved shape " + d.toString());
+                                              "' has unresolved shape " + d.toString() +
+                                              (ctx->getLastError().empty() ? "" : ": " + ctx->getLastError()));
       auto buf = std::make_shared<ir::TensorData>(engine->getTensorDataType(name), dimsVector(d));
       // Poison: an output the kernels never write must not pass by luck.
       if (buf->bytes()) std::memset(buf->data(), 0xA5, buf->bytes());

@@ -1,11 +1,13 @@
 #include "op_test_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 
+#include "common/small_float.h"
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
 #include "runtime/gpu_backend.h"
@@ -200,6 +202,23 @@ std::shared_ptr<ir::TensorData> randomTensor(DataType dtype, const std::vector<i
         t->as<uint64_t>()[i] = static_cast<uint64_t>(std::llround(std::fabs(v)));
         break;
       case DataType::kBOOL: t->as<uint8_t>()[i] = (rng() & 1u) ? 1 : 0; break;
+      case DataType::kFP8E4M3FN:
+      case DataType::kFP8E4M3FNUZ:
+      case DataType::kFP8E5M2:
+      case DataType::kFP8E5M2FNUZ:
+      case DataType::kFP8E8M0:
+      case DataType::kFP4E2M1:
+        t->as<uint8_t>()[i] = floatToSmallFloat(dtype, static_cast<float>(v), true);
+        break;
+      case DataType::kINT4:
+      case DataType::kUINT4:
+      case DataType::kINT2:
+      case DataType::kUINT2: {  // clamped to the type's range, one element per byte
+        int64_t lo = 0, hi = 0;
+        subByteRange(dtype, &lo, &hi);
+        t->as<uint8_t>()[i] = wrapToSubByte(dtype, std::clamp<int64_t>(std::llround(v), lo, hi));
+        break;
+      }
     }
   }
   return t;

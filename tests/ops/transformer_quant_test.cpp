@@ -752,5 +752,152 @@ TEST(QuantConvInteger, ChannelMismatchIsAnError) {
   EXPECT_NE(r.status().message().find("input channels mismatch"), std::string::npos) << r.status().message();
 }
 
+// ---------------------------------------------------------------------------------------------
+// QuantizeLinear / DequantizeLinear with float8, float4 and sub-byte integer types (hand-computed;
+// low-precision tensors hold one element per byte).
+
+std::shared_ptr<ir::TensorData> lowCodes(DataType t, const Dims& dims,
+                                         const std::vector<uint8_t>& b) {
+  return ir::TensorData::fromBytes(t, dims, b.data());
+}
+std::vector<uint8_t> lowBytes(const ir::TensorData& t) {
+  const auto* p = static_cast<const uint8_t*>(t.data());
+  return std::vector<uint8_t>(p, p + t.bytes());
+}
+using Bytes = std::vector<uint8_t>;
+
+TEST(QuantLowPrecision, QuantizeToFloat8) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // x / 2 = 0, 0.5, 1, 500, -500, NaN, -0.05 -> e4m3fn 0, 0.0110.000, 0.0111.000, max 0x7e
+  // (saturate) or NaN 0x7f, -max, NaN; -0.05 = -1.6 * 2^-5 -> 1.0010.101 (1.625).
+  auto x = makeFloat({7}, {0.f, 1.f, 2.f, 1000.f, -1000.f, nan, -0.1f});
+  auto scale = makeFloat({}, {2.f});
+  auto zp = lowCodes(DataType::kFP8E4M3FN, {1}, {0x00});
+  auto r = runOp(OpKind::kQuantizeLinear, {},
+                 {OpInput::value(x), OpInput::value(scale), OpInput::value(zp)});
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->at(0).dtype(), DataType::kFP8E4M3FN);
+  EXPECT_EQ(lowBytes(r->at(0)), (Bytes{0x00, 0x30, 0x38, 0x7e, 0xfe, 0x7f, 0x95}));
+  ir::Attributes noSat;
+  noSat.setInt("saturate", 0);
+  auto r0 = runOp(OpKind::kQuantizeLinear, noSat,
+                  {OpInput::value(x), OpInput::value(scale), OpInput::value(zp)});
+  ASSERT_TRUE(r0.isOk()) << r0.status().toString();
+  EXPECT_EQ(lowBytes(r0->at(0)), (Bytes{0x00, 0x30, 0x38, 0x7f, 0xff, 0x7f, 0x95}));
+  // output_dtype e5m2 without a zero point: 500 -> 512 = 0.11000.00 (0x60); saturate=0 keeps it.
+  ir::Attributes e5;
+  e5.setInt("output_dtype", static_cast<int64_t>(DataType::kFP8E5M2));
+  auto r5 = runOp(OpKind::kQuantizeLinear, e5,
+                  {OpInput::value(makeFloat({2}, {1000.f, 2.f})), OpInput::value(scale)});
+  ASSERT_TRUE(r5.isOk()) << r5.status().toString();
+  EXPECT_EQ(r5->at(0).dtype(), DataType::kFP8E5M2);
+  EXPECT_EQ(lowBytes(r5->at(0)), (Bytes{0x60, 0x3c}));
+  // float4: x / 1 + 0 = 0.25 (tie -> 0), 0.75 (tie -> 1 = 0.01.0), 5 (tie -> 4 = 0.11.0), -100
+  // (saturates to -6 = 1.11.1), -0 (+ zero point +0 -> +0).
+  auto r4 = runOp(OpKind::kQuantizeLinear, {},
+                  {OpInput::value(makeFloat({5}, {0.25f, 0.75f, 5.f, -100.f, -0.0f})),
+                   OpInput::value(makeFloat({}, {1.f})),
+                   OpInput::value(lowCodes(DataType::kFP4E2M1, {1}, {0x0}))});
+  ASSERT_TRUE(r4.isOk()) << r4.status().toString();
+  EXPECT_EQ(lowBytes(r4->at(0)), (Bytes{0x0, 0x2, 0x6, 0xf, 0x0}));
+}
+
+TEST(QuantLowPrecision, QuantizeToSubByteIntegers) {
+  // Per axis 0 with int4 zero points: row 0 (scale 1, zp 0): 1, -20 -> clamp -8; row 1 (scale 2,
+  // zp 1): 1.5 -> 2 (half to even) + 1 = 3, 2 + 1 = 3; row 2 (scale 0.5, zp -1): 10 - 1 = 9 -> 7,
+  // 200 - 1 -> 7.
+  auto x = makeFloat({3, 2}, {1.f, -20.f, 3.f, 4.f, 5.f, 100.f});
+  auto scale = makeFloat({3}, {1.f, 2.f, 0.5f});
+  auto zp = lowCodes(DataType::kINT4, {3}, {0x00, 0x01, 0xff});
+  ir::Attributes ax0;
+  ax0.setInt("axis", 0);
+  auto r = runOp(OpKind::kQuantizeLinear, ax0,
+                 {OpInput::value(x), OpInput::value(scale), OpInput::value(zp)});
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->at(0).dtype(), DataType::kINT4);
+  EXPECT_EQ(ints(r->at(0)), (std::vector<int64_t>{1, -8, 3, 3, 7, 7}));
+  // uint2 per tensor, no rounding surprises: 0, 1, 2, 3, 10 -> 3, -1 -> 0, 2.5 -> 2.
+  ir::Attributes u2;
+  u2.setInt("output_dtype", static_cast<int64_t>(DataType::kUINT2));
+  auto r2 = runOp(OpKind::kQuantizeLinear, u2,
+                  {OpInput::value(makeFloat({7}, {0.f, 1.f, 2.f, 3.f, 10.f, -1.f, 2.5f})),
+                   OpInput::value(makeFloat({}, {1.f}))});
+  ASSERT_TRUE(r2.isOk()) << r2.status().toString();
+  EXPECT_EQ(lowBytes(r2->at(0)), (Bytes{0, 1, 2, 3, 3, 0, 2}));
+  // int2 blocked (axis 1, block 2): scales [1, 4] for columns {0,1} and {2,3}: 1, -3 -> -2,
+  // 4/4 = 1, 8/4 = 2 -> 1.
+  ir::Attributes blk;
+  blk.setInt("axis", 1);
+  blk.setInt("block_size", 2);
+  blk.setInt("output_dtype", static_cast<int64_t>(DataType::kINT2));
+  auto r3 = runOp(OpKind::kQuantizeLinear, blk,
+                  {OpInput::value(makeFloat({1, 4}, {1.f, -3.f, 4.f, 8.f})),
+                   OpInput::value(makeFloat({1, 2}, {1.f, 4.f}))});
+  ASSERT_TRUE(r3.isOk()) << r3.status().toString();
+  EXPECT_EQ(ints(r3->at(0)), (std::vector<int64_t>{1, -2, 1, 1}));
+}
+
+TEST(QuantLowPrecision, Dequantize) {
+  // e4m3fn codes 1, -3, NaN times 2.
+  auto r = runOp(OpKind::kDequantizeLinear, {},
+                 {OpInput::value(lowCodes(DataType::kFP8E4M3FN, {3}, {0x38, 0xc4, 0x7f})),
+                  OpInput::value(makeFloat({}, {2.f}))});
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  std::vector<double> v = toDoubles(r->at(0));
+  EXPECT_EQ(v[0], 2.0);
+  EXPECT_EQ(v[1], -6.0);
+  EXPECT_TRUE(std::isnan(v[2]));
+  // int4 (-8, 7, 1) - zp 1, times 0.5 -> -4.5, 3, 0.
+  auto r4 = runOp(OpKind::kDequantizeLinear, {},
+                  {OpInput::value(lowCodes(DataType::kINT4, {3}, {0xf8, 0x07, 0x01})),
+                   OpInput::value(makeFloat({}, {0.5f})),
+                   OpInput::value(lowCodes(DataType::kINT4, {1}, {0x01}))});
+  ASSERT_TRUE(r4.isOk()) << r4.status().toString();
+  EXPECT_EQ(toDoubles(r4->at(0)), (std::vector<double>{-4.5, 3.0, 0.0}));
+  // uint2 per axis 1 with zero points (0, 2): [[3, 0], [1, 2]] * scales (1, 10) -> 3, -20, 1, 0.
+  ir::Attributes ax1;
+  ax1.setInt("axis", 1);
+  auto r2 = runOp(OpKind::kDequantizeLinear, ax1,
+                  {OpInput::value(lowCodes(DataType::kUINT2, {2, 2}, {3, 0, 1, 2})),
+                   OpInput::value(makeFloat({2}, {1.f, 10.f})),
+                   OpInput::value(lowCodes(DataType::kUINT2, {2}, {0, 2}))});
+  ASSERT_TRUE(r2.isOk()) << r2.status().toString();
+  EXPECT_EQ(toDoubles(r2->at(0)), (std::vector<double>{3.0, -20.0, 1.0, 0.0}));
+  // float4 6 and -1.5 times 3.
+  auto rf = runOp(OpKind::kDequantizeLinear, {},
+                  {OpInput::value(lowCodes(DataType::kFP4E2M1, {2}, {0x7, 0xb})),
+                   OpInput::value(makeFloat({}, {3.f}))});
+  ASSERT_TRUE(rf.isOk()) << rf.status().toString();
+  EXPECT_EQ(toDoubles(rf->at(0)), (std::vector<double>{18.0, -4.5}));
+}
+
+TEST(QuantLowPrecision, Errors) {
+  // float8e8m0 is a scale type, not a quantized type; the error names it.
+  auto x = makeFloat({2}, {1.f, 2.f});
+  auto r = runOp(OpKind::kQuantizeLinear, {},
+                 {OpInput::value(x), OpInput::value(makeFloat({}, {1.f})),
+                  OpInput::value(lowCodes(DataType::kFP8E8M0, {1}, {0x7f}))});
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("float8e8m0"), std::string::npos) << r.status().message();
+  auto d = runOp(OpKind::kDequantizeLinear, {},
+                 {OpInput::value(lowCodes(DataType::kFP8E8M0, {2}, {0x7f, 0x80})),
+                  OpInput::value(makeFloat({}, {1.f}))});
+  ASSERT_FALSE(d.isOk());
+  EXPECT_NE(d.status().message().find("float8e8m0"), std::string::npos) << d.status().message();
+  // Zero point of another type than x.
+  auto z = runOp(
+      OpKind::kDequantizeLinear, {},
+      {OpInput::value(lowCodes(DataType::kINT4, {2}, {1, 2})), OpInput::value(makeFloat({}, {1.f})),
+       OpInput::value(lowCodes(DataType::kUINT4, {1}, {0}))});
+  ASSERT_FALSE(z.isOk());
+  EXPECT_NE(z.status().message().find("uint4"), std::string::npos) << z.status().message();
+  // MatMulInteger does not take int4.
+  auto m = runOp(OpKind::kMatMulInteger, {},
+                 {OpInput::value(lowCodes(DataType::kINT4, {1, 2}, {1, 2})),
+                  OpInput::value(lowCodes(DataType::kINT4, {2, 1}, {1, 2}))});
+  ASSERT_FALSE(m.isOk());
+  EXPECT_NE(m.status().message().find("int4"), std::string::npos) << m.status().message();
+}
+
 }  // namespace
 }  // namespace kiln::test

@@ -460,5 +460,173 @@ TEST(UnaryOps, ValuePropagation) {
   EXPECT_EQ(castF->outputs[0]->dtype, DataType::kFLOAT);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cast with the low-precision types. Expected codes are worked out by hand from the formats:
+// e4m3fn = S.EEEE.MMM (bias 7), e4m3fnuz (bias 8, NaN 0x80), e5m2 = S.EEEEE.MM (bias 15),
+// e8m0 = 2^(code-127), sub-byte integers one per byte.
+
+std::shared_ptr<ir::TensorData> codes(DataType t, const std::vector<uint8_t>& b) {
+  return ir::TensorData::fromBytes(t, {static_cast<int64_t>(b.size())}, b.data());
+}
+std::vector<uint8_t> bytesOf(const ir::TensorData& t) {
+  const auto* p = static_cast<const uint8_t*>(t.data());
+  return std::vector<uint8_t>(p, p + t.bytes());
+}
+// Cast(x) to `to` with saturate / round_mode; the output's bytes (empty on error).
+std::vector<uint8_t> castBytes(const std::shared_ptr<ir::TensorData>& x, DataType to,
+                               int64_t saturate = 1, const std::string& roundMode = "") {
+  ir::Attributes a;
+  a.setInt("to", static_cast<int64_t>(to));
+  a.setInt("saturate", saturate);
+  if (!roundMode.empty()) a.setString("round_mode", roundMode);
+  auto out = runOp(OpKind::kCast, a, {OpInput::value(x)});
+  EXPECT_TRUE(out.isOk()) << out.status().toString();
+  if (!out.isOk()) return {};
+  EXPECT_EQ(out->at(0).dtype(), to);
+  return bytesOf(out->at(0));
+}
+using Bytes = std::vector<uint8_t>;
+
+TEST(UnaryOps, CastFloatToFloat8ByHand) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // 1 = 0.0111.000; -3 = 1.1000.100; 0.4789 = 1.916 * 2^-2 -> 1.875 = 0.0101.111; 448 = max;
+  // 2^-10 ties between 0 and 2^-9 -> 0; 3 * 2^-10 ties between 2^-9 and 2^-8 -> 2^-8 (even).
+  auto x = makeFloat(
+      {10}, {1.f, -3.f, 0.4789254665f, 448.f, 1000.f, -inf, nan, -0.0f, 0x1p-10f, 3 * 0x1p-10f});
+  EXPECT_EQ(castBytes(x, DataType::kFP8E4M3FN, 1),
+            (Bytes{0x38, 0xc4, 0x2f, 0x7e, 0x7e, 0xfe, 0x7f, 0x80, 0x00, 0x02}));
+  EXPECT_EQ(castBytes(x, DataType::kFP8E4M3FN, 0),
+            (Bytes{0x38, 0xc4, 0x2f, 0x7e, 0x7f, 0xff, 0x7f, 0x80, 0x00, 0x02}));
+  // e4m3fnuz: bias 8 (1 = 0.1000.000), max 240, no -0, NaN and overflow (saturate=0) -> 0x80.
+  auto u = makeFloat({5}, {1.f, 240.f, -0.0f, nan, 1000.f});
+  EXPECT_EQ(castBytes(u, DataType::kFP8E4M3FNUZ, 1), (Bytes{0x40, 0x7f, 0x00, 0x80, 0x7f}));
+  EXPECT_EQ(castBytes(u, DataType::kFP8E4M3FNUZ, 0), (Bytes{0x40, 0x7f, 0x00, 0x80, 0x80}));
+  // e5m2: 1 = 0.01111.00, max 57344 = 0.11110.11; 61440 ties up to 2^16 = overflow; 1.125 ties
+  // to 1 (mantissa 00), 1.375 ties to 1.5 (mantissa 10).
+  auto e = makeFloat({6}, {1.f, 57344.f, 61440.f, -1e6f, 1.125f, 1.375f});
+  EXPECT_EQ(castBytes(e, DataType::kFP8E5M2, 1), (Bytes{0x3c, 0x7b, 0x7b, 0xfb, 0x3c, 0x3e}));
+  EXPECT_EQ(castBytes(e, DataType::kFP8E5M2, 0), (Bytes{0x3c, 0x7b, 0x7c, 0xfc, 0x3c, 0x3e}));
+  // float16 input goes through the same rounding: 1000 -> 448.
+  auto h = ir::TensorData::fromVector<Half>(DataType::kHALF, {2}, {Half(1000.f), Half(-0.5f)});
+  EXPECT_EQ(castBytes(h, DataType::kFP8E4M3FN, 1), (Bytes{0x7e, 0xb0}));
+  // float4e2m1: 0.25 ties to 0; -3.5 ties to -4 (1.110); 9 and inf saturate to 6 (0.111).
+  auto f4 = makeFloat({4}, {0.25f, -3.5f, 9.f, inf});
+  EXPECT_EQ(castBytes(f4, DataType::kFP4E2M1, 0), (Bytes{0x0, 0xe, 0x7, 0x7}));
+}
+
+TEST(UnaryOps, CastFromFloat8ByHand) {
+  auto x = codes(DataType::kFP8E4M3FN, {0x38, 0xc4, 0x7f, 0x01, 0x80});  // 1, -3, NaN, 2^-9, -0
+  auto f = runOp(OpKind::kCast,
+                 [] {
+                   ir::Attributes a;
+                   a.setInt("to", static_cast<int64_t>(DataType::kFLOAT));
+                   return a;
+                 }(),
+                 {OpInput::value(x)});
+  ASSERT_TRUE(f.isOk()) << f.status().toString();
+  const std::vector<double> v = toDoubles(f->at(0));
+  EXPECT_EQ(v[0], 1.0);
+  EXPECT_EQ(v[1], -3.0);
+  EXPECT_TRUE(std::isnan(v[2]));
+  EXPECT_EQ(v[3], 0x1p-9);
+  EXPECT_TRUE(v[4] == 0.0 && std::signbit(v[4]));
+  // -> int32 truncates (NaN -> 0); -> bool is x != 0 (NaN -> true).
+  Bytes i32 = castBytes(x, DataType::kINT32);
+  ASSERT_EQ(i32.size(), 20u);
+  int32_t iv[5];
+  std::memcpy(iv, i32.data(), 20);
+  EXPECT_EQ(std::vector<int32_t>(iv, iv + 5), (std::vector<int32_t>{1, -3, 0, 0, 0}));
+  EXPECT_EQ(castBytes(x, DataType::kBOOL), (Bytes{1, 1, 1, 1, 0}));
+  // e5m2 inf -> e4m3fn: max with saturate, NaN without.
+  auto inf5 = codes(DataType::kFP8E5M2, {0x7c, 0xfc});
+  EXPECT_EQ(castBytes(inf5, DataType::kFP8E4M3FN, 1), (Bytes{0x7e, 0xfe}));
+  EXPECT_EQ(castBytes(inf5, DataType::kFP8E4M3FN, 0), (Bytes{0x7f, 0xff}));
+  // float4 codes -> float16 bits: 1.5 = 0x3e00, -6 = 0xc600.
+  Bytes hb = castBytes(codes(DataType::kFP4E2M1, {0x3, 0xf}), DataType::kHALF);
+  EXPECT_EQ(hb, (Bytes{0x00, 0x3e, 0x00, 0xc6}));
+}
+
+TEST(UnaryOps, CastSubByteIntegersByHand) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // float -> int4/uint4: truncate, then keep the low 4 bits (-9 -> 7, 15 -> -1), NaN -> 0.
+  auto x = makeFloat({5}, {-9.f, -8.5f, 7.9f, 15.f, nan});
+  EXPECT_EQ(castBytes(x, DataType::kINT4), (Bytes{0x07, 0xf8, 0x07, 0xff, 0x00}));
+  EXPECT_EQ(castBytes(x, DataType::kUINT4), (Bytes{7, 8, 7, 15, 0}));
+  // int32 -> int4 / uint2 / int2 wrap.
+  auto i = makeInt32({2}, {100, -1});
+  EXPECT_EQ(castBytes(i, DataType::kINT4), (Bytes{4, 0xff}));
+  EXPECT_EQ(castBytes(i, DataType::kUINT2), (Bytes{0, 3}));
+  EXPECT_EQ(castBytes(makeInt32({2}, {2, 3}), DataType::kINT2), (Bytes{0xfe, 0xff}));
+  // int4 -> int8 (sign-extended), -> uint8 (wraps as int8 does), -> float.
+  auto q = codes(DataType::kINT4, {0xf8, 0x07});  // -8, 7
+  EXPECT_EQ(castBytes(q, DataType::kINT8), (Bytes{0xf8, 0x07}));
+  EXPECT_EQ(castBytes(q, DataType::kUINT8), (Bytes{248, 7}));
+  Bytes fb = castBytes(q, DataType::kFLOAT);
+  ASSERT_EQ(fb.size(), 8u);
+  float fv[2];
+  std::memcpy(fv, fb.data(), 8);
+  EXPECT_EQ(fv[0], -8.f);
+  EXPECT_EQ(fv[1], 7.f);
+  // uint4 15 -> e4m3fn: 15 = 1.875 * 2^3 = 0.1010.111.
+  EXPECT_EQ(castBytes(codes(DataType::kUINT4, {15}), DataType::kFP8E4M3FN), (Bytes{0x57}));
+}
+
+TEST(UnaryOps, CastFloat8E8M0RoundModes) {
+  // 3 = 1.5 * 2: up 4, down 2, nearest 4 (ties up); 0.3: up 0.5, down 0.25, nearest 0.25;
+  // 0 saturates to 2^-127 (code 0).
+  auto x = makeFloat({3}, {3.f, 0.3f, 0.f});
+  EXPECT_EQ(castBytes(x, DataType::kFP8E8M0, 1, "up"), (Bytes{0x81, 0x7e, 0x00}));
+  EXPECT_EQ(castBytes(x, DataType::kFP8E8M0, 1, ""), (Bytes{0x81, 0x7e, 0x00}));  // default up
+  EXPECT_EQ(castBytes(x, DataType::kFP8E8M0, 1, "down"), (Bytes{0x80, 0x7d, 0x00}));
+  EXPECT_EQ(castBytes(x, DataType::kFP8E8M0, 1, "nearest"), (Bytes{0x81, 0x7d, 0x00}));
+  EXPECT_EQ(castBytes(x, DataType::kFP8E8M0, 0, "nearest"), (Bytes{0x81, 0x7d, 0xff}));
+  auto back = runOp(OpKind::kCast,
+                    [] {
+                      ir::Attributes a;
+                      a.setInt("to", static_cast<int64_t>(DataType::kFLOAT));
+                      return a;
+                    }(),
+                    {OpInput::value(codes(DataType::kFP8E8M0, {0x7f, 0x80, 0xff, 0x00}))});
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  const std::vector<double> v = toDoubles(back->at(0));
+  EXPECT_EQ(v[0], 1.0);
+  EXPECT_EQ(v[1], 2.0);
+  EXPECT_TRUE(std::isnan(v[2]));
+  EXPECT_EQ(v[3], std::ldexp(1.0, -127));
+  ir::Attributes bad;
+  bad.setInt("to", static_cast<int64_t>(DataType::kFP8E8M0));
+  bad.setString("round_mode", "sideways");
+  auto r = runOp(OpKind::kCast, bad, {OpInput::value(x)});
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("round_mode 'sideways'"), std::string::npos)
+      << r.status().message();
+}
+
+// Ops other than Cast / QuantizeLinear / DequantizeLinear refuse the low-precision types with an
+// error naming the type (no silent byte reinterpretation).
+TEST(UnaryOps, LowPrecisionTypesRejectedElsewhere) {
+  struct Case {
+    OpKind op;
+    DataType t;
+    int inputs;
+  };
+  for (const Case& c :
+       {Case{OpKind::kRelu, DataType::kFP8E4M3FN, 1}, Case{OpKind::kAbs, DataType::kINT4, 1},
+        Case{OpKind::kIdentity, DataType::kFP4E2M1, 1}, Case{OpKind::kNeg, DataType::kINT2, 1},
+        Case{OpKind::kAdd, DataType::kFP8E5M2, 2}, Case{OpKind::kMul, DataType::kUINT4, 2},
+        Case{OpKind::kMatMul, DataType::kFP8E4M3FNUZ, 2},
+        Case{OpKind::kSoftmax, DataType::kFP8E8M0, 1}}) {
+    auto x = codes(c.t, {0x01, 0x02});
+    std::vector<OpInput> in(static_cast<size_t>(c.inputs), OpInput::value(x));
+    if (c.op == OpKind::kMatMul)
+      in = {OpInput::value(codes(c.t, {1, 2})), OpInput::value(codes(c.t, {1, 2}))};
+    auto r = runOp(c.op, {}, in);
+    ASSERT_FALSE(r.isOk()) << ir::opName(c.op) << " accepted " << dataTypeName(c.t);
+    EXPECT_NE(r.status().message().find(dataTypeName(c.t)), std::string::npos)
+        << ir::opName(c.op) << ": " << r.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace kiln::test

@@ -168,3 +168,36 @@ def test_unsupported_nodes_are_all_reported_by_the_cli(kiln_cli, tmp_path):
     assert "unsupported operator 'StringNormalizer' (domain 'ai.onnx', opset 13)" in text, text
     assert "unsupported operator 'MyOp' (domain 'com.example', opset 1)" in text, text
     assert "node 'custom'" in text, text
+
+
+def test_shape_tensor_inputs_get_values_from_shapes_or_files(ort, kiln_cli, tmp_path):
+    """Resize sizes and ReduceSum axes fed by graph inputs (shape tensor inputs): kiln run takes
+    their values from --shapes (trtexec's convention) or from --loadInputs; outputs match
+    onnxruntime for two sets of values."""
+    nodes = [helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest"),
+             helper.make_node("ReduceSum", ["y", "axes"], ["z"], keepdims=0)]
+    graph = helper.make_graph(
+        nodes, "shape_tensors",
+        [_vi("x", [1, 1, 2, 3]), _vi("sizes", [4], TensorProto.INT64),
+         _vi("axes", [1], TensorProto.INT64)],
+        [_vi("y", None), _vi("z", None)])
+    path = str(tmp_path / "st.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=9), path)
+    x = np.random.default_rng(7).uniform(-1, 1, (1, 1, 2, 3)).astype(np.float32)
+    for k, (sizes, axes, via_file) in enumerate([([1, 1, 4, 6], [3], False),
+                                                  ([1, 1, 3, 5], [2], True)]):
+        feeds = {"x": x, "sizes": np.array(sizes, np.int64), "axes": np.array(axes, np.int64)}
+        ref = ku.ort_reference(path, feeds)
+        out_json = str(tmp_path / f"out{k}.json")
+        if via_file:
+            args = [f"--loadInputs={ku.write_inputs(feeds, str(tmp_path), str(k))}"]
+        else:
+            values = f"sizes:{'x'.join(map(str, sizes))},axes:{axes[0]}"
+            args = [f"--shapes={values}",
+                    f"--loadInputs={ku.write_inputs({'x': x}, str(tmp_path), str(k))}"]
+        ku.run_cli(["run", f"--onnx={path}", *args, f"--exportOutput={out_json}",
+                    "--iterations=1", "--duration=0", "--warmUp=0"], kiln_cli)
+        got = ku.read_export_output(out_json)
+        assert got["y"].shape == tuple(sizes)
+        for name in ("y", "z"):
+            ku.assert_close(got[name], ref[name], f"values {sizes}/{axes} output '{name}'")

@@ -579,9 +579,12 @@ TEST(OnnxParser, BatchNormTrainingOutputsAndDropoutMask) {
   Parsed d;
   ASSERT_TRUE(d.parse(dropout(false))) << d.errors();
   EXPECT_EQ(d.layerTypes(), std::vector<std::string>{"Identity"});
+  // The mask is all true at inference: ConstantOfShape(Shape(x)) of bool.
   Parsed dm;
-  EXPECT_FALSE(dm.parse(dropout(true)));
-  EXPECT_NE(dm.errors().find("mask"), std::string::npos) << dm.errors();
+  ASSERT_TRUE(dm.parse(dropout(true))) << dm.errors();
+  EXPECT_EQ(dm.layerTypes(), (std::vector<std::string>{"Identity", "Shape", "ConstantOfShape"}));
+  EXPECT_EQ(dm.shapeOf("mask"), "[4]");
+  EXPECT_EQ(dm.graph().findValue("mask")->dtype, DataType::kBOOL);
 }
 
 TEST(OnnxParser, GroupNormOpset18ScaleAndBiasExpandPerChannel) {
@@ -859,15 +862,41 @@ TEST(OnnxParser, EveryUnsupportedNodeIsReportedAtOnceAndNothingIsImported) {
 }
 
 TEST(OnnxParser, VersionsOutsideTheRangeAreRefused) {
-  for (int64_t opset : {8, 29}) {
-    ModelBuilder mb(opset);
+  {
+    ModelBuilder mb(29);
     mb.input("x", onnx::TensorProto::FLOAT, {int64_t{2}});
     mb.node("Relu", {"x"}, {"y"});
     mb.output("y");
     Parsed p;
     EXPECT_FALSE(p.parse(mb.bytes()));
-    EXPECT_NE(p.errors().find("opset " + std::to_string(opset)), std::string::npos) << p.errors();
+    EXPECT_NE(p.errors().find("opset 29"), std::string::npos) << p.errors();
     EXPECT_NE(p.errors().find("9 to 28"), std::string::npos) << p.errors();
+  }
+  // Opsets 1..8: imported as opset 9 when no op of the model changed in between (Relu: version
+  // 6, And: 7); a node whose op changed (BatchNormalization: 9) is refused by name.
+  {
+    ModelBuilder mb(7);
+    mb.input("x", onnx::TensorProto::FLOAT, {int64_t{2}});
+    mb.input("b", onnx::TensorProto::BOOL, {int64_t{2}});
+    mb.node("Relu", {"x"}, {"y"});
+    mb.node("And", {"b", "b"}, {"z"});
+    mb.output("y");
+    mb.output("z");
+    Parsed p;
+    EXPECT_TRUE(p.parse(mb.bytes())) << p.errors();
+  }
+  {
+    ModelBuilder mb(8);
+    mb.input("x", onnx::TensorProto::FLOAT, {int64_t{1}, int64_t{2}});
+    for (const char* n : {"s", "bb", "m", "v"}) mb.floatInit(n, {2}, {1.f, 1.f});
+    mb.node("BatchNormalization", {"x", "s", "bb", "m", "v"}, {"y"}, "bn");
+    mb.output("y");
+    Parsed p;
+    EXPECT_FALSE(p.parse(mb.bytes()));
+    EXPECT_NE(p.errors().find("opset 8"), std::string::npos) << p.errors();
+    EXPECT_NE(p.errors().find("BatchNormalization changed in opset 9"), std::string::npos)
+        << p.errors();
+    EXPECT_NE(p.errors().find("version_converter"), std::string::npos) << p.errors();
   }
   // The newest opset and IR version of the conformance suite (onnx 1.23) are accepted.
   {
@@ -1428,45 +1457,62 @@ TEST(OnnxParser, ResizeAlignCornersWithScalesUsesTheUnroundedLength) {
   EXPECT_NEAR(y[1], 4.0 + (xo - 2.0) * 4.0, 1e-5);
 }
 
-// Inputs Kiln needs at build time, computed from data: unsupported (not invalid), one message.
-TEST(OnnxParser, DataDependentShapeInputsAreUnsupportedWithOneMessage) {
+// Inputs whose values decide shapes: a graph input there becomes a shape tensor input (read on
+// the host at run time); the same input after a computation on tensor data (Abs here) is
+// unsupported (not invalid), with one message naming the input and the node.
+TEST(OnnxParser, ShapeInputsFromGraphInputsAreShapeTensorsAndFromDataUnsupported) {
   struct Case {
     const char* op;
     int64_t opset;
     const char* input;
+    const char* shape;  // of y when `input` is a graph input
   };
-  for (const Case& c :
-       {Case{"Resize", 19, "scales"}, Case{"Resize", 19, "sizes"}, Case{"Upsample", 9, "scales"},
-        Case{"Range", 11, "limit"}, Case{"Reshape", 13, "shape"}}) {
-    ModelBuilder mb(c.opset);
-    std::string in = c.input;
-    if (std::string(c.op) == "Range") {
-      mb.input("limit", onnx::TensorProto::FLOAT, {});
-      mb.floatInit("start", {}, {0.f});
-      mb.floatInit("delta", {}, {1.f});
-      mb.node("Range", {"start", "limit", "delta"}, {"y"}, "n");
-    } else {
-      mb.input("x", onnx::TensorProto::FLOAT, {int64_t{1}, int64_t{1}, int64_t{2}, int64_t{2}});
-      const bool ints = in == "sizes" || in == "shape";
-      mb.input(in, ints ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT, {int64_t{4}});
-      if (std::string(c.op) == "Resize")
-        mb.node("Resize",
-                in == "scales" ? std::vector<std::string>{"x", "", "scales"}
-                               : std::vector<std::string>{"x", "", "", "sizes"},
-                {"y"}, "n");
-      else
-        mb.node(c.op, {"x", in}, {"y"}, "n");
+  for (bool viaData : {false, true}) {
+    for (const Case& c : {Case{"Resize", 19, "scales", "[n:0:d0,n:0:d1,n:0:d2,n:0:d3]"},
+                          Case{"Resize", 19, "sizes", "[sizes[0],sizes[1],sizes[2],sizes[3]]"},
+                          Case{"Upsample", 9, "scales", "[n:0:d0,n:0:d1,n:0:d2,n:0:d3]"},
+                          Case{"Range", 11, "limit", "[n:0:d0]"},
+                          Case{"Reshape", 13, "shape", "[shape[0],shape[1],shape[2],shape[3]]"}}) {
+      ModelBuilder mb(c.opset);
+      std::string in = c.input;
+      // The node reads `fed`: the graph input itself, or Abs of it (a computation on data).
+      std::string fed = viaData ? in + "_abs" : in;
+      if (std::string(c.op) == "Range") {
+        mb.input("limit", onnx::TensorProto::FLOAT, {});
+        mb.floatInit("start", {}, {0.f});
+        mb.floatInit("delta", {}, {1.f});
+        if (viaData) mb.node("Abs", {in}, {fed});
+        mb.node("Range", {"start", fed, "delta"}, {"y"}, "n");
+      } else {
+        mb.input("x", onnx::TensorProto::FLOAT, {int64_t{1}, int64_t{1}, int64_t{2}, int64_t{2}});
+        const bool ints = in == "sizes" || in == "shape";
+        mb.input(in, ints ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT, {int64_t{4}});
+        if (viaData) mb.node("Abs", {in}, {fed});
+        if (std::string(c.op) == "Resize")
+          mb.node("Resize",
+                  in == "scales" ? std::vector<std::string>{"x", "", fed}
+                                 : std::vector<std::string>{"x", "", "", fed},
+                  {"y"}, "n");
+        else
+          mb.node(c.op, {"x", fed}, {"y"}, "n");
+      }
+      mb.output("y");
+      Parsed p;
+      if (!viaData) {
+        ASSERT_TRUE(p.parse(mb.bytes())) << c.op << ": " << p.errors();
+        EXPECT_TRUE(p.network->getTensor(c.input)->isShapeTensor()) << c.op;
+        EXPECT_EQ(p.shapeOf("y"), c.shape) << c.op;
+        continue;
+      }
+      EXPECT_FALSE(p.parse(mb.bytes())) << c.op;
+      ASSERT_GE(p.parser->getNbErrors(), 1) << c.op;
+      EXPECT_EQ(p.parser->getError(0).code, ParserError::Code::kUNSUPPORTED_NODE) << p.errors();
+      EXPECT_NE(p.errors().find("input '" + fed + "' of node 'n' (" + c.op +
+                                ") must be a constant or computed from shapes; it is computed "
+                                "from tensor data, which Kiln does not support yet"),
+                std::string::npos)
+          << p.errors();
     }
-    mb.output("y");
-    Parsed p;
-    EXPECT_FALSE(p.parse(mb.bytes())) << c.op;
-    ASSERT_GE(p.parser->getNbErrors(), 1) << c.op;
-    EXPECT_EQ(p.parser->getError(0).code, ParserError::Code::kUNSUPPORTED_NODE) << p.errors();
-    EXPECT_NE(p.errors().find("input '" + in + "' of node 'n' (" + c.op +
-                              ") must be a constant or computed from shapes; it is computed from "
-                              "tensor data, which Kiln does not support yet"),
-              std::string::npos)
-        << p.errors();
   }
 }
 

@@ -144,11 +144,12 @@ PlanContents makePlan(TestGraph* t) {
   p.networkName = "hand built network";
   p.graph = std::move(t->graph);
   Profile p0;
-  p0.inputs.push_back({"images", {1, 3, 32, 32}, {8, 3, 224, 224}, {16, 3, 512, 512}});
-  p0.inputs.push_back({"tokens", {1, 1}, {8, 128}, {16, 1024}});
+  p0.inputs.push_back({"images", {1, 3, 32, 32}, {8, 3, 224, 224}, {16, 3, 512, 512}, {}, {}, {}});
+  p0.inputs.push_back({"tokens", {1, 1}, {8, 128}, {16, 1024}, {}, {}, {}});
   Profile p1;
-  p1.inputs.push_back({"images", {1, 3, 8, 8}, {1, 3, 8, 8}, {1, 3, 8, 8}});
-  p1.inputs.push_back({"tokens", {2, 3}, {2, 3}, {2, 3}});
+  p1.inputs.push_back({"images", {1, 3, 8, 8}, {1, 3, 8, 8}, {1, 3, 8, 8}, {}, {}, {}});
+  // Value bounds (shape tensor inputs, format 2) travel with the profile.
+  p1.inputs.push_back({"tokens", {2, 3}, {2, 3}, {2, 3}, {1, 1}, {4, 8}, {9, 64}});
   p.profiles = {p0, p1};
   p.device.type = DeviceType::kGPU;
   p.device.name = "NVIDIA H100 80GB HBM3";
@@ -406,6 +407,10 @@ TEST(Plan, RoundTripPreservesEverything) {
   EXPECT_EQ(loaded->profiles[0].inputs[0].opt, (std::vector<int64_t>{8, 3, 224, 224}));
   EXPECT_EQ(loaded->profiles[0].inputs[1].max, (std::vector<int64_t>{16, 1024}));
   EXPECT_EQ(loaded->profiles[1].inputs[1].min, (std::vector<int64_t>{2, 3}));
+  EXPECT_TRUE(loaded->profiles[0].inputs[1].minValues.empty());
+  EXPECT_EQ(loaded->profiles[1].inputs[1].minValues, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(loaded->profiles[1].inputs[1].optValues, (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(loaded->profiles[1].inputs[1].maxValues, (std::vector<int64_t>{9, 64}));
 
   // Writing what was read gives the same bytes.
   EXPECT_EQ(serializeOrDie(*loaded), bytes);

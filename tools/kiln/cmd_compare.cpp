@@ -32,6 +32,7 @@
 
 #include "commands.h"
 #include "common/half.h"
+#include "common/small_float.h"
 #include "gpu_run.h"
 #include "json_reader.h"
 #include "json_writer.h"
@@ -154,6 +155,16 @@ double elementAsDouble(DataType t, const void* data, int64_t i) {
     case DataType::kUINT32: return load(uint32_t{});
     case DataType::kINT64: return static_cast<double>(load(int64_t{}));
     case DataType::kUINT64: return static_cast<double>(load(uint64_t{}));
+    case DataType::kFP8E4M3FN:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP8E8M0:
+    case DataType::kFP4E2M1: return smallFloatToFloat(t, load(uint8_t{}));
+    case DataType::kINT4:
+    case DataType::kINT2: return load(int8_t{});  // sub-byte types are stored unpacked
+    case DataType::kUINT4:
+    case DataType::kUINT2: return load(uint8_t{});
   }
   return 0;
 }

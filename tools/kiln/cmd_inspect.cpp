@@ -28,6 +28,10 @@ void writeTensorJson(JsonWriter& w, const Tensor* t) {
   w.string(dataTypeName(t->getType()));
   w.key("shape");
   w.string(t->getShapeString());
+  if (t->isShapeTensor()) {
+    w.key("shapeTensor");
+    w.raw("true");
+  }
   w.endObject();
 }
 
@@ -136,6 +140,9 @@ int inspectPlan(const InspectOptions& o, Logger& logger) {
         w.key("name"); w.string(t.name);
         w.key("dtype"); w.string(dataTypeName(e.getTensorDataType(t.name.c_str())));
         w.key("shape"); w.string(e.getTensorShapeString(t.name.c_str()));
+        if (e.isShapeInferenceIO(t.name.c_str())) {
+          w.key("shapeTensor"); w.raw("true");
+        }
         w.endObject();
       }
       w.endArray();
@@ -174,8 +181,9 @@ int inspectPlan(const InspectOptions& o, Logger& logger) {
     std::printf("%s:\n", mode == TensorIOMode::kINPUT ? "Inputs" : "Outputs");
     for (const IO& t : io) {
       if (t.mode != mode) continue;
-      std::printf("  %s %s%s\n", t.name.c_str(), dataTypeName(e.getTensorDataType(t.name.c_str())),
-                  e.getTensorShapeString(t.name.c_str()).c_str());
+      std::printf("  %s %s%s%s\n", t.name.c_str(), dataTypeName(e.getTensorDataType(t.name.c_str())),
+                  e.getTensorShapeString(t.name.c_str()).c_str(),
+                  e.isShapeInferenceIO(t.name.c_str()) ? " (shape tensor: values in host memory)" : "");
     }
   }
   std::printf("Optimization profiles (%d):\n", e.getNbOptimizationProfiles());
@@ -183,6 +191,11 @@ int inspectPlan(const InspectOptions& o, Logger& logger) {
     std::printf("  profile %d:\n", p);
     for (const IO& t : io) {
       if (t.mode != TensorIOMode::kINPUT) continue;
+      std::vector<int64_t> vmin = e.getProfileTensorValues(t.name.c_str(), p, OptProfileSelector::kMIN);
+      if (!vmin.empty())
+        std::printf("    %s values: min %s, opt %s, max %s\n", t.name.c_str(), dimsString(toDims(vmin)).c_str(),
+                    dimsString(toDims(e.getProfileTensorValues(t.name.c_str(), p, OptProfileSelector::kOPT))).c_str(),
+                    dimsString(toDims(e.getProfileTensorValues(t.name.c_str(), p, OptProfileSelector::kMAX))).c_str());
       Dims probe = e.getProfileShape(t.name.c_str(), p, OptProfileSelector::kMIN);
       if (probe.nbDims <= 0) continue;
       std::printf("    %s: min %s, opt %s, max %s\n", t.name.c_str(), dimsString(probe).c_str(),

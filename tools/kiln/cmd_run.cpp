@@ -1,6 +1,7 @@
 // `kiln run`: build or load an engine, bind inputs (random or from files), run timed
 // inferences and report performance; optionally export outputs and timings.
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <random>
 
@@ -41,6 +42,24 @@ std::string ioList(const Engine& engine, TensorIOMode mode) {
   return s.empty() ? "(none)" : s;
 }
 
+// Writes `values` into a host buffer of type `type` (a shape tensor input's values).
+Status writeValues(DataType type, void* data, const std::vector<int64_t>& values,
+                   const std::string& name) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    switch (type) {
+      case DataType::kINT64: static_cast<int64_t*>(data)[i] = values[i]; break;
+      case DataType::kINT32: static_cast<int32_t*>(data)[i] = static_cast<int32_t>(values[i]); break;
+      case DataType::kFLOAT: static_cast<float*>(data)[i] = static_cast<float>(values[i]); break;
+      case DataType::kDOUBLE: static_cast<double*>(data)[i] = static_cast<double>(values[i]); break;
+      default:
+        return unsupported("shape tensor input '%s' has type %s; --shapes values are supported for "
+                           "int32, int64, float32 and float64 inputs (use --loadInputs)",
+                           name.c_str(), dataTypeName(type));
+    }
+  }
+  return Status::ok();
+}
+
 std::string profileRange(const Engine& engine, const char* name, int profile) {
   if (engine.getNbOptimizationProfiles() <= profile) return "";
   Dims mn = engine.getProfileShape(name, profile, OptProfileSelector::kMIN);
@@ -66,10 +85,41 @@ StatusOr<Bindings> prepareTensors(Engine& engine, ExecutionContext& ctx, const B
 
   Bindings b;
   // Inputs: shape from --shapes, else the profile's opt shape, else the static shape.
+  std::map<std::string, std::vector<int64_t>> shapeValues;  // shape tensor inputs
   for (int i = 0; i < engine.getNbIOTensors(); ++i) {
     const char* name = engine.getIOTensorName(i);
     if (engine.getTensorIOMode(name) != TensorIOMode::kINPUT) continue;
     Dims declared = engine.getTensorShape(name);
+    if (engine.isShapeInferenceIO(name)) {
+      // trtexec's convention: --shapes gives a shape tensor input's values.
+      std::vector<int64_t> values;
+      bool given = false;
+      for (const ShapeSpec& s : build.shapes)
+        if (s.name == name) values = s.dims, given = true;
+      bool fromFile = false;
+      for (const InputFileSpec& s : run.loadInputs) fromFile = fromFile || s.name == name;
+      if (!given && !fromFile && engine.getNbOptimizationProfiles() > 0) {
+        values = engine.getProfileTensorValues(name, 0, OptProfileSelector::kOPT);
+        given = !values.empty();
+      }
+      if (!given && !fromFile)
+        return invalidArgument(
+            "input '%s' is a shape tensor input (its values decide output shapes): give its "
+            "values with --shapes=%s:<v1>x<v2>... (trtexec's syntax) or --loadInputs",
+            name, name);
+      int64_t n = 1;
+      for (int d = 0; d < declared.nbDims; ++d) n *= declared.d[d];
+      if (given && static_cast<int64_t>(values.size()) != n)
+        return invalidArgument("--shapes: shape tensor input '%s' has %lld element(s), got %zu values",
+                               name, static_cast<long long>(n), values.size());
+      if (given) shapeValues[name] = values;
+      HostTensor t;
+      t.name = name;
+      t.type = engine.getTensorDataType(name);
+      t.dims = declared;
+      b.inputs.push_back(std::move(t));
+      continue;
+    }
     Dims dims = declared;
     bool fromSpec = false;
     for (const ShapeSpec& s : build.shapes) {
@@ -119,12 +169,21 @@ StatusOr<Bindings> prepareTensors(Engine& engine, ExecutionContext& ctx, const B
       std::copy(data.begin(), data.end(), static_cast<uint8_t*>(t.buffer.data()));
       std::printf("Input '%s' (%s, %s) loaded from %s\n", t.name.c_str(), dataTypeName(t.type),
                   dimsString(t.dims).c_str(), file->path.c_str());
+    } else if (auto sv = shapeValues.find(t.name); sv != shapeValues.end()) {
+      KILN_RETURN_IF_ERROR(writeValues(t.type, t.buffer.data(), sv->second, t.name));
+      std::printf("Input '%s' (%s, %s): shape tensor values %s\n", t.name.c_str(),
+                  dataTypeName(t.type), dimsString(t.dims).c_str(),
+                  dimsString(toDims(sv->second)).c_str());
     } else {
       fillRandom(t.type, t.buffer.data(), t.volume(), rng);
       std::printf("Input '%s' (%s, %s): random values (seed %u)\n", t.name.c_str(),
                   dataTypeName(t.type), dimsString(t.dims).c_str(), run.seed);
     }
   }
+
+  // Shape tensor inputs are read on the host; the context needs them to resolve output shapes.
+  for (HostTensor& t : b.inputs)
+    if (engine.isShapeInferenceIO(t.name.c_str())) ctx.setTensorAddress(t.name.c_str(), t.buffer.data());
 
   // Outputs: shapes resolved by the context from the input shapes.
   for (int i = 0; i < engine.getNbIOTensors(); ++i) {

@@ -32,6 +32,22 @@ const std::vector<int64_t>* findSpec(const std::vector<ShapeSpec>& specs, const 
   return nullptr;
 }
 
+// A shape tensor input's values (given where other inputs get shapes, as trtexec does) must
+// have one number per element.
+Status checkShapeTensorValues(const Tensor& input, const std::vector<int64_t>& values,
+                              const char* flag) {
+  Dims declared = input.getDimensions();
+  int64_t n = 1;
+  for (int i = 0; i < declared.nbDims; ++i) n *= declared.d[i];
+  if (static_cast<int64_t>(values.size()) != n)
+    return invalidArgument("%s: input '%s' is a shape tensor input (shape %s): give its %lld "
+                           "value(s) separated by 'x', e.g. %s:%s; got %zu",
+                           flag, input.getName(), input.getShapeString().c_str(),
+                           static_cast<long long>(n), input.getName(), n == 2 ? "4x6" : "3",
+                           values.size());
+  return Status::ok();
+}
+
 // Checks that a user shape fits the input's declared shape: same rank, equal static dims.
 Status checkAgainstDeclared(const Tensor& input, const std::vector<int64_t>& dims,
                             const char* flag) {
@@ -66,6 +82,10 @@ StatusOr<bool> fillProfile(const BuildOptions& o, NetworkDefinition& net,
       if (t == nullptr || !t->isNetworkInput())
         return notFound("%s: the network has no input '%s'; its inputs are %s", flag,
                         s.name.c_str(), inputList(net).c_str());
+      if (t->isShapeTensor()) {  // trtexec's convention: the spec gives the values
+        KILN_RETURN_IF_ERROR(checkShapeTensorValues(*t, s.dims, flag));
+        continue;
+      }
       KILN_RETURN_IF_ERROR(checkAgainstDeclared(*t, s.dims, flag));
     }
   }
@@ -73,6 +93,27 @@ StatusOr<bool> fillProfile(const BuildOptions& o, NetworkDefinition& net,
   for (int i = 0; i < net.getNbInputs(); ++i) {
     Tensor* t = net.getInput(i);
     Dims declared = t->getDimensions();
+    if (t->isShapeTensor()) {
+      // Value bounds of a shape tensor input, from the same flags (opt <- opt, shapes, max,
+      // min; min and max <- themselves, else opt); none given: any values at run time.
+      std::string name = t->getName();
+      const std::vector<int64_t>* mn = findSpec(o.minShapes, name);
+      const std::vector<int64_t>* mx = findSpec(o.maxShapes, name);
+      const std::vector<int64_t>* sh = findSpec(o.shapes, name);
+      const std::vector<int64_t>* op = findSpec(o.optShapes, name);
+      const std::vector<int64_t>* opt = op ? op : sh ? sh : mx ? mx : mn;
+      if (opt == nullptr) continue;
+      const std::vector<int64_t>& vmin = mn ? *mn : *opt;
+      const std::vector<int64_t>& vmax = mx ? *mx : *opt;
+      const int32_t n = static_cast<int32_t>(opt->size());
+      if (!profile.setShapeValues(name.c_str(), OptProfileSelector::kMIN, vmin.data(), n) ||
+          !profile.setShapeValues(name.c_str(), OptProfileSelector::kOPT, opt->data(), n) ||
+          !profile.setShapeValues(name.c_str(), OptProfileSelector::kMAX, vmax.data(), n))
+        return invalidArgument("shape tensor input '%s': the optimization profile refused its values",
+                               name.c_str());
+      anyDynamic = true;
+      continue;
+    }
     if (!isDynamic(declared)) continue;
     anyDynamic = true;
     std::string name = t->getName();

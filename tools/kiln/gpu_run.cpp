@@ -101,7 +101,10 @@ Status allocateAndBind(StreamSlot& s, IoBuffer& b) {
   KILN_CLI_CUDA(cudaMalloc(&b.device, alloc));
   KILN_CLI_CUDA(cudaMallocHost(&b.pinned, alloc));
   std::memset(b.pinned, 0, alloc);
-  if (!s.ctx->setTensorAddress(b.name.c_str(), b.device))
+  // Shape tensor inputs are read by the context on the host (TensorRT's rule): bind the pinned
+  // host copy, which holds the values given with --shapes.
+  void* bound = s.ctx->getEngine().isShapeInferenceIO(b.name.c_str()) ? b.pinned : b.device;
+  if (!s.ctx->setTensorAddress(b.name.c_str(), bound))
     return internalError("stream %d: cannot bind '%s' to device memory: %s", s.index,
                          b.name.c_str(), s.ctx->getLastError().c_str());
   return Status::ok();

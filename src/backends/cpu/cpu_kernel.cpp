@@ -23,6 +23,10 @@ const CpuKernelTable& cpuKernels() {
     registerIndexingKernels(t);
     registerTransformerQuantKernels(t);
     registerRecurrentKernels(t);
+    registerAttentionExtKernels(t);
+    registerSignalKernels(t);
+    registerVisionKernels(t);
+    registerMiscKernels(t);
     registerPluginKernels(t);
     return t;
   }();

@@ -80,6 +80,10 @@ void registerShapeOpKernels(CpuKernelTable& t);
 void registerIndexingKernels(CpuKernelTable& t);  // kernels_indexing.cpp
 void registerTransformerQuantKernels(CpuKernelTable& t);  // kernels_transformer_quant.cpp
 void registerRecurrentKernels(CpuKernelTable& t);  // kernels_recurrent.cpp
+void registerAttentionExtKernels(CpuKernelTable& t);  // kernels_attention_ext.cpp
+void registerSignalKernels(CpuKernelTable& t);  // kernels_signal.cpp
+void registerVisionKernels(CpuKernelTable& t);  // kernels_vision.cpp
+void registerMiscKernels(CpuKernelTable& t);  // kernels_misc.cpp
 // Plugin layers (src/plugins/plugin_cpu.cpp): a transient plugin instance per call; the
 // runtime's executor keeps one instance per execution context instead.
 void registerPluginKernels(CpuKernelTable& t);

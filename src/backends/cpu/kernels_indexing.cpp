@@ -300,17 +300,18 @@ Status lrnKernel(CpuKernelContext& ctx) {
   });
 }
 
-// --- CumSum ---------------------------------------------------------------------------------------
+// --- CumSum, CumProd -----------------------------------------------------------------------------
 
-// y[j] = sum of x[i] for i <= j (exclusive: i < j; reverse: i >= j / i > j) along the axis.
-// Floats accumulate in double; integers wrap (accumulated modulo 2^64, then truncated, which is
-// the same as wrapping in the element type).
-Status cumSumKernel(CpuKernelContext& ctx) {
+// y[j] = sum (CumSum) or product (CumProd) of x[i] for i <= j (exclusive: i < j; reverse: i >= j
+// / i > j) along the axis. Floats accumulate in double; integers wrap (accumulated modulo 2^64,
+// then truncated, which is the same as wrapping in the element type, for sums and products).
+template <bool kProduct>
+Status cumulativeKernel(CpuKernelContext& ctx) {
   const CpuTensor& x = ctx.inputs[0];
   int64_t axis = ctx.inputs[1].intAt(0);
   if (!normalizeAxis(axis, x.rank()))
-    return ctx.error("axis %lld is out of range for input of shape %s", static_cast<long long>(axis),
-                     ir::dimsToString(x.dims).c_str());
+    return ctx.error("axis %lld is out of range for input of shape %s",
+                     static_cast<long long>(axis), ir::dimsToString(x.dims).c_str());
   const bool exclusive = ctx.attrs().getInt("exclusive", 0) != 0;
   const bool reverse = ctx.attrs().getInt("reverse", 0) != 0;
   const AxisView v = axisView(x.dims, axis);
@@ -321,7 +322,7 @@ Status cumSumKernel(CpuKernelContext& ctx) {
     T* yp = ctx.outputs[0].as<T>();
     for (int64_t o = 0; o < v.outer; ++o) {
       for (int64_t i = 0; i < v.inner; ++i) {
-        Acc acc{0};
+        Acc acc{kProduct ? 1 : 0};
         for (int64_t s = 0; s < v.n; ++s) {
           const int64_t j = reverse ? v.n - 1 - s : s;
           const int64_t at = (o * v.n + j) * v.inner + i;
@@ -331,13 +332,20 @@ Status cumSumKernel(CpuKernelContext& ctx) {
           } else {
             e = static_cast<uint64_t>(xp[at]);
           }
-          if (!exclusive) acc += e;
+          auto accumulate = [&] {
+            if constexpr (kProduct) {
+              acc *= e;
+            } else {
+              acc += e;
+            }
+          };
+          if (!exclusive) accumulate();
           if constexpr (ew::kIsFloat<T>) {
             yp[at] = storeFromDouble<T>(acc);
           } else {
             yp[at] = static_cast<T>(acc);
           }
-          if (exclusive) acc += e;
+          if (exclusive) accumulate();
         }
       }
     }
@@ -620,7 +628,8 @@ void registerIndexingKernels(CpuKernelTable& t) {
   set(ir::OpKind::kLpNormalization, &lpNormalizationKernel);
   set(ir::OpKind::kMeanVarianceNormalization, &meanVarianceNormalizationKernel);
   set(ir::OpKind::kLRN, &lrnKernel);
-  set(ir::OpKind::kCumSum, &cumSumKernel);
+  set(ir::OpKind::kCumSum, &cumulativeKernel<false>);
+  set(ir::OpKind::kCumProd, &cumulativeKernel<true>);
   set(ir::OpKind::kTrilu, &triluKernel);
   set(ir::OpKind::kGatherND, &gatherNDKernel);
   set(ir::OpKind::kScatterElements, &scatterElementsKernel);

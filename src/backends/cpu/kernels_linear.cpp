@@ -9,6 +9,7 @@
 
 #include "backends/cpu/conv_util.h"
 #include "backends/cpu/cpu_kernel.h"
+#include "common/small_float.h"
 #include "ir/einsum_equation.h"
 #include "ir/window_params.h"
 
@@ -137,7 +138,8 @@ Status matmulKernel(CpuKernelContext& ctx) {
     case DataType::kBOOL:
     case DataType::kUINT8:
     case DataType::kINT16:
-    case DataType::kUINT16: break;
+    case DataType::kUINT16:
+    KILN_LOW_PRECISION_TYPE_CASES: break;
   }
   return ctx.unsupportedType(a.dtype);
 }
@@ -250,7 +252,8 @@ Status gemmKernel(CpuKernelContext& ctx) {
     case DataType::kBOOL:
     case DataType::kUINT8:
     case DataType::kINT16:
-    case DataType::kUINT16: break;
+    case DataType::kUINT16:
+    KILN_LOW_PRECISION_TYPE_CASES: break;
   }
   return ctx.unsupportedType(a.dtype);
 }
@@ -361,7 +364,8 @@ Status einsumKernel(CpuKernelContext& ctx) {
     case DataType::kBOOL:
     case DataType::kUINT8:
     case DataType::kINT16:
-    case DataType::kUINT16: break;
+    case DataType::kUINT16:
+    KILN_LOW_PRECISION_TYPE_CASES: break;
   }
   return ctx.unsupportedType(ctx.inputs[0].dtype);
 }
@@ -517,7 +521,8 @@ Status runConvTyped(const CpuKernelContext& ctx, const ConvGeom& g, Fn&& fn) {
     case DataType::kBOOL:
     case DataType::kUINT8:
     case DataType::kINT16:
-    case DataType::kUINT16: break;
+    case DataType::kUINT16:
+    KILN_LOW_PRECISION_TYPE_CASES: break;
   }
   return ctx.unsupportedType(x.dtype);
 }

@@ -18,10 +18,16 @@
 // length_resized is in * scale as a real number, not the output length floor(in * scale):
 // downsampling 4 -> floor(4 * 0.6) = 2 with align_corners maps x to x * 3 / 1.4, not x * 3 / 1.
 // With sizes (and no aspect-ratio policy) in * scale is the output length itself.
+// antialias=1 (linear and cubic, when an axis is downsampled, scale < 1): the filter is stretched
+// by 1 / scale, so each output averages over more input taps. With x_orig = b + t, t in (0, 1]
+// (t = 1 when x_orig is an integer), taps b + k for k in [k0, 1 - k0] weigh f((k - t) * scale),
+// normalized to sum 1; k0 = floor(-1 / scale) + 1 for linear (f(d) = max(0, 1 - |d|)) and
+// floor(-2 / scale) + 1 for cubic (Keys' kernel with A = cubic_coeff_a). Nearest ignores it.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/resize_kernel.h"
@@ -69,6 +75,36 @@ int64_t nearestIndex(double x, const std::string& nm) {
   if (nm == "ceil") return i + 1;
   if (nm == "round_prefer_ceil") return r < 0.5 ? i : i + 1;
   return r <= 0.5 ? i : i + 1;  // round_prefer_floor
+}
+
+// Keys' cubic kernel at distance d (|d| < 2, else 0).
+double keys(double d, double a) {
+  d = std::fabs(d);
+  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0.0;
+}
+
+// Antialiased taps (index, weight) for x_orig = floor + r on an axis downsampled by `scale` < 1.
+std::vector<std::pair<int64_t, double>> antialiasTaps(int64_t floorIdx, double r, double scale,
+                                                      bool cubic, double a) {
+  int64_t base = floorIdx;
+  double t = r;
+  if (r == 0) {  // the left tap at distance 1, as for a fraction of 1
+    base = floorIdx - 1;
+    t = 1.0;
+  }
+  const int64_t k0 = static_cast<int64_t>(std::floor((cubic ? -2.0 : -1.0) / scale)) + 1;
+  std::vector<std::pair<int64_t, double>> taps;
+  double sum = 0;
+  for (int64_t k = k0; k <= 1 - k0; ++k) {
+    const double d = (static_cast<double>(k) - t) * scale;
+    const double w = cubic ? keys(d, a) : std::max(0.0, 1.0 - std::fabs(d));
+    taps.push_back({base + k, w});
+    sum += w;
+  }
+  for (auto& tap : taps) tap.second /= sum;
+  return taps;
 }
 
 // Keys' cubic convolution weights for taps at distances 1+r, r, 1-r, 2-r.
@@ -154,6 +190,7 @@ Status resizeKernel(CpuKernelContext& ctx) {
   const bool excludeOutside = ctx.attrs().getInt("exclude_outside", 0) != 0;
   const double extrapolation = ctx.attrs().getFloat("extrapolation_value", 0.f);
   const std::string policy = ctx.attrs().getString("keep_aspect_ratio_policy", "stretch");
+  const bool antialias = ctx.attrs().getInt("antialias", 0) != 0;
 
   std::vector<int64_t> axes = ctx.attrs().getInts("axes");
   if (axes.empty()) {
@@ -228,20 +265,22 @@ Status resizeKernel(CpuKernelContext& ctx) {
       const double r = xo - f;
       const int64_t i0 = static_cast<int64_t>(f);
       std::vector<std::pair<int64_t, double>> raw;
-      if (mode == "linear") {
+      if (antialias && scale[a] < 1.0) {
+        raw = antialiasTaps(i0, r, scale[a], mode == "cubic", cubicA);
+      } else if (mode == "linear") {
         raw = {{i0, 1 - r}, {i0 + 1, r}};
       } else {
         double cf[4];
         cubicCoeffs(r, cubicA, cf);
         raw = {{i0 - 1, cf[0]}, {i0, cf[1]}, {i0 + 1, cf[2]}, {i0 + 2, cf[3]}};
-        if (excludeOutside) {
-          double sum = 0;
-          for (auto& [i, w] : raw) {
-            if (i < 0 || i >= in) w = 0;
-            sum += w;
-          }
-          for (auto& [i, w] : raw) w /= sum;
+      }
+      if (excludeOutside) {  // any filter: out-of-range taps get 0, the rest renormalize
+        double sum = 0;
+        for (auto& [i, w] : raw) {
+          if (i < 0 || i >= in) w = 0;
+          sum += w;
         }
+        for (auto& [i, w] : raw) w /= sum;
       }
       for (const auto& [i, w] : raw)
         if (w != 0) taps.push_back({clampIdx(i) * strides[a], w});

@@ -445,29 +445,22 @@ Status rangeKernel(CpuKernelContext& ctx) {
 
 // --- TopK ------------------------------------------------------------------------------------------
 
-template <typename T>
-double asDouble(T v) {
-  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
-    return static_cast<double>(static_cast<float>(v));
-  } else {
-    return static_cast<double>(v);
-  }
-}
-
-// Values along the axis are compared as doubles (int64 beyond 2^53 may tie; acceptable for
-// top-k scores).
+// Values along the axis are compared in their own type (float16/bfloat16 as float), so 64-bit
+// integers compare exactly.
 template <typename T>
 void topK(const T* x, T* vals, int64_t* inds, int64_t outer, int64_t n, int64_t inner, int64_t k,
           bool largest) {
+  using Key = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
   std::vector<int64_t> order(static_cast<size_t>(n));
-  std::vector<double> v(static_cast<size_t>(n));
+  std::vector<Key> v(static_cast<size_t>(n));
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {
-      for (int64_t j = 0; j < n; ++j) v[static_cast<size_t>(j)] = asDouble(x[(o * n + j) * inner + i]);
+      for (int64_t j = 0; j < n; ++j)
+        v[static_cast<size_t>(j)] = static_cast<Key>(x[(o * n + j) * inner + i]);
       std::iota(order.begin(), order.end(), 0);
       // Ties keep the lower index first (stable sort on the value only).
       std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-        const double va = v[static_cast<size_t>(a)], vb = v[static_cast<size_t>(b)];
+        const Key va = v[static_cast<size_t>(a)], vb = v[static_cast<size_t>(b)];
         return largest ? va > vb : va < vb;
       });
       for (int64_t j = 0; j < k; ++j) {
@@ -502,6 +495,12 @@ Status topKKernel(CpuKernelContext& ctx) {
     case DataType::kBF16: topK(x.as<BFloat16>(), static_cast<BFloat16*>(vals), inds, outer, n, inner, k, largest); break;
     case DataType::kINT32: topK(x.as<int32_t>(), static_cast<int32_t*>(vals), inds, outer, n, inner, k, largest); break;
     case DataType::kINT64: topK(x.as<int64_t>(), static_cast<int64_t*>(vals), inds, outer, n, inner, k, largest); break;
+    case DataType::kINT8: topK(x.as<int8_t>(), static_cast<int8_t*>(vals), inds, outer, n, inner, k, largest); break;
+    case DataType::kINT16: topK(x.as<int16_t>(), static_cast<int16_t*>(vals), inds, outer, n, inner, k, largest); break;
+    case DataType::kUINT8: topK(x.as<uint8_t>(), static_cast<uint8_t*>(vals), inds, outer, n, inner, k, largest); break;
+    case DataType::kUINT16: topK(x.as<uint16_t>(), static_cast<uint16_t*>(vals), inds, outer, n, inner, k, largest); break;
+    case DataType::kUINT32: topK(x.as<uint32_t>(), static_cast<uint32_t*>(vals), inds, outer, n, inner, k, largest); break;
+    case DataType::kUINT64: topK(x.as<uint64_t>(), static_cast<uint64_t*>(vals), inds, outer, n, inner, k, largest); break;
     default: return ctx.unsupportedType(x.dtype);
   }
   return Status::ok();

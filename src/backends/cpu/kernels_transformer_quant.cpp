@@ -14,6 +14,8 @@
 
 #include "backends/cpu/conv_util.h"
 #include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/elementwise_util.h"
+#include "common/small_float.h"
 #include "ir/window_params.h"
 
 namespace kiln::cpu {
@@ -50,6 +52,10 @@ void storeIntAt(CpuTensor& t, int64_t i, int64_t v) {
     case DataType::kUINT16: t.as<uint16_t>()[i] = static_cast<uint16_t>(v); return;
     case DataType::kINT32: t.as<int32_t>()[i] = static_cast<int32_t>(v); return;
     case DataType::kINT64: t.as<int64_t>()[i] = v; return;
+    case DataType::kINT4:
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2: t.as<uint8_t>()[i] = wrapToSubByte(t.dtype, v); return;  // unpacked
     default: KILN_CHECK_MSG(false, "storeIntAt: not an integer tensor");
   }
 }
@@ -62,6 +68,10 @@ void intRange(DataType t, int64_t* lo, int64_t* hi) {
     case DataType::kINT16: *lo = -32768, *hi = 32767; return;
     case DataType::kUINT16: *lo = 0, *hi = 65535; return;
     case DataType::kINT32: *lo = std::numeric_limits<int32_t>::min(), *hi = std::numeric_limits<int32_t>::max(); return;
+    case DataType::kINT4:
+    case DataType::kUINT4:
+    case DataType::kINT2:
+    case DataType::kUINT2: subByteRange(t, lo, hi); return;
     default: *lo = 0, *hi = 0; return;
   }
 }
@@ -605,6 +615,36 @@ DataType quotientType(const CpuKernelContext& ctx, DataType a, DataType b) {
   return DataType::kFLOAT;
 }
 
+// Float8/float4 targets: y = cast(x / y_scale + y_zero_point) with round to nearest even and the
+// `saturate` attribute (float4 always saturates). The quotient is formed as for integers; the
+// zero point is added in float32 (float8/float4 zero points are normally 0; ONNX's reference
+// ignores them for float8).
+Status quantizeSmallFloat(CpuKernelContext& ctx, const QuantLayout& ls, const QuantLayout& lz,
+                          bool hasZp) {
+  const CpuTensor& x = ctx.inputs[0];
+  const CpuTensor& s = ctx.inputs[1];
+  CpuTensor& y = ctx.outputs[0];
+  const bool saturate = ctx.attrs().getInt("saturate", 1) != 0;
+  const DataType qt = quotientType(ctx, x.dtype, s.dtype);
+  const std::vector<double> sv = tensorToDoubles(s);
+  const std::vector<double> zv = hasZp ? tensorToDoubles(ctx.inputs[2]) : std::vector<double>{};
+  uint8_t* py = y.as<uint8_t>();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double xi = roundToType(qt, x.doubleAt(i)),
+                 si = roundToType(qt, sv[static_cast<size_t>(ls.index(i))]);
+    const double quot = qt == DataType::kDOUBLE
+                            ? xi / si
+                            : roundToType(qt, static_cast<float>(xi) / static_cast<float>(si));
+    // float32 of the quotient: exact for float32/16/bf16 quotients, round-to-odd for float64 so
+    // that the float8 rounding below is the only one that matters.
+    float v = qt == DataType::kDOUBLE ? ew::doubleToFloatRoundOdd(quot) : static_cast<float>(quot);
+    // The zero point (default +0) is always added, so -0 / scale gives +0 as in the formula.
+    v += hasZp ? static_cast<float>(zv[static_cast<size_t>(lz.index(i))]) : 0.0f;
+    py[i] = floatToSmallFloat(y.dtype, v, saturate);
+  }
+  return Status::ok();
+}
+
 // y = saturate(round_half_even(x / y_scale) + y_zero_point).
 Status quantizeKernel(CpuKernelContext& ctx) {
   const CpuTensor& x = ctx.inputs[0];
@@ -616,6 +656,7 @@ Status quantizeKernel(CpuKernelContext& ctx) {
   if (hasZp) {
     KILN_ASSIGN_OR_RETURN(lz, quantLayout(ctx, x, ctx.inputs[2], "y_zero_point"));
   }
+  if (isSmallFloatType(y.dtype) && y.dtype != DataType::kFP8E8M0) return quantizeSmallFloat(ctx, ls, lz, hasZp);
   int64_t lo, hi;
   intRange(y.dtype, &lo, &hi);
   if (lo == hi) return ctx.unsupportedType(y.dtype);
@@ -645,8 +686,23 @@ Status dequantizeKernel(CpuKernelContext& ctx) {
     KILN_ASSIGN_OR_RETURN(lz, quantLayout(ctx, x, ctx.inputs[2], "x_zero_point"));
   }
   const std::vector<double> sv = tensorToDoubles(s);
-  const std::vector<int64_t> zv = hasZp ? tensorToInts(ctx.inputs[2]) : std::vector<int64_t>{};
   const bool wide = s.dtype == DataType::kDOUBLE || y.dtype == DataType::kDOUBLE;
+  if (isSmallFloatType(x.dtype)) {
+    // float8/float4: the codes' exact float32 values (NaN stays NaN), same arithmetic.
+    const std::vector<double> zf = hasZp ? tensorToDoubles(ctx.inputs[2]) : std::vector<double>{};
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double xv = x.doubleAt(i);
+      const double zp = hasZp ? zf[static_cast<size_t>(lz.index(i))] : 0.0;
+      const double sc = sv[static_cast<size_t>(ls.index(i))];
+      const double v = wide
+                           ? (xv - zp) * sc
+                           : static_cast<double>((static_cast<float>(xv) - static_cast<float>(zp)) *
+                                                 static_cast<float>(sc));
+      storeDoubleAt(y, i, v);
+    }
+    return Status::ok();
+  }
+  const std::vector<int64_t> zv = hasZp ? tensorToInts(ctx.inputs[2]) : std::vector<int64_t>{};
   for (int64_t i = 0; i < x.numel(); ++i) {
     const int64_t xi = x.intAt(i);
     const int64_t zp = hasZp ? zv[static_cast<size_t>(lz.index(i))] : 0;

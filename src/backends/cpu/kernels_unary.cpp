@@ -9,6 +9,7 @@
 
 #include "backends/cpu/cpu_kernel.h"
 #include "backends/cpu/elementwise_util.h"
+#include "common/small_float.h"
 
 namespace kiln::cpu {
 namespace {
@@ -335,8 +336,101 @@ Status identityKernel(CpuKernelContext& ctx) {
   return Status::ok();
 }
 
-// Cast: every pair of Kiln types; semantics in ew::convertValue.
+// ---- Cast to/from the low-precision types (common/small_float.h) ----------------------------
+//
+// A low-precision source is read as a "carrier": float32 for float8/float4/e8m0 (exact), int8
+// for INT4/INT2 and uint8 for UINT4/UINT2 (their unpacked storage), which then converts like
+// that carrier type (convertValue). A low-precision target is written from:
+//   float8/float4/e8m0: the source as float32 with one rounding (float64 and 32/64-bit integers
+//     go through the round-to-odd float, see doubleToFloatRoundOdd), then floatToSmallFloat with
+//     the `saturate` and `round_mode` attributes;
+//   INT4/UINT4/INT2/UINT2: the source as an integer (floats truncate toward zero and saturate to
+//     int64 as Cast to int64 does, NaN -> 0), whose low bits are kept (wrap-around, as ONNX's
+//     integer -> narrower integer Cast; the conformance suite expects float -9 -> int4 7).
+
+// Source value -> float32 for a small-float target.
+template <typename From>
+float toFloatForSmall(From v) {
+  if constexpr (std::is_same_v<From, bool>) {
+    return v ? 1.0f : 0.0f;
+  } else if constexpr (std::is_same_v<From, double> || std::is_same_v<From, int64_t> ||
+                       std::is_same_v<From, uint64_t> || std::is_same_v<From, int32_t> ||
+                       std::is_same_v<From, uint32_t>) {
+    return doubleToFloatRoundOdd(static_cast<double>(v));
+  } else {
+    return static_cast<float>(load(v));  // float, float16, bfloat16, 8/16-bit integers: exact
+  }
+}
+
+// Source value -> int64 for a sub-byte integer target.
+template <typename From>
+int64_t toIntForSubByte(From v) {
+  if constexpr (kIsFloat<From>) {
+    return saturateFromDouble<int64_t>(static_cast<double>(load(v)));
+  } else {
+    return static_cast<int64_t>(v);  // uint64 above 2^63 wraps, which keeps the low bits
+  }
+}
+
+Status castLowPrecision(CpuKernelContext& ctx) {
+  const DataType inT = ctx.inputs[0].dtype, outT = ctx.outputs[0].dtype;
+  const int64_t n = ctx.outputs[0].numel();
+  const bool saturate = ctx.attrs().getInt("saturate", 1) != 0;
+  const std::string roundMode = ctx.attrs().getString("round_mode", "up");
+  E8M0Rounding e8m0 = E8M0Rounding::kUp;
+  if (roundMode == "down") {
+    e8m0 = E8M0Rounding::kDown;
+  } else if (roundMode == "nearest") {
+    e8m0 = E8M0Rounding::kNearest;
+  } else if (roundMode != "up") {
+    return ctx.error("round_mode '%s' is not one of 'up', 'down', 'nearest'", roundMode.c_str());
+  }
+  const uint8_t* src = ctx.inputs[0].as<const uint8_t>();
+  uint8_t* dst = ctx.outputs[0].as<uint8_t>();
+
+  // Writes every output element from get(i), a value of a standard storage type.
+  auto writeAll = [&](auto get) -> Status {
+    if (isSmallFloatType(outT)) {
+      parallelFor(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          dst[i] = floatToSmallFloat(outT, toFloatForSmall(get(i)), saturate, e8m0);
+      });
+      return Status::ok();
+    }
+    if (isSubByteIntType(outT)) {
+      parallelFor(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) dst[i] = wrapToSubByte(outT, toIntForSubByte(get(i)));
+      });
+      return Status::ok();
+    }
+    return dispatchType<kSetAll>(ctx, outT, [&](auto ttag) {
+      using To = typename decltype(ttag)::type;
+      To* po = ctx.outputs[0].as<To>();
+      parallelFor(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) po[i] = convertValue<To>(get(i));
+      });
+      return Status::ok();
+    });
+  };
+
+  if (isSmallFloatType(inT))
+    return writeAll([&](int64_t i) { return smallFloatToFloat(inT, src[i]); });
+  if (inT == DataType::kINT4 || inT == DataType::kINT2)
+    return writeAll([&](int64_t i) { return static_cast<int8_t>(src[i]); });
+  if (inT == DataType::kUINT4 || inT == DataType::kUINT2)
+    return writeAll([&](int64_t i) { return src[i]; });
+  return dispatchType<kSetAll>(ctx, inT, [&](auto ftag) {
+    using From = typename decltype(ftag)::type;
+    const From* px = ctx.inputs[0].as<From>();
+    return writeAll([px](int64_t i) { return px[i]; });
+  });
+}
+
+// Cast: every pair of Kiln types; semantics in ew::convertValue (standard types) and
+// castLowPrecision (above).
 Status castKernel(CpuKernelContext& ctx) {
+  if (isLowPrecisionType(ctx.inputs[0].dtype) || isLowPrecisionType(ctx.outputs[0].dtype))
+    return castLowPrecision(ctx);
   return dispatchType<kSetAll>(ctx, ctx.inputs[0].dtype, [&](auto ftag) {
     using From = typename decltype(ftag)::type;
     return dispatchType<kSetAll>(ctx, ctx.outputs[0].dtype, [&](auto ttag) {

@@ -202,7 +202,8 @@ class CudaExecutor final : public detail::Executor {
     return ir::staticDims(mTable[v->id].shape);
   }
 
-  Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) override;
+  Status prepare(const std::map<std::string, std::vector<int64_t>>& inputDims,
+                 const detail::HostValues& hostValues) override;
   Status execute(const std::map<std::string, void*>& addresses, void* stream, bool sync) override;
 
  private:
@@ -243,6 +244,7 @@ class CudaExecutor final : public detail::Executor {
   std::vector<Loc> mLocs;  // by value id
   std::vector<void*> mIOPtrs;
   std::vector<cudaEvent_t> mEvents;  // profiling only
+  detail::HostValues mHostValues;  // shape tensor values mTable points into
   ir::ShapeTable mTable;
   DeviceBuffer mArena, mResolved, mWorkspace;
   size_t mWorkspaceBytes = 0;
@@ -262,11 +264,13 @@ void* CudaExecutor::pointerOf(const ir::Value* v) const {
   return nullptr;
 }
 
-Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& inputDims) {
+Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& inputDims,
+                             const detail::HostValues& hostValues) {
   mPrepared = false;
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(mRes->props.device));
   const ir::Graph& g = *mEngine.plan.graph;
-  KILN_ASSIGN_OR_RETURN(ir::ShapeTable table, detail::bindInputShapes(g, inputDims));
+  mHostValues = hostValues;  // the table points into them
+  KILN_ASSIGN_OR_RETURN(ir::ShapeTable table, detail::bindInputShapes(g, inputDims, mHostValues));
   const size_t numValues = g.valueCapacity();
   std::vector<Loc> locs(numValues);
   std::vector<size_t> bytes(numValues, 0);
@@ -291,6 +295,18 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
   std::vector<const ir::Node*> run;
   std::vector<uint8_t> staging;
   std::map<int, size_t> resolvedOffsets;  // value id -> offset in mResolved
+  // Shape tensor inputs live in host memory (TensorRT's rule); kernels that read them as data
+  // read the device copy made here (re-made whenever their values change).
+  for (const ir::Value* in : g.inputs()) {
+    if (!in->isShapeTensor) continue;
+    const ir::ValueInfo& info = table[in->id];
+    if (!info.constant) return internalError("shape tensor input '%s' has no values", in->name.c_str());
+    size_t off = alignUp(staging.size());
+    size_t nbytes = bytes[static_cast<size_t>(in->id)];
+    staging.resize(off + alignUp(std::max<size_t>(nbytes, 1)));
+    std::memcpy(staging.data() + off, info.constant->data(), nbytes);
+    resolvedOffsets[in->id] = off;
+  }
   for (const ir::Node* n : mEngine.order) {
     if (!detail::resolvedOnHost(*n, table)) {
       run.push_back(n);
