@@ -16,8 +16,8 @@ same function with the same weights).
     python3 scripts/gen_models.py --out DIR [--only NAME[,NAME...]] [--opset N] [--list]
 
 Model names: tiny_cnn, resnet_like, mobilenet_like, efficientnet_like, vit_like, bert_like,
-gpt2_like, plus old-opset variants NAME_opNN (see VARIANTS). --opset overrides the opset of the
-base (non-variant) models.
+gpt2_like, unet_like, lstm_like, plus old-opset variants NAME_opNN (see VARIANTS). --opset
+overrides the opset of the base (non-variant) models.
 """
 import argparse
 import math
@@ -144,6 +144,28 @@ class GraphBuilder:
         p = k // 2 if pad is None else pad
         return self.node("Conv", ins, kernel_shape=[k, k], strides=[stride, stride],
                          pads=[p, p, p, p], group=group, dilations=[1, 1])
+
+    def conv_transpose(self, x, prefix, cin, cout, k, stride, gain=2.0):
+        """ConvTranspose with bias, W stored [cin, cout, k, k] (ONNX's layout, group 1).
+
+        With k a multiple of stride every output pixel sums cin * (k / stride)^2 products, so
+        that is the fan-in of the He-style std.
+        """
+        fan_in = cin * (k // stride) ** 2
+        w = self.init(f"{prefix}.weight",
+                      self.normal((cin, cout, k, k), math.sqrt(gain / fan_in)))
+        b = self.init(f"{prefix}.bias", self.normal((cout,), 0.05))
+        return self.node("ConvTranspose", [x, w, b], kernel_shape=[k, k], strides=[stride, stride],
+                         pads=[0, 0, 0, 0], group=1, dilations=[1, 1])
+
+    def resize_scales(self, x, scales, mode, ctm):
+        """Resize by constant scales; roi is absent from opset 13 on, an empty constant before
+        (where the input is required), as torch.onnx exports F.interpolate(scale_factor=...)."""
+        roi = "" if self.opset >= 13 else self.const(np.zeros(0, np.float32), np.float32)
+        attrs = {"mode": mode, "coordinate_transformation_mode": ctm}
+        if mode == "nearest":
+            attrs["nearest_mode"] = "floor"
+        return self.node("Resize", [x, roi, self.const(scales, np.float32)], **attrs)
 
     def bn(self, x, prefix, c):
         # Inference-form BN near the identity: y = gamma*(x-mean)/sqrt(var+eps)+beta.
@@ -335,6 +357,45 @@ def efficientnet_like(opset):
     return g.build("EfficientNet-style MBConv: SiLU as x*Sigmoid(x), depthwise, SE, Add skip.")
 
 
+# --- segmentation ----------------------------------------------------------------------------
+
+UNET_CLASSES = 5
+
+
+def _conv_bn_relu(g, x, prefix, cin, cout, gain=2.0):
+    return g.relu(g.bn(g.conv(x, f"{prefix}.conv", cin, cout, 3, gain=gain), f"{prefix}.bn",
+                       cout))
+
+
+def unet_like(opset):
+    g = GraphBuilder("unet_like", opset, seed=1008)
+    k = UNET_CLASSES
+    x = g.input("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])
+    # Encoder level 1 at full resolution: Conv-BN-Relu, then Conv with bias + Relu.
+    e1 = _conv_bn_relu(g, x, "enc1.0", 3, 8, gain=1.0)
+    e1 = g.relu(g.conv(e1, "enc1.1", 8, 8, 3, bias=True))                      # 8 x H x W
+    # Level 2 at H/2 after a MaxPool.
+    e2 = g.node("MaxPool", [e1], kernel_shape=[2, 2], strides=[2, 2])
+    e2 = _conv_bn_relu(g, e2, "enc2.0", 8, 16)                                   # 16 x H/2
+    # Bottleneck at H/4 after a strided conv.
+    b = g.relu(g.bn(g.conv(e2, "down2.conv", 16, 32, 3, stride=2), "down2.bn", 32))
+    b = _conv_bn_relu(g, b, "bottleneck", 32, 32)                                # 32 x H/4
+    # Decoder level 2: ConvTranspose k2 s2 back to H/2, skip Concat with e2.
+    d2 = g.relu(g.conv_transpose(b, "up2", 32, 16, 2, 2))                        # 16 x H/2
+    d2 = g.node("Concat", [d2, e2], axis=1)                                      # 32 x H/2
+    d2 = _conv_bn_relu(g, d2, "dec2", 32, 16)
+    # Decoder level 1: bilinear Resize x2 (pytorch_half_pixel, as torch exports
+    # F.interpolate(scale_factor=2, mode="bilinear")), skip Concat with e1.
+    d1 = g.resize_scales(d2, [1.0, 1.0, 2.0, 2.0], "linear", "pytorch_half_pixel")
+    d1 = g.node("Concat", [d1, e1], axis=1)                                      # 24 x H x W
+    d1 = _conv_bn_relu(g, d1, "dec1", 24, 8)
+    logits = g.conv(d1, "head", 8, k, 1, pad=0, bias=True, gain=1.0)
+    g.output(logits, "logits", TensorProto.FLOAT, ["batch", k, "height", "width"])
+    return g.build("U-Net-style segmentation: 2 encoder levels (MaxPool, stride-2 conv), "
+                   "bottleneck, ConvTranspose and bilinear Resize upsampling, Concat skips, "
+                   "1x1 conv head; dynamic batch, height and width (multiples of 4).")
+
+
 # --- transformers ----------------------------------------------------------------------------
 
 def _split_heads(g, x, heads, head_dim, perm):
@@ -485,6 +546,40 @@ def gpt2_like(opset):
                    "tanh-GELU via Pow/Tanh, tied output embedding (MatMul with Transpose(wte)).")
 
 
+# --- recurrent -------------------------------------------------------------------------------
+
+LSTM_VOCAB = 100
+
+
+def lstm_like(opset):
+    g = GraphBuilder("lstm_like", opset, seed=1009)
+    emb, hidden, classes = 32, 24, 7
+    ids = g.input("input_ids", TensorProto.INT64, ["batch", "seq"])
+    table = g.init("embedding.weight", g.normal((LSTM_VOCAB, emb), 1.0))
+    e = g.node("Gather", [table, ids], axis=0)                                   # [b, s, emb]
+    x = g.node("Transpose", [e], perm=[1, 0, 2])                                 # [s, b, emb]
+    # Bidirectional LSTM, gates iofc, torch's U(-1/sqrt(hidden), 1/sqrt(hidden)) init.
+    r = 1.0 / math.sqrt(hidden)
+    w = g.init("lstm.weight_ih", g.uniform((2, 4 * hidden, emb), -r, r))
+    rw = g.init("lstm.weight_hh", g.uniform((2, 4 * hidden, hidden), -r, r))
+    bias = g.init("lstm.bias", g.uniform((2, 8 * hidden), -r, r))
+    # A learned initial_h [2, 1, hidden] expanded to the Shape-derived batch; initial_c absent
+    # (zeros), sequence_lens absent (every sequence full length).
+    h0_shape = g.node("Concat", [g.const([2]), g.dim(ids, 0), g.const([hidden])], axis=0)
+    h0 = g.node("Expand", [g.init("lstm.h0", g.normal((2, 1, hidden), 0.5)), h0_shape])
+    y, _, _ = g.node("LSTM", [x, w, rw, bias, "", h0], n_out=3, hidden_size=hidden,
+                     direction="bidirectional")                                  # [s, 2, b, h]
+    # [s, 2, b, h] -> [s, b, 2, h] -> [s, b, 2h], the way torch.onnx exports nn.LSTM's output.
+    y = g.node("Transpose", [y], perm=[0, 2, 1, 3])
+    y = g.node("Reshape", [y, g.const([0, 0, -1])])
+    logits = g.linear(y, "head", 2 * hidden, classes, std=1.0)                  # [s, b, cls]
+    logits = g.node("Transpose", [logits], perm=[1, 0, 2])
+    g.output(logits, "logits", TensorProto.FLOAT, ["batch", "seq", classes])
+    return g.build("Embedding (Gather), bidirectional LSTM (learned initial_h Expanded to the "
+                   "batch, no initial_c), Transpose/Reshape of Y, MatMul+Add head -> logits "
+                   "[batch, seq, classes].")
+
+
 BASE_MODELS = {
     "tiny_cnn": tiny_cnn,
     "resnet_like": resnet_like,
@@ -493,16 +588,21 @@ BASE_MODELS = {
     "vit_like": vit_like,
     "bert_like": bert_like,
     "gpt2_like": gpt2_like,
+    "unet_like": unet_like,
+    "lstm_like": lstm_like,
 }
 
 # Old-opset variants: same weights, same function, older spellings (Unsqueeze/Split attributes,
-# decomposed LayerNorm and HardSwish, pre-13 Softmax).
+# decomposed LayerNorm and HardSwish, pre-13 Softmax, Resize-11 with its required roi input,
+# LSTM-7).
 VARIANTS = {
     "tiny_cnn_op11": ("tiny_cnn", 11),
     "tiny_cnn_op13": ("tiny_cnn", 13),
     "mobilenet_like_op13": ("mobilenet_like", 13),
     "bert_like_op11": ("bert_like", 11),
     "gpt2_like_op13": ("gpt2_like", 13),
+    "unet_like_op11": ("unet_like", 11),
+    "lstm_like_op11": ("lstm_like", 11),
 }
 
 # Models committed under models/ (small; the rest are generated at test time).

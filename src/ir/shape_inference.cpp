@@ -63,11 +63,12 @@ bool InferContext::inDeferred(size_t i) const {
   if (!hasInput(i)) return false;
   const ValueInfo& in = info(i);
   if (in.constant) return false;
-  if (in.deferred) return true;
-  if (!in.value) return false;
-  for (const DimExpr& d : *in.value)
-    if (!d.isConst()) return true;
-  return false;
+  bool deferred = in.deferred;
+  for (size_t k = 0; !deferred && in.value && k < in.value->size(); ++k)
+    deferred = !(*in.value)[k].isConst();
+  // Asking means the shape function uses the values: a graph input here becomes a shape tensor.
+  if (deferred) mDeferredReads |= uint64_t{1} << std::min<size_t>(i, 63);
+  return deferred;
 }
 
 DimExpr InferContext::runtimeDim(size_t output, size_t dim) const {

@@ -102,7 +102,9 @@ class InferContext {
   StatusOr<int64_t> normalizeAxis(int64_t axis, int64_t rank, const char* what = "axis") const;
 
   // Input i's element values are not known now but will be when the engine runs (a shape
-  // tensor input, or a value computed from one or from symbolic dims).
+  // tensor input, or a value computed from one or from symbolic dims). A shape function asks
+  // this only for inputs whose values it needs, so a true answer is recorded like a deferred
+  // read (deferredReads): a graph input there becomes a shape tensor input.
   bool inDeferred(size_t i) const;
   // A dimension only known at run time: a symbol unique to (this node, output, dim).
   DimExpr runtimeDim(size_t output, size_t dim) const;

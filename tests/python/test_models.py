@@ -21,12 +21,18 @@ import pytest
 import gen_models
 import kiln_testutil as ku
 
-SEQ_MODELS = ("bert_like", "gpt2_like")
+SEQ_MODELS = ("bert_like", "gpt2_like", "lstm_like")
+IMAGE_MODELS_DYNAMIC_HW = ("unet_like",)   # dim_params height and width (multiples of 4)
 
-# Dynamic-shape profile for the plan tests (batch x seq for the sequence models).
-PROFILE = {"min": (1, 4), "opt": (2, 12), "max": (4, 16)}
-DIRECT_SHAPE = (2, 12)              # batch, seq of the direct --onnx comparison
-PLAN_SHAPES = [(1, 12), (3, 7)]     # batch 1 and batch 3 (seq varies too where dynamic)
+# Shape points are (batch, seq, height, width); each model uses the dims it declares as
+# dim_params (batch always, seq for the sequence models, height/width for unet_like).
+# Dynamic-shape profile for the plan tests:
+PROFILE = {"min": (1, 4, 8, 8), "opt": (2, 12, 32, 32), "max": (4, 16, 48, 48)}
+DIRECT_SHAPE = (2, 12, 32, 24)      # the direct --onnx comparison
+# Batch 1 and batch 3; seq, height and width vary too where dynamic (non-square, so swapped
+# height/width would show).
+PLAN_SHAPES = [(1, 12, 16, 40), (3, 7, 24, 8)]
+DEFAULT_HW = (16, 24)               # height, width where a test passes only batch and seq
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +48,15 @@ def _base_of(name):
     return gen_models.VARIANTS[name][0] if name in gen_models.VARIANTS else name
 
 
-def _input_dims(model, batch, seq):
-    """{input name: concrete shape} with dim_param batch/seq replaced."""
+def _input_dims(model, batch, seq, height=DEFAULT_HW[0], width=DEFAULT_HW[1]):
+    """{input name: concrete shape} with dim_param batch/seq/height/width replaced."""
+    values = {"batch": batch, "seq": seq, "height": height, "width": width}
     dims = {}
     for vi in model.graph.input:
         shape = []
         for d in vi.type.tensor_type.shape.dim:
-            if d.dim_param == "batch":
-                shape.append(batch)
-            elif d.dim_param == "seq":
-                shape.append(seq)
+            if d.dim_param in values:
+                shape.append(values[d.dim_param])
             elif d.dim_param:
                 raise AssertionError(f"unexpected dim_param {d.dim_param!r} in {vi.name}")
             else:
@@ -60,16 +65,19 @@ def _input_dims(model, batch, seq):
     return dims
 
 
-def make_feeds(name, model, batch, seq):
+VOCAB = {"bert_like": gen_models.BERT_VOCAB, "gpt2_like": gen_models.GPT2_VOCAB,
+         "lstm_like": gen_models.LSTM_VOCAB}
+
+
+def make_feeds(name, model, batch, seq, height=DEFAULT_HW[0], width=DEFAULT_HW[1]):
     """Deterministic random inputs. Floats ~ N(0, 1); token ids in [0, vocab); token types in
     {0, 1}; attention masks are 1 on a prefix and 0 on trailing padding (every row keeps at
     least one real token, and the batch has some zeros)."""
-    rng = np.random.default_rng(zlib.crc32(f"{name}:{batch}:{seq}".encode()))
-    vocab = gen_models.BERT_VOCAB if _base_of(name) == "bert_like" else gen_models.GPT2_VOCAB
+    rng = np.random.default_rng(zlib.crc32(f"{name}:{batch}:{seq}:{height}:{width}".encode()))
     feeds = {}
-    for input_name, shape in _input_dims(model, batch, seq).items():
+    for input_name, shape in _input_dims(model, batch, seq, height, width).items():
         if input_name == "input_ids":
-            feeds[input_name] = rng.integers(0, vocab, shape, dtype=np.int64)
+            feeds[input_name] = rng.integers(0, VOCAB[_base_of(name)], shape, dtype=np.int64)
         elif input_name == "token_type_ids":
             feeds[input_name] = rng.integers(0, 2, shape, dtype=np.int64)
         elif input_name == "attention_mask":
@@ -188,6 +196,39 @@ def test_ort_bert_padding_is_masked(name, ort, generated_models, loaded):
     np.testing.assert_allclose(a["pooler_output"], b["pooler_output"], rtol=1e-6, atol=1e-6)
 
 
+def test_ort_lstm_reads_both_directions(ort, generated_models, loaded):
+    """lstm_like's LSTM is bidirectional: changing the first token reaches the last position
+    (forward direction), changing the last token reaches the first (reverse direction)."""
+    name = "lstm_like"
+    feeds = make_feeds(name, loaded[name], 2, 9)
+    base = ku.ort_reference(generated_models[name], feeds)["logits"]
+    assert base.shape == (2, 9, 7)
+    for pos, far in ((0, -1), (-1, 0)):
+        changed = feeds["input_ids"].copy()
+        changed[:, pos] = (changed[:, pos] + 1) % gen_models.LSTM_VOCAB
+        out = ku.ort_reference(generated_models[name], {"input_ids": changed})["logits"]
+        assert not np.allclose(out[:, far], base[:, far], rtol=1e-4, atol=1e-4), \
+            f"changing token {pos} left position {far} unchanged"
+
+
+def test_ort_unet_is_fully_convolutional(ort, generated_models, loaded):
+    """unet_like maps [N,3,H,W] to [N,K,H,W] for any H, W multiple of 4 (non-square too), and
+    a one-pixel change stays local (finite receptive field: no op mixes distant pixels)."""
+    name = "unet_like"
+    for h, w in ((8, 8), (16, 40), (44, 12)):
+        feeds = make_feeds(name, loaded[name], 2, 1, h, w)
+        out = ku.ort_reference(generated_models[name], feeds)["logits"]
+        assert out.shape == (2, gen_models.UNET_CLASSES, h, w)
+    feeds = make_feeds(name, loaded[name], 1, 1, 48, 48)
+    changed = {"input": feeds["input"].copy()}
+    changed["input"][0, :, 24, 24] += 1.0
+    a = ku.ort_reference(generated_models[name], feeds)["logits"]
+    b = ku.ort_reference(generated_models[name], changed)["logits"]
+    assert np.abs(a - b)[0, :, 24, 24].max() > 1e-3
+    for r, c in ((0, 0), (0, 47), (47, 0), (47, 47)):
+        np.testing.assert_array_equal(a[0, :, r, c], b[0, :, r, c])
+
+
 # --- kiln vs onnxruntime ---------------------------------------------------------------------
 
 def _kiln_run(cli, work, tag, feeds, model=None, engine=None):
@@ -222,8 +263,8 @@ def test_kiln_matches_ort(name, ort, kiln_cli, generated_models, loaded, tmp_pat
 @pytest.mark.parametrize("name", gen_models.ALL_MODELS)
 def test_kiln_plan_two_batch_sizes(name, ort, kiln_cli, generated_models, loaded, tmp_path):
     """Build once with a min/opt/max profile into a plan, run the plan at batch 1 and batch 3
-    (and two sequence lengths where seq is dynamic), compare with onnxruntime, and check the
-    plan's batch-3 outputs equal a direct --onnx run's exactly."""
+    (and two sequence lengths / two image sizes where those are dynamic), compare with
+    onnxruntime, and check the plan's batch-3 outputs equal a direct --onnx run's exactly."""
     model, work = loaded[name], str(tmp_path)
     plan = os.path.join(work, f"{name}.plan")
     profile = {k: ku.dims_arg(_input_dims(model, *v)) for k, v in PROFILE.items()}
@@ -232,11 +273,11 @@ def test_kiln_plan_two_batch_sizes(name, ort, kiln_cli, generated_models, loaded
                 f"--saveEngine={plan}"], kiln_cli)
     assert os.path.exists(plan) and os.path.getsize(plan) > 0, "build wrote no plan"
     last = None
-    for batch, seq in PLAN_SHAPES:
-        feeds = make_feeds(name, model, batch, seq)
+    for shape in PLAN_SHAPES:
+        feeds = make_feeds(name, model, *shape)
         ref = ku.ort_reference(generated_models[name], feeds)
-        got = _kiln_run(kiln_cli, work, f"_b{batch}", feeds, engine=plan)
-        _compare_all(name, got, ref, f"plan batch {batch}")
+        got = _kiln_run(kiln_cli, work, f"_b{shape[0]}", feeds, engine=plan)
+        _compare_all(name, got, ref, f"plan {ku.shapes_arg(feeds)}")
         last = (feeds, got)
     feeds, plan_out = last
     direct = _kiln_run(kiln_cli, work, "_direct", feeds, model=generated_models[name])
