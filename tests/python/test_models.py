@@ -7,7 +7,8 @@ Reference: onnxruntime's CPUExecutionProvider with graph optimizations disabled
 
 Besides the kiln comparisons, tests that need only onnx/onnxruntime validate the generated
 models themselves (checker, sane activation scales, batch rows independent, old-opset variants
-equal to their base, causal/padding masks effective, shipped files current).
+equal to their base, causal/padding masks effective, the LSTM bidirectional, the U-Net fully
+convolutional over dynamic height/width, shipped files current).
 
 Only a missing onnxruntime skips tests; a missing kiln CLI fails the kiln tests.
 """
@@ -105,6 +106,19 @@ def test_model_passes_full_check(name, generated_models, loaded):
     expected = gen_models.VARIANTS[name][1] if name in gen_models.VARIANTS \
         else gen_models.DEFAULT_OPSET
     assert opset == expected
+
+
+@pytest.mark.parametrize("name", gen_models.ALL_MODELS)
+def test_model_dynamic_dims(name, loaded):
+    """The inputs' dim_params are exactly what the shape points above vary: batch everywhere,
+    seq for SEQ_MODELS, height and width for IMAGE_MODELS_DYNAMIC_HW (so the plan tests really
+    exercise those ranges)."""
+    base = _base_of(name)
+    want = {"batch"} | ({"seq"} if base in SEQ_MODELS else set()) \
+        | ({"height", "width"} if base in IMAGE_MODELS_DYNAMIC_HW else set())
+    got = {d.dim_param for vi in loaded[name].graph.input
+           for d in vi.type.tensor_type.shape.dim if d.dim_param}
+    assert got == want
 
 
 def test_generator_is_deterministic():
