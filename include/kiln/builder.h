@@ -96,6 +96,10 @@ class BuilderConfig {
   // 0 (fastest build) .. 5 (most optimization); default 3.
   void setBuilderOptimizationLevel(int level);
   int getBuilderOptimizationLevel() const;
+  // Optimizer passes to skip, by name (docs/optimizer.md lists them; `kiln build
+  // --disablePasses`). Replaces the previous list; unknown names fail the build.
+  void setDisabledPasses(const std::vector<std::string>& names);
+  const std::vector<std::string>& getDisabledPasses() const;
 
  private:
   uint32_t mFlags = 0;
@@ -103,6 +107,7 @@ class BuilderConfig {
   std::vector<OptimizationProfile> mProfiles;
   DeviceType mDevice = DeviceType::kCPU;
   int mOptLevel = 3;
+  std::vector<std::string> mDisabledPasses;
 };
 
 class Builder {

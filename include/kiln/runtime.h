@@ -76,9 +76,28 @@ class Profiler {
   virtual void reportLayerTime(const char* layerName, float ms) noexcept = 0;
 };
 
+// Memory for outputs whose shape depends on input data (NonZero, Unique, NonMaxSuppression,
+// Compress and layers after them), like TensorRT's IOutputAllocator: the engine reports -1 for
+// such dims, and during execution the context asks the allocator for memory once the size is
+// known, then tells it the shape. CPU backend only for now.
+class OutputAllocator {
+ public:
+  virtual ~OutputAllocator() = default;
+  // Memory of at least `size` bytes aligned to `alignment` (may return `currentMemory` when it
+  // is large enough; null = failure, which fails the execution). Called once per execution.
+  virtual void* reallocateOutput(const char* tensorName, void* currentMemory, uint64_t size,
+                                 uint64_t alignment) noexcept = 0;
+  // The output's shape in this execution (after reallocateOutput).
+  virtual void notifyShape(const char* tensorName, const Dims& dims) noexcept = 0;
+};
+
 class ExecutionContext {
  public:
   ~ExecutionContext();
+  // Sets the allocator of an output (null: none). Required for outputs with data-dependent
+  // dims; the allocator must outlive its use.
+  bool setOutputAllocator(const char* name, OutputAllocator* allocator);
+  OutputAllocator* getOutputAllocator(const char* name) const;
   // Selects the profile whose bounds apply to setInputShape (default 0).
   bool setOptimizationProfile(int index);
   int getOptimizationProfile() const;

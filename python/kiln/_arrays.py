@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from . import _kiln
-from ._kiln import DataType, Error, TensorIOMode
+from ._kiln import DataType, Error, HostOutputAllocator, TensorIOMode
 
 _NP_OF_KILN = {
     DataType.FLOAT: np.dtype(np.float32),
@@ -185,8 +185,13 @@ def infer(self, feeds, out=None):
         self.set_input_shape(name, arr.shape)
         set_tensor_address(self, name, arr)
     results = {}
+    placed = {}  # data-dependent outputs (-1 dims): filled by an allocator during the run
     for name in outputs:
         shape = tuple(self.get_tensor_shape(name))
+        if any(d < 0 for d in shape) and name not in out:
+            placed[name] = HostOutputAllocator()
+            self.set_output_allocator(name, placed[name])
+            continue
         if name in out:
             arr = as_host_array(out[name], f"output '{name}'")
             if arr.shape != shape:
@@ -196,7 +201,9 @@ def infer(self, feeds, out=None):
         set_tensor_address(self, name, arr)
         results[name] = arr
     execute_v2(self)
-    return results
+    for name, alloc in placed.items():
+        results[name] = alloc.to_numpy(nptype(engine.get_tensor_dtype(name)))
+    return {name: results[name] for name in outputs}
 
 
 def install(context_class):

@@ -153,6 +153,25 @@ class PyProfiler : public kiln::Profiler {
   }
 };
 
+// Host memory for one data-dependent output (kiln.HostOutputAllocator).
+struct HostOutputAllocator : kiln::OutputAllocator {
+  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
+    try {
+      bytes.assign(static_cast<size_t>(size) + 1, 0);
+    } catch (...) {
+      return nullptr;
+    }
+    used = static_cast<size_t>(size);
+    return bytes.data();
+  }
+  void notifyShape(const char*, const kiln::Dims& d) noexcept override {
+    shape.assign(d.d, d.d + d.nbDims);
+  }
+  std::vector<uint8_t> bytes;
+  size_t used = 0;
+  std::vector<int64_t> shape;
+};
+
 PYBIND11_MODULE(_kiln, m) {
   using namespace kiln_py;
   using kiln::Dims;
@@ -296,6 +315,26 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
       .def("__repr__", [](const kiln::HostMemory& h) {
         return "<kiln.HostMemory " + std::to_string(h.size()) + " bytes>";
       });
+
+  py::class_<HostOutputAllocator>(
+      m, "HostOutputAllocator",
+      "Host memory for one output whose shape depends on the data (NonZero, Unique, ...): set it "
+      "with ExecutionContext.set_output_allocator; after a run, `shape` and `to_numpy(dtype)` "
+      "give the output (ExecutionContext.infer does this itself).")
+      .def(py::init<>())
+      .def_property_readonly("shape",
+                             [](const HostOutputAllocator& a) {
+                               return py::tuple(py::cast(a.shape));
+                             })
+      .def(
+          "to_numpy",
+          [](const HostOutputAllocator& a, py::object dtype) {
+            py::module_ np = py::module_::import("numpy");
+            py::object flat = np.attr("frombuffer")(
+                py::bytes(reinterpret_cast<const char*>(a.bytes.data()), a.used), dtype);
+            return flat.attr("reshape")(py::cast(a.shape)).attr("copy")();
+          },
+          py::arg("dtype"));
 
   py::class_<kiln::OptimizationProfile>(
       m, "OptimizationProfile",
@@ -643,6 +682,15 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
             return true;
           },
           py::arg("stream_handle") = 0)
+      .def(
+          "set_output_allocator",
+          [](kiln::ExecutionContext& c, const std::string& name, HostOutputAllocator* a) {
+            if (!c.setOutputAllocator(name.c_str(), a))
+              raiseError("set_output_allocator('" + name + "') failed", c.getLastError());
+            return true;
+          },
+          py::arg("name"), py::arg("allocator"), py::keep_alive<1, 3>(),
+          "Places an output with a data-dependent shape (-1 dims) in `allocator` during runs.")
       .def_property_readonly("last_error", &kiln::ExecutionContext::getLastError)
       .def_property(
           "profiler",

@@ -192,12 +192,14 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
   opt::PassContext pctx;
   pctx.logger = &logger;
   pctx.optimizationLevel = config.getBuilderOptimizationLevel();
+  pctx.disabledPasses.insert(config.getDisabledPasses().begin(), config.getDisabledPasses().end());
+  KILN_RETURN_IF_ERROR(opt::checkPassNames(pctx.disabledPasses));
   pctx.verifyEachPass = config.getFlag(BuilderFlag::kDEBUG);
 #ifndef NDEBUG
   pctx.verifyEachPass = true;
 #endif
   KILN_RETURN_IF_ERROR(opt::runPasses(*g, pctx));
-  if (config.getFlag(BuilderFlag::kFP16)) {
+  if (config.getFlag(BuilderFlag::kFP16) && !pctx.disabledPasses.count(opt::kFp16PassName)) {
     pctx.fp16 = true;
     StatusOr<bool> fp16 = opt::fp16PrecisionPass(*g, pctx);
     if (!fp16.isOk()) return fp16.status().withContext("pass fp16-precision");

@@ -96,6 +96,7 @@ class Graph {
   std::vector<Node*> nodes() const;
   std::vector<Value*> values() const;
   size_t valueCapacity() const { return mValues.size(); }  // ids are < this
+  size_t nodeCapacity() const { return mNodes.size(); }    // node ids are < this
   Value* valueById(int id) const { return mValues[static_cast<size_t>(id)].get(); }
   Node* nodeById(int id) const { return mNodes[static_cast<size_t>(id)].get(); }
   Value* findValue(const std::string& name) const;

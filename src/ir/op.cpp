@@ -26,4 +26,14 @@ std::optional<OpKind> opFromName(std::string_view name) {
   return std::nullopt;
 }
 
+bool hasDataDependentShape(OpKind op) {
+  switch (op) {
+    case OpKind::kNonZero:
+    case OpKind::kCompress:
+    case OpKind::kUnique:
+    case OpKind::kNonMaxSuppression: return true;
+    default: return false;
+  }
+}
+
 }  // namespace kiln::ir

@@ -24,5 +24,9 @@ enum class OpFamily : uint8_t { Binary, Unary, Linear, Pool, Norm, Reduce, Shape
 const char* opName(OpKind op);
 OpFamily opFamily(OpKind op);
 std::optional<OpKind> opFromName(std::string_view name);
+// Ops whose output shapes depend on input DATA (NonZero, Compress, Unique, NonMaxSuppression):
+// their shape functions give exact shapes only when those inputs are constants (run-time symbols
+// otherwise), so an executor binds the node's input data before inferring it.
+bool hasDataDependentShape(OpKind op);
 
 }  // namespace kiln::ir

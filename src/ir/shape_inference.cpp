@@ -181,6 +181,7 @@ const ShapeFnTable& shapeFunctions() {
     registerSignalShapeFns(t);
     registerVisionShapeFns(t);
     registerMiscShapeFns(t);
+    registerDataDepShapeFns(t);
     registerPluginShapeFns(t);
     return t;
   }();

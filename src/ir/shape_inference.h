@@ -178,6 +178,7 @@ void registerAttentionExtShapeFns(ShapeFnTable& t);  // shape_fns_attention_ext.
 void registerSignalShapeFns(ShapeFnTable& t);  // shape_fns_signal.cpp
 void registerVisionShapeFns(ShapeFnTable& t);  // shape_fns_vision.cpp
 void registerMiscShapeFns(ShapeFnTable& t);  // shape_fns_misc.cpp
+void registerDataDepShapeFns(ShapeFnTable& t);  // shape_fns_datadep.cpp
 // Plugin layers (src/plugins/plugin_shape_fn.cpp): asks the registered plugin.
 void registerPluginShapeFns(ShapeFnTable& t);
 

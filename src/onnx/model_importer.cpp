@@ -48,6 +48,17 @@ onnx::AttributeProto::AttributeType expectedAttributeType(const std::string& nam
 
 }  // namespace
 
+Status checkAttributeTypes(const onnx::NodeProto& n) {
+  for (const auto& a : n.attribute()) {
+    auto want = expectedAttributeType(a.name());
+    if (want != onnx::AttributeProto::UNDEFINED && attributeType(a) != want &&
+        !(n.op_type() == "Pad" && a.name() == "value"))
+      return invalidArgument("attribute '%s' must be %s, but it is %s", a.name().c_str(),
+                             attributeTypeName(want), attributeTypeName(attributeType(a)));
+  }
+  return Status::ok();
+}
+
 // ---- ImportState ---------------------------------------------------------------------------------
 
 std::string ImportState::freshValueName(const std::string& base) {
@@ -304,6 +315,8 @@ const OpImporterTable& opImporters() {
     registerRecurrentImporters(t);
     registerExtImporters(t);
     registerMiscImporters(t);
+    registerDataDepImporters(t);
+    registerControlImporters(t);
     return t;
   }();
   return table;
@@ -516,6 +529,20 @@ bool ModelImporter::checkGraph(const onnx::GraphProto& g) {
                  i);
     }
   }
+  // Subgraph attributes (If/Loop/Scan bodies) read tensors of the main graph by name: implicit
+  // inputs of their node, which must exist and come first like the explicit ones.
+  std::vector<std::vector<std::string>> implicitInputs(static_cast<size_t>(numNodes));
+  for (int i = 0; i < numNodes; ++i) {
+    auto& implicit = implicitInputs[static_cast<size_t>(i)];
+    collectSubgraphOuterInputs(g.node(i), implicit);
+    for (const std::string& in : implicit)
+      if (!producer.count(in))
+        addError(C::kINVALID_NODE,
+                 strFormat("dangling input '%s' read inside a subgraph of node '%s': no node, "
+                           "graph input or initializer produces it",
+                           in.c_str(), nodeDisplayName(i).c_str()),
+                 i);
+  }
   if (g.output_size() == 0) addError(C::kINVALID_MODEL, "the graph has no outputs");
   for (const auto& out : g.output()) {
     if (!producer.count(out.name()))
@@ -535,6 +562,10 @@ bool ModelImporter::checkGraph(const onnx::GraphProto& g) {
       if (in.empty()) continue;
       int p = producer.at(in);
       if (p >= 0) deps.insert(p);
+    }
+    for (const std::string& in : implicitInputs[static_cast<size_t>(i)]) {
+      int p = producer.at(in);
+      if (p >= 0 && p != i) deps.insert(p);
     }
     pending[static_cast<size_t>(i)] = static_cast<int>(deps.size());
     for (int d : deps) users[static_cast<size_t>(d)].push_back(i);
@@ -625,6 +656,9 @@ bool ModelImporter::importGraph(const onnx::GraphProto& g, const std::string& mo
     for (const auto& in : n.input())
       if (!in.empty()) state.consumed.insert(in);
     if (!n.name().empty()) state.reservedNodeNames.insert(n.name());
+    std::vector<std::string> implicit;  // tensors read inside If/Loop/Scan bodies
+    collectSubgraphOuterInputs(n, implicit);
+    state.consumed.insert(implicit.begin(), implicit.end());
   }
   for (const auto& o : g.output()) state.consumed.insert(o.name());
   for (const std::string& n : state.reservedValueNames) {
@@ -678,15 +712,7 @@ bool ModelImporter::importGraph(const onnx::GraphProto& g, const std::string& mo
       }
       continue;
     }
-    for (const auto& a : n.attribute()) {
-      auto want = expectedAttributeType(a.name());
-      if (want != onnx::AttributeProto::UNDEFINED && attributeType(a) != want &&
-          !(n.op_type() == "Pad" && a.name() == "value")) {
-        s = invalidArgument("attribute '%s' must be %s, but it is %s", a.name().c_str(),
-                            attributeTypeName(want), attributeTypeName(attributeType(a)));
-        break;
-      }
-    }
+    s = checkAttributeTypes(n);
     if (s.isOk()) {
       ImportContext ctx(state, n, name, mOpset);
       s = importers.at(n.op_type())(ctx);

@@ -48,6 +48,12 @@ struct ImportState {
   std::unordered_set<std::string> usedNodeNames;
   std::unordered_set<std::string> consumed;  // tensor names read by nodes or graph outputs
 
+  // If/Loop/Scan bodies being expanded (importers_control.cpp), innermost last: each maps the
+  // body's tensor names to the keys of `values` that hold them. Names found in none of them are
+  // the main graph's.
+  std::vector<const std::unordered_map<std::string, std::string>*> scopes;
+  int64_t bodyNodesImported = 0;  // nodes imported from bodies so far (the unrolling cap)
+
   // Names for values and nodes Kiln adds: `base`, or `base_<k>`, never a model name.
   std::string freshValueName(const std::string& base);
   std::string freshNodeName(const std::string& base);
@@ -153,6 +159,15 @@ void registerTransformerQuantImporters(OpImporterTable& t);  // importers_transf
 void registerRecurrentImporters(OpImporterTable& t);  // importers_recurrent.cpp
 void registerExtImporters(OpImporterTable& t);  // importers_ext.cpp (new opset, signal, vision ops)
 void registerMiscImporters(OpImporterTable& t);  // importers_misc.cpp (losses and small ops)
+void registerDataDepImporters(OpImporterTable& t);  // importers_datadep.cpp (data-dependent shapes)
+void registerControlImporters(OpImporterTable& t);  // importers_control.cpp (If, Loop, Scan)
+
+// Tensor names that node `n`'s subgraph attributes (If/Loop/Scan bodies, nested ones included)
+// read from the enclosing scopes: implicit inputs of `n`, appended to `out` (no duplicates).
+void collectSubgraphOuterInputs(const onnx::NodeProto& n, std::vector<std::string>& out);
+// The check, common to every op, that well-known attribute names (axis, perm, ...) have their
+// usual type.
+Status checkAttributeTypes(const onnx::NodeProto& n);
 
 // A 1:1 importer for ops whose IR form equals their ONNX form: all attributes copied, inputs and
 // outputs positional.

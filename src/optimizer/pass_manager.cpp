@@ -12,10 +12,34 @@ const std::vector<PassInfo>& allPasses() {
        "are known) on the CPU and replaces them by constants"},
       {"identity-elimination", &identityEliminationPass, 1,
        "removes Identity layers, casts to the same type and reshapes to the same shape"},
+      {"batchnorm-folding", &batchNormFoldingPass, 2,
+       "folds BatchNormalization, and Mul/Add/Sub/Div by per-channel constants, into the "
+       "weights and bias of the Conv, ConvTranspose or Gemm before it"},
+      {"layernorm-fusion", &layerNormFusionPass, 2,
+       "replaces the decomposed LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, "
+       "Mul, Add) over the last axis by one LayerNormalization"},
+      {"gelu-fusion", &geluFusionPass, 2,
+       "replaces the decomposed GELU (Erf form, or Tanh form) by one Gelu"},
+      {"transpose-reshape-cancellation", &transposeReshapeCancellationPass, 2,
+       "composes back-to-back Transposes into one (or an Identity) and collapses back-to-back "
+       "Reshapes into one"},
       {"dead-layer-elimination", &deadLayerEliminationPass, 0,
        "removes layers whose outputs are never used"},
   };
   return kPasses;
+}
+
+Status checkPassNames(const std::set<std::string>& names) {
+  for (const std::string& name : names) {
+    bool known = name == kFp16PassName;
+    for (const PassInfo& p : allPasses()) known = known || name == p.name;
+    if (known) continue;
+    std::string list;
+    for (const PassInfo& p : allPasses()) list += std::string(p.name) + ", ";
+    list += kFp16PassName;
+    return invalidArgument("unknown optimizer pass '%s' (known passes: %s)", name.c_str(), list.c_str());
+  }
+  return Status::ok();
 }
 
 Status runPasses(ir::Graph& g, PassContext& ctx) {

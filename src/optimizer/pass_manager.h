@@ -39,6 +39,13 @@ struct PassInfo {
 // The passes in the order they run.
 const std::vector<PassInfo>& allPasses();
 
+// The name of the fp16 pass, which the builder runs after the table's (see below); also
+// accepted in PassContext::disabledPasses.
+inline constexpr const char* kFp16PassName = "fp16-precision";
+
+// Checks that every name in `names` is a pass of the table or kFp16PassName.
+Status checkPassNames(const std::set<std::string>& names);
+
 // Runs the enabled passes until nothing changes (at most a few rounds).
 Status runPasses(ir::Graph& g, PassContext& ctx);
 
@@ -46,6 +53,11 @@ Status runPasses(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> constantFoldingPass(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> identityEliminationPass(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> deadLayerEliminationPass(ir::Graph& g, PassContext& ctx);
+// Level 2 (docs/optimizer.md): rewrites into ops every backend already runs.
+StatusOr<bool> batchNormFoldingPass(ir::Graph& g, PassContext& ctx);
+StatusOr<bool> layerNormFusionPass(ir::Graph& g, PassContext& ctx);
+StatusOr<bool> geluFusionPass(ir::Graph& g, PassContext& ctx);
+StatusOr<bool> transposeReshapeCancellationPass(ir::Graph& g, PassContext& ctx);
 
 // Not in the table: the builder runs it once, after runPasses, when ctx.fp16 is set (it changes
 // precision, not structure, and must see the graph the other passes left).

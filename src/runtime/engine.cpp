@@ -306,6 +306,7 @@ std::unique_ptr<ExecutionContext> Engine::createExecutionContext() {
   } else {
     c->executor = detail::makeCpuExecutor(*mImpl);
   }
+  c->executor->setOutputAllocators(&c->allocators);
   return std::unique_ptr<ExecutionContext>(new ExecutionContext(*this, std::move(c)));
 }
 
@@ -419,6 +420,20 @@ bool ExecutionContext::setTensorAddress(const char* name, void* data) {
   return true;
 }
 
+bool ExecutionContext::setOutputAllocator(const char* name, OutputAllocator* allocator) {
+  const auto* io = mImpl->engine->findIO(name);
+  if (!io || io->mode != TensorIOMode::kOUTPUT)
+    return mImpl->fail(notFound("setOutputAllocator: '%s' is not an output of this engine",
+                                name ? name : "(null)"));
+  mImpl->allocators[name] = allocator;
+  return true;
+}
+
+OutputAllocator* ExecutionContext::getOutputAllocator(const char* name) const {
+  auto it = mImpl->allocators.find(name ? name : "");
+  return it == mImpl->allocators.end() ? nullptr : it->second;
+}
+
 void* ExecutionContext::getTensorAddress(const char* name) const {
   auto it = mImpl->addresses.find(name ? name : "");
   return it == mImpl->addresses.end() ? nullptr : it->second;
@@ -429,6 +444,16 @@ namespace {
 Status checkAddresses(const ContextImpl& c, const char* call) {
   for (const auto& t : c.engine->io) {
     auto it = c.addresses.find(t.name);
+    auto alloc = c.allocators.find(t.name);
+    // CPU engines place outputs that have an allocator through it (data-dependent shapes).
+    const bool hasAllocator = alloc != c.allocators.end() && alloc->second;
+    if (t.mode == TensorIOMode::kOUTPUT && hasAllocator &&
+        c.engine->plan.device.type == DeviceType::kCPU)
+      continue;
+    if (t.mode == TensorIOMode::kOUTPUT && c.executor->dataDependent(t.value))
+      return invalidArgument("output '%s' has a data-dependent shape (%s): set an OutputAllocator "
+                             "for it with setOutputAllocator before %s",
+                             t.name.c_str(), ir::shapeToString(t.value->shape).c_str(), call);
     if ((it == c.addresses.end() || !it->second) && c.executor->volumeOf(t.value) != 0)
       return invalidArgument("%s '%s' has no address: call setTensorAddress before %s",
                              t.mode == TensorIOMode::kINPUT ? "input" : "output", t.name.c_str(),

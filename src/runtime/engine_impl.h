@@ -51,11 +51,21 @@ class CpuExecutor final : public Executor {
   // Runs every layer synchronously. `addresses` maps I/O names to user memory.
   Status execute(const std::map<std::string, void*>& addresses, void* stream, bool sync) override;
   bool prepared() const override { return mPrepared; }
+  bool dataDependent(const ir::Value* v) const override {
+    return static_cast<size_t>(v->id) < mPendingValue.size() && mPendingValue[static_cast<size_t>(v->id)];
+  }
 
  private:
   const EngineImpl& mEngine;
   HostValues mHostValues;  // shape tensor values mTable points into
   ir::ShapeTable mTable;
+  // By node id: layers whose output shapes depend on tensor data, inferred when they run.
+  std::vector<bool> mPendingNode;
+  std::vector<bool> mPendingValue;  // by value id: outputs of pending layers
+  // Runs a pending layer's shape function with its inputs' data and sizes its outputs
+  // (graph outputs through the output allocators, recorded in `dynamicOut`).
+  Status inferPending(const ir::Node& n, const std::map<std::string, void*>& addresses,
+                      std::map<int, void*>& dynamicOut);
   std::vector<ir::AlignedBuffer> mBuffers;  // by value id
   bool mPrepared = false;
   // This context's clones of the engine's plugins, configured at prepare(), and one workspace
@@ -71,6 +81,7 @@ struct ContextImpl {
   std::map<std::string, std::vector<int64_t>> inputDims;
   HostValues hostValues;  // shape tensor inputs' values at the last prepare
   std::map<std::string, void*> addresses;
+  std::map<std::string, OutputAllocator*> allocators;
   bool shapesDirty = true;
   std::unique_ptr<Executor> executor;
   Profiler* profiler = nullptr;

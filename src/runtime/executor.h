@@ -39,19 +39,27 @@ class Executor {
   virtual Status execute(const std::map<std::string, void*>& addresses, void* stream,
                          bool sync) = 0;
   virtual bool prepared() const = 0;
+  // True for values whose shape is only known when their layer runs (data-dependent shapes).
+  virtual bool dataDependent(const ir::Value*) const { return false; }
   // Per-layer timing of later runs (kiln/runtime.h Profiler); null turns it off.
   void setProfiler(Profiler* p) { mProfiler = p; }
+  // The context's output allocators (by output name), for outputs with data-dependent shapes.
+  void setOutputAllocators(const std::map<std::string, OutputAllocator*>* a) { mAllocators = a; }
 
  protected:
   Profiler* mProfiler = nullptr;
+  const std::map<std::string, OutputAllocator*>* mAllocators = nullptr;
 };
 
 // Binds every graph input's concrete dims (a named dimension shared by two inputs must agree)
 // and the shape tensor inputs' values, then re-runs shape inference over the whole graph with
 // constants. The table points into `hostValues`, which must outlive it.
+// With `pending`, layers whose output shapes depend on tensor data (non-static after inference:
+// NonZero, Unique, ... and the layers that consume their outputs) are listed there instead of
+// failing; they are inferred when they run (CpuExecutor::execute).
 StatusOr<ir::ShapeTable> bindInputShapes(
     const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& inputDims,
-    const HostValues& hostValues);
+    const HostValues& hostValues, std::vector<const ir::Node*>* pending = nullptr);
 // Bytes of a value with concrete shape `info`, with overflow checks and a clear error for sizes
 // no machine has.
 StatusOr<size_t> tensorBytes(const ir::Value& v, const ir::ValueInfo& info);

@@ -288,6 +288,29 @@ namespace {
 DeviceType gCaseDevice = DeviceType::kCPU;
 
 // Device buffers of one data set on the GPU, freed on every exit path.
+// An OutputAllocator that keeps each output in host memory (poisoned, so unwritten elements
+// show) and records the shape the context reports.
+struct CaseAllocator : OutputAllocator {
+  explicit CaseAllocator(DataType t) : dtype(t) {}
+  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
+    buffer.assign(static_cast<size_t>(size) + 1, 0xA5);
+    return buffer.data();
+  }
+  void notifyShape(const char*, const Dims& dims) noexcept override {
+    shape.assign(dims.d, dims.d + dims.nbDims);
+    shaped = true;
+  }
+  // The output after execution (null when the context never placed it).
+  std::shared_ptr<ir::TensorData> result() const {
+    if (!shaped || buffer.empty()) return nullptr;
+    return ir::TensorData::fromBytes(dtype, shape, buffer.data());
+  }
+  DataType dtype;
+  std::vector<uint8_t> buffer;
+  std::vector<int64_t> shape;
+  bool shaped = false;
+};
+
 struct DeviceIO {
   std::vector<void*> ptrs;
   DeviceIO() = default;
@@ -465,6 +488,8 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
                     where + "setTensorAddress('" + inputNames[k] + "'): " + ctx->getLastError());
     }
     std::vector<std::shared_ptr<ir::TensorData>> gots;
+    // Outputs whose shape depends on the data (-1 dims) go through an output allocator.
+    std::vector<std::unique_ptr<CaseAllocator>> allocators(outputNames.size());
     for (size_t k = 0; k < outputNames.size(); ++k) {
       const char* name = outputNames[k].c_str();
       if (engine->getTensorIOMode(name) != TensorIOMode::kOUTPUT)
@@ -473,11 +498,21 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
       if (d.nbDims < 0)
         return fail(CaseStatus::kError,
                     where + "output '" + outputNames[k] + "' has no resolved shape");
-      for (int j = 0; j < d.nbDims; ++j)
-        if (d.d[j] < 0)
-          return fail(CaseStatus::kError, where + "output '" + outputNames[k] +
-                                              "' has unresolved shape " + d.toString() +
-                                              (ctx->getLastError().empty() ? "" : ": " + ctx->getLastError()));
+      bool dataDependent = false;
+      for (int j = 0; j < d.nbDims; ++j) dataDependent = dataDependent || d.d[j] < 0;
+      if (dataDependent && !onGpu) {
+        allocators[k] = std::make_unique<CaseAllocator>(engine->getTensorDataType(name));
+        if (!ctx->setOutputAllocator(name, allocators[k].get()))
+          return fail(CaseStatus::kError, where + "setOutputAllocator('" + outputNames[k] +
+                                              "'): " + ctx->getLastError());
+        gots.push_back(nullptr);
+        outDevice.push_back(nullptr);
+        continue;
+      }
+      if (dataDependent)
+        return fail(CaseStatus::kError, where + "output '" + outputNames[k] +
+                                            "' has unresolved shape " + d.toString() +
+                                            (ctx->getLastError().empty() ? "" : ": " + ctx->getLastError()));
       auto buf = std::make_shared<ir::TensorData>(engine->getTensorDataType(name), dimsVector(d));
       // Poison: an output the kernels never write must not pass by luck.
       if (buf->bytes()) std::memset(buf->data(), 0xA5, buf->bytes());
@@ -495,6 +530,13 @@ std::optional<CaseError> attempt(const LoadedCase& c, const std::set<std::string
       std::string msg = ctx->getLastError();
       return fail(looksUnsupported(msg) ? CaseStatus::kUnsupported : CaseStatus::kError,
                   where + "execute: " + msg);
+    }
+    for (size_t k = 0; k < gots.size(); ++k) {
+      if (!allocators[k]) continue;
+      gots[k] = allocators[k]->result();
+      if (!gots[k])
+        return fail(CaseStatus::kError,
+                    where + "output '" + outputNames[k] + "' was never allocated or shaped");
     }
     if (onGpu)
       for (size_t k = 0; k < gots.size(); ++k)

@@ -42,6 +42,9 @@ constexpr FlagDef kBuildFlags[] = {
      "Deprecated trtexec spelling of --memPoolSize=workspace:<MiB>."},
     {"builderOptimizationLevel", FlagKind::kValue, "<0-5>",
      "Builder optimization level, 0 (fastest build) to 5 (default 3)."},
+    {"disablePasses", FlagKind::kList, "<pass>[,<pass>]",
+     "Skip these optimizer passes, by name (e.g. gelu-fusion,batchnorm-folding; see "
+     "docs/optimizer.md). Unknown names fail the build."},
 };
 
 constexpr FlagDef kRunFlags[] = {
@@ -367,6 +370,17 @@ StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
   if (args.has("builderOptimizationLevel")) {
     KILN_ASSIGN_OR_RETURN(int64_t level, parseInt(args, "builderOptimizationLevel", 0, 5));
     o.optimizationLevel = static_cast<int>(level);
+  }
+  if (args.has("disablePasses")) {
+    const std::string list = args.get("disablePasses");
+    size_t start = 0;
+    while (start <= list.size()) {
+      const size_t end = std::min(list.find(',', start), list.size());
+      std::string pass = list.substr(start, end - start);
+      if (pass.empty()) return invalidArgument("--disablePasses=%s: empty pass name", list.c_str());
+      o.disabledPasses.push_back(pass);
+      start = end + 1;
+    }
   }
   return o;
 }

@@ -48,6 +48,7 @@ struct BuildOptions {
   bool tf32 = false;
   std::optional<uint64_t> workspaceBytes;
   std::optional<int> optimizationLevel;
+  std::vector<std::string> disabledPasses;  // --disablePasses, optimizer pass names
 };
 
 struct RunOptions {

@@ -2,6 +2,7 @@
 // inferences and report performance; optionally export outputs and timings.
 #include <chrono>
 #include <map>
+#include <memory>
 #include <cstdio>
 #include <random>
 
@@ -26,9 +27,31 @@ bool isDynamic(const Dims& d) {
   return false;
 }
 
+// Host memory for an output whose shape depends on the data (NonZero, ...): sized by the
+// context during each run, its dims updated from notifyShape.
+class HostOutputAllocator : public OutputAllocator {
+ public:
+  explicit HostOutputAllocator(HostTensor* t) : mTensor(t) {}
+  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
+    if (mTensor->buffer.size() < size || !mTensor->buffer.data()) {
+      try {
+        mTensor->buffer = AlignedBuffer(std::max<uint64_t>(size, 1));
+      } catch (...) {
+        return nullptr;
+      }
+    }
+    return mTensor->buffer.data();
+  }
+  void notifyShape(const char*, const Dims& dims) noexcept override { mTensor->dims = dims; }
+
+ private:
+  HostTensor* mTensor;
+};
+
 struct Bindings {
   std::vector<HostTensor> inputs;
   std::vector<HostTensor> outputs;
+  std::vector<std::unique_ptr<HostOutputAllocator>> allocators;  // data-dependent outputs
 };
 
 std::string ioList(const Engine& engine, TensorIOMode mode) {
@@ -193,6 +216,11 @@ StatusOr<Bindings> prepareTensors(Engine& engine, ExecutionContext& ctx, const B
     t.name = name;
     t.type = engine.getTensorDataType(name);
     t.dims = ctx.getTensorShape(name);
+    if (t.dims.nbDims >= 0 && isDynamic(t.dims) && engine.getDeviceType() == DeviceType::kCPU) {
+      // Data-dependent shape: placed by an output allocator during each run (below).
+      b.outputs.push_back(std::move(t));
+      continue;
+    }
     if (t.dims.nbDims < 0 || isDynamic(t.dims))
       return unsupported(
           "output '%s' has shape %s after setting the input shapes; outputs whose "
@@ -203,6 +231,13 @@ StatusOr<Bindings> prepareTensors(Engine& engine, ExecutionContext& ctx, const B
     t.buffer = AlignedBuffer(bytes);
     b.outputs.push_back(std::move(t));
   }
+  for (HostTensor& t : b.outputs) {
+    if (!isDynamic(t.dims)) continue;
+    b.allocators.push_back(std::make_unique<HostOutputAllocator>(&t));
+    if (!ctx.setOutputAllocator(t.name.c_str(), b.allocators.back().get()))
+      return internalError("cannot set the allocator of '%s': %s", t.name.c_str(),
+                           ctx.getLastError().c_str());
+  }
   std::fflush(stdout);
   return b;
 }
@@ -211,7 +246,8 @@ StatusOr<Bindings> prepareTensors(Engine& engine, ExecutionContext& ctx, const B
 Status bindHost(ExecutionContext& ctx, Bindings& b) {
   for (std::vector<HostTensor>* list : {&b.inputs, &b.outputs})
     for (HostTensor& t : *list)
-      if (!ctx.setTensorAddress(t.name.c_str(), t.buffer.data()))
+      if (ctx.getOutputAllocator(t.name.c_str()) == nullptr &&
+          !ctx.setTensorAddress(t.name.c_str(), t.buffer.data()))
         return internalError("cannot bind '%s': %s", t.name.c_str(), ctx.getLastError().c_str());
   return Status::ok();
 }

@@ -195,6 +195,7 @@ StatusOr<std::vector<uint8_t>> buildParsedModel(ParsedModel& m, const BuildOptio
   if (o.noTF32) config->clearFlag(BuilderFlag::kTF32);
   if (o.workspaceBytes) config->setMemoryPoolLimit(MemoryPoolType::kWORKSPACE, *o.workspaceBytes);
   if (o.optimizationLevel) config->setBuilderOptimizationLevel(*o.optimizationLevel);
+  if (!o.disabledPasses.empty()) config->setDisabledPasses(o.disabledPasses);
   config->setDeviceType(common.device);
 
   OptimizationProfile* profile = m.builder->createOptimizationProfile();

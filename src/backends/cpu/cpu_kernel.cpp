@@ -27,6 +27,7 @@ const CpuKernelTable& cpuKernels() {
     registerSignalKernels(t);
     registerVisionKernels(t);
     registerMiscKernels(t);
+    registerDataDepKernels(t);
     registerPluginKernels(t);
     return t;
   }();

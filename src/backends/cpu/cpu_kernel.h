@@ -84,6 +84,7 @@ void registerAttentionExtKernels(CpuKernelTable& t);  // kernels_attention_ext.c
 void registerSignalKernels(CpuKernelTable& t);  // kernels_signal.cpp
 void registerVisionKernels(CpuKernelTable& t);  // kernels_vision.cpp
 void registerMiscKernels(CpuKernelTable& t);  // kernels_misc.cpp
+void registerDataDepKernels(CpuKernelTable& t);  // kernels_datadep.cpp
 // Plugin layers (src/plugins/plugin_cpu.cpp): a transient plugin instance per call; the
 // runtime's executor keeps one instance per execution context instead.
 void registerPluginKernels(CpuKernelTable& t);

@@ -283,8 +283,10 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
     const ir::ValueInfo& info = table[v->id];
     if (!info.known) continue;
     if (!ir::isStatic(info.shape))
-      return internalError("tensor '%s' has no concrete shape after binding inputs (%s)",
-                           v->name.c_str(), ir::shapeToString(info.shape).c_str());
+      return unsupported("tensor '%s' has no concrete shape after binding inputs (%s): its shape "
+                         "depends on tensor data (NonZero, Unique, ...), which only the CPU "
+                         "backend runs for now",
+                         v->name.c_str(), ir::shapeToString(info.shape).c_str());
     KILN_ASSIGN_OR_RETURN(bytes[static_cast<size_t>(v->id)], detail::tensorBytes(*v, info));
     Loc& l = locs[static_cast<size_t>(v->id)];
     if (l.where == Where::kIO) continue;

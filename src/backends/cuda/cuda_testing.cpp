@@ -34,13 +34,15 @@ StatusOr<std::vector<std::shared_ptr<ir::TensorData>>> runGraphOnGpuForTest(
                         EngineImpl::create(std::move(plan), nullptr));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Executor> ex, makeGpuExecutor(*engine));
   std::map<std::string, std::vector<int64_t>> dims;
+  HostValues hostValues;  // shape tensor inputs: their values, on the host
   for (const IOTensor& t : engine->io) {
     if (t.mode != TensorIOMode::kINPUT) continue;
     auto it = inputs.find(t.name);
     if (it == inputs.end()) return invalidArgument("no data for input '%s'", t.name.c_str());
     dims[t.name] = it->second->dims();
+    if (t.value->isShapeTensor) hostValues[t.name] = it->second;
   }
-  KILN_RETURN_IF_ERROR(ex->prepare(dims));
+  KILN_RETURN_IF_ERROR(ex->prepare(dims, hostValues));
   DeviceAllocs allocs;
   std::map<std::string, void*> addresses;
   std::vector<std::shared_ptr<ir::TensorData>> outs;

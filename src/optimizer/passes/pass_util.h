@@ -1,0 +1,101 @@
+// Small helpers shared by the pattern-rewriting passes (batchnorm_folding.cpp,
+// layernorm_fusion.cpp, gelu_fusion.cpp, transpose_reshape_cancellation.cpp).
+//
+// A pattern's intermediate values must be used only inside the pattern: `UseMap::soleUse`
+// (one consuming node, not a network output). Rewrites add the replacement node, move every
+// use of the pattern's last output to the replacement's output (`replaceOutput`, which keeps a
+// network output's name) and leave the old nodes dead; the pass removes them at its end.
+#pragma once
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::opt::passutil {
+
+// Consumers of every value (each consuming node once), built from the live nodes.
+class UseMap {
+ public:
+  explicit UseMap(const ir::Graph& g) { rebuild(g); }
+  void rebuild(const ir::Graph& g) {
+    mUses.clear();
+    for (ir::Node* n : g.nodes()) {
+      for (size_t i = 0; i < n->inputs.size(); ++i) {
+        ir::Value* v = n->inputs[i];
+        if (!v) continue;
+        bool seen = false;
+        for (size_t j = 0; j < i; ++j) seen = seen || n->inputs[j] == v;
+        if (!seen) mUses[v].push_back(n);
+      }
+    }
+  }
+  const std::vector<ir::Node*>& consumers(const ir::Value* v) const {
+    static const std::vector<ir::Node*> kNone;
+    auto it = mUses.find(v);
+    return it == mUses.end() ? kNone : it->second;
+  }
+  size_t count(const ir::Value* v) const { return consumers(v).size(); }
+  // `v` is read by exactly one node and is not a network output.
+  bool soleUse(const ir::Value* v) const { return v && !v->isGraphOutput && count(v) == 1; }
+  // The one node that reads `v` (soleUse), or null.
+  ir::Node* soleConsumer(const ir::Value* v) const { return soleUse(v) ? consumers(v)[0] : nullptr; }
+
+ private:
+  std::unordered_map<const ir::Value*, std::vector<ir::Node*>> mUses;
+};
+
+inline bool isFloatType(DataType t) {
+  return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16 || t == DataType::kDOUBLE;
+}
+
+// The node producing `v` when it is of kind `op` (and has one output), else null.
+inline ir::Node* producerOf(const ir::Value* v, ir::OpKind op) {
+  if (!v || !v->producer || v->producer->op != op || v->producer->outputs.size() != 1) return nullptr;
+  return v->producer;
+}
+
+// The value of a one-element float constant, or nullopt.
+inline std::optional<double> scalarConstant(const ir::Value* v) {
+  if (!v || !v->isConstant() || v->constant->numel() != 1 || !isFloatType(v->constant->dtype()))
+    return std::nullopt;
+  return v->constant->doubleAt(0);
+}
+
+inline bool near(double a, double b, double tol = 1e-6) { return std::fabs(a - b) <= tol; }
+
+// A float constant of `dtype` holding `values` (rounded once from double).
+inline ir::TensorDataPtr floatTensor(DataType dtype, std::vector<int64_t> dims, const std::vector<double>& values) {
+  auto t = std::make_shared<ir::TensorData>(dtype, std::move(dims));
+  for (int64_t i = 0; i < t->numel(); ++i) {
+    const double v = values[static_cast<size_t>(i)];
+    switch (dtype) {
+      case DataType::kFLOAT: t->as<float>()[i] = static_cast<float>(v); break;
+      case DataType::kDOUBLE: t->as<double>()[i] = v; break;
+      case DataType::kHALF: t->as<Half>()[i] = Half(static_cast<float>(v)); break;
+      case DataType::kBF16: t->as<BFloat16>()[i] = BFloat16(static_cast<float>(v)); break;
+      default: break;  // callers pass float types only
+    }
+  }
+  return t;
+}
+
+inline std::vector<double> toDoubles(const ir::TensorData& t) {
+  std::vector<double> out(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) out[static_cast<size_t>(i)] = t.doubleAt(i);
+  return out;
+}
+
+// Moves every use of `from` (a pattern's last output) to `to` (the replacement's output). A
+// network output keeps its name: `to` takes it and `from` is renamed.
+inline void replaceOutput(ir::Graph& g, ir::Value* from, ir::Value* to) {
+  const std::string name = from->name;
+  g.replaceAllUses(from, to);
+  from->name = g.uniqueName(name + "__dead");
+  to->name = name;
+}
+
+}  // namespace kiln::opt::passutil

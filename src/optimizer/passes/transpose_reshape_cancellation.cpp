@@ -1,0 +1,116 @@
+// Transpose/Reshape cancellation: back-to-back Transposes compose into one, back-to-back
+// Reshapes collapse into the outer one.
+//
+//   before: t = Transpose(x, p1); y = Transpose(t, p2)
+//   after:  y = Transpose(x, q), q[i] = p1[p2[i]]     (y = Identity(x) when q is the identity;
+//                                                      identity-elimination then removes it)
+//
+//   before: r = Reshape(x, s1); y = Reshape(r, s2)
+//   after:  y = Reshape(x, s2)
+//
+// Transposes: the outer one reads x directly; the inner one stays only if something else reads
+// it. Reshapes: r must have no other use, and s2 must be a constant without 0 entries (0 copies a
+// dim of r, which x may not have); otherwise, when y's shape is fully static, s2 becomes that
+// shape as a constant.
+#include <algorithm>
+
+#include "common/logging.h"
+#include "optimizer/pass_manager.h"
+#include "optimizer/passes/pass_util.h"
+
+namespace kiln::opt {
+
+namespace {
+
+using ir::OpKind;
+using passutil::UseMap;
+
+// The permutation of a Transpose (default: reversed axes), or empty when invalid.
+std::vector<int64_t> permOf(const ir::Node& t) {
+  const int64_t rank = static_cast<int64_t>(t.inputs[0]->shape.size());
+  std::vector<int64_t> p = t.attrs.getInts("perm");
+  if (!t.attrs.has("perm")) {
+    p.resize(static_cast<size_t>(rank));
+    for (int64_t i = 0; i < rank; ++i) p[static_cast<size_t>(i)] = rank - 1 - i;
+  }
+  if (static_cast<int64_t>(p.size()) != rank) return {};
+  std::vector<bool> seen(p.size(), false);
+  for (int64_t& a : p) {
+    if (a < 0) a += rank;
+    if (a < 0 || a >= rank || seen[static_cast<size_t>(a)]) return {};
+    seen[static_cast<size_t>(a)] = true;
+  }
+  return p;
+}
+
+bool tryTranspose(ir::Node& outer, PassContext& ctx) {
+  if (outer.inputs.size() != 1 || !outer.inputs[0]) return false;
+  ir::Node* inner = passutil::producerOf(outer.inputs[0], OpKind::kTranspose);
+  if (!inner || inner->inputs.size() != 1 || !inner->inputs[0]) return false;
+  const std::vector<int64_t> p1 = permOf(*inner), p2 = permOf(outer);
+  if (p1.empty() || p1.size() != p2.size()) return false;
+  std::vector<int64_t> q(p2.size());
+  bool identity = true;
+  for (size_t i = 0; i < q.size(); ++i) {
+    q[i] = p1[static_cast<size_t>(p2[i])];
+    identity = identity && q[i] == static_cast<int64_t>(i);
+  }
+  const std::string before = inner->describe() + " + " + outer.describe();
+  outer.inputs[0] = inner->inputs[0];
+  if (identity) {
+    outer.op = OpKind::kIdentity;
+    outer.attrs = ir::Attributes{};
+  } else {
+    outer.attrs.setInts("perm", q);
+  }
+  logMessage(ctx.logger, Severity::kVERBOSE, "optimizer",
+             "composed " + before + (identity ? " into an Identity" : " into one Transpose"));
+  return true;
+}
+
+bool tryReshape(ir::Graph& g, const UseMap& uses, ir::Node& outer, PassContext& ctx) {
+  if (outer.inputs.size() != 2 || !outer.inputs[0] || !outer.inputs[1]) return false;
+  ir::Node* inner = passutil::producerOf(outer.inputs[0], OpKind::kReshape);
+  if (!inner || inner->inputs.empty() || !inner->inputs[0] || !uses.soleUse(outer.inputs[0])) return false;
+  ir::Value* target = outer.inputs[1];
+  bool keepTarget = false;
+  if (target->isConstant()) {
+    const std::vector<int64_t> s = target->constant->toInt64Vector();
+    keepTarget = std::find(s.begin(), s.end(), 0) == s.end();
+  }
+  const ir::Shape& outShape = outer.outputs[0]->shape;
+  if (!keepTarget && !ir::isStatic(outShape)) return false;
+  const std::string before = inner->describe() + " + " + outer.describe();
+  outer.inputs[0] = inner->inputs[0];
+  if (!keepTarget) {
+    const std::vector<int64_t> dims = ir::staticDims(outShape);
+    outer.inputs[1] = g.addConstant(g.uniqueName(outer.name + ".shape"), ir::TensorData::vectorInt64(dims));
+    // A 0 in a static shape is a real 0 (an empty tensor), not "copy the input's dim".
+    if (std::find(dims.begin(), dims.end(), 0) != dims.end()) outer.attrs.setInt("allowzero", 1);
+  }
+  logMessage(ctx.logger, Severity::kVERBOSE, "optimizer", "collapsed " + before + " into one Reshape");
+  return true;
+}
+
+}  // namespace
+
+StatusOr<bool> transposeReshapeCancellationPass(ir::Graph& g, PassContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
+  std::vector<int> ids;
+  for (const ir::Node* n : order)
+    if (n->op == OpKind::kTranspose || n->op == OpKind::kReshape) ids.push_back(n->id);
+  UseMap uses(g);
+  bool changed = false;
+  for (int id : ids) {
+    ir::Node* n = g.nodeById(id);
+    if (!n) continue;
+    const bool done = n->op == OpKind::kTranspose ? tryTranspose(*n, ctx) : tryReshape(g, uses, *n, ctx);
+    if (!done) continue;
+    changed = true;
+    g.removeDeadNodes();
+    uses.rebuild(g);
+  }
+  return changed;
+}
+
+}  // namespace kiln::opt
