@@ -272,7 +272,8 @@ StatusOr<std::vector<ir::Value*>> importBody(ImportContext& ctx, const onnx::Gra
                                   defaultDomain ? "ai.onnx" : n.domain().c_str()),
                       where, display, n.op_type());
     } else {
-      Status vs = checkOpVersion(n.op_type(), ctx.opset());
+      Status vs = checkLegacyOpset(n.op_type(), state.legacyOpset);
+      if (vs.isOk()) vs = checkOpVersion(n.op_type(), ctx.opset());
       if (!vs.isOk()) return inBody(vs, where, display, n.op_type());
     }
 

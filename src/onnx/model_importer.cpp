@@ -358,6 +358,18 @@ static int64_t opSinceAtOpset9(const std::string& op) {
   return it == table.end() ? 0 : it->second;
 }
 
+Status checkLegacyOpset(const std::string& op, int64_t legacyOpset) {
+  if (legacyOpset == 0) return Status::ok();
+  const int64_t since9 = opSinceAtOpset9(op);
+  if (since9 != 0 && since9 <= legacyOpset) return Status::ok();
+  return unsupported("the model uses opset %lld of the default domain; Kiln supports opsets %lld "
+                     "to %lld, and older models whose ops did not change before opset %lld, but "
+                     "%s changed in opset %lld (convert the model with onnx.version_converter)",
+                     static_cast<long long>(legacyOpset), static_cast<long long>(kMinOpset),
+                     static_cast<long long>(kMaxOpset), static_cast<long long>(kMinOpset),
+                     op.c_str(), static_cast<long long>(since9));
+}
+
 bool ModelImporter::checkModel(const onnx::ModelProto& model) {
   using C = ParserError::Code;
   if (!model.has_ir_version()) {
@@ -451,17 +463,9 @@ bool ModelImporter::checkGraph(const onnx::GraphProto& g) {
     }
     if (mLegacyOpset != 0) {
       // An opset 1..8 model: the op's schema must be the one opset 9 uses.
-      const int64_t since9 = opSinceAtOpset9(n.op_type());
-      if (since9 == 0 || since9 > mLegacyOpset) {
-        addError(C::kUNSUPPORTED_NODE,
-                 strFormat("the model uses opset %lld of the default domain; Kiln supports "
-                           "opsets %lld to %lld, and older models whose ops did not change "
-                           "before opset %lld, but %s changed in opset %lld (convert the model "
-                           "with onnx.version_converter)",
-                           static_cast<long long>(mLegacyOpset), static_cast<long long>(kMinOpset),
-                           static_cast<long long>(kMaxOpset), static_cast<long long>(kMinOpset),
-                           n.op_type().c_str(), static_cast<long long>(since9)),
-                 i);
+      Status ls = checkLegacyOpset(n.op_type(), mLegacyOpset);
+      if (!ls.isOk()) {
+        addError(C::kUNSUPPORTED_NODE, ls.message(), i);
         continue;
       }
     }
@@ -645,6 +649,7 @@ bool ModelImporter::importGraph(const onnx::GraphProto& g, const std::string& mo
   using C = ParserError::Code;
   ImportState state(mNet);
   state.modelDir = modelDir;
+  state.legacyOpset = mLegacyOpset;
   // Names already in the network (a network may be filled partly by hand) stay taken.
   for (const ir::Value* v : mNet.graph->values()) state.usedValueNames.insert(v->name);
   for (const ir::Node* n : mNet.graph->nodes()) state.usedNodeNames.insert(n->name);

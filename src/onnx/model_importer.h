@@ -53,6 +53,7 @@ struct ImportState {
   // the main graph's.
   std::vector<const std::unordered_map<std::string, std::string>*> scopes;
   int64_t bodyNodesImported = 0;  // nodes imported from bodies so far (the unrolling cap)
+  int64_t legacyOpset = 0;        // ModelImporter::mLegacyOpset (body nodes are checked too)
 
   // Names for values and nodes Kiln adds: `base`, or `base_<k>`, never a model name.
   std::string freshValueName(const std::string& base);
@@ -168,6 +169,9 @@ void collectSubgraphOuterInputs(const onnx::NodeProto& n, std::vector<std::strin
 // The check, common to every op, that well-known attribute names (axis, perm, ...) have their
 // usual type.
 Status checkAttributeTypes(const onnx::NodeProto& n);
+// Ok unless the model is of opset 1..8 (`legacyOpset`, imported as opset 9) and `op` changed
+// between that opset and 9 (op_since9.def).
+Status checkLegacyOpset(const std::string& op, int64_t legacyOpset);
 
 // A 1:1 importer for ops whose IR form equals their ONNX form: all attributes copied, inputs and
 // outputs positional.

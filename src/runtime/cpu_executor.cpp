@@ -4,6 +4,7 @@
 #include <new>
 
 #include "backends/cpu/cpu_kernel.h"
+#include "ir/op.h"
 #include "plugins/plugin_cpu.h"
 #include "plugins/plugin_node.h"
 #include "runtime/engine_impl.h"
@@ -214,7 +215,7 @@ Status CpuExecutor::inferPending(const ir::Node& n, const std::map<std::string, 
   Status st = ir::inferNode(n, mTable);
   bool concrete = st.isOk();
   for (const ir::Value* out : n.outputs) concrete = concrete && ir::isStatic(mTable[out->id].shape);
-  if (!concrete) {
+  if (!concrete && ir::hasDataDependentShape(n.op)) {
     // The shape depends on the inputs' data (NonZero, Unique, ...): infer again with the data
     // bound as constants, which the shape function reads.
     std::vector<ir::TensorDataPtr> data;

@@ -201,3 +201,35 @@ def test_shape_tensor_inputs_get_values_from_shapes_or_files(ort, kiln_cli, tmp_
         assert got["y"].shape == tuple(sizes)
         for name in ("y", "z"):
             ku.assert_close(got[name], ref[name], f"values {sizes}/{axes} output '{name}'")
+
+
+def test_kiln_run_exports_data_dependent_outputs(ort, kiln_cli, tmp_path):
+    """NonZero -> Transpose and NonMaxSuppression: outputs whose shape depends on the data; kiln
+    run places them through an output allocator and exports them; values match onnxruntime."""
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"]),
+             helper.make_node("Transpose", ["nz"], ["nzt"], perm=[1, 0]),
+             helper.make_node("NonMaxSuppression", ["boxes", "scores", "maxk", "iou"], ["sel"])]
+    graph = helper.make_graph(
+        nodes, "dd",
+        [_vi("x", [3, 4]), _vi("boxes", [1, 6, 4]), _vi("scores", [1, 1, 6])],
+        [_vi("nzt", None, TensorProto.INT64), _vi("sel", None, TensorProto.INT64)],
+        initializer=[numpy_helper.from_array(np.array([3], np.int64), "maxk"),
+                     numpy_helper.from_array(np.array([0.5], np.float32), "iou")])
+    path = str(tmp_path / "dd.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                                ir_version=8), path)
+    rng = np.random.default_rng(11)
+    xy = rng.uniform(0, 10, (1, 6, 2)).astype(np.float32)
+    feeds = {"x": rng.integers(-1, 2, (3, 4)).astype(np.float32),
+             "boxes": np.concatenate([xy, xy + rng.uniform(1, 4, (1, 6, 2))], axis=2).astype(
+                 np.float32),
+             "scores": rng.uniform(0, 1, (1, 1, 6)).astype(np.float32)}
+    ref = ku.ort_reference(path, feeds)
+    out_json = str(tmp_path / "out.json")
+    ku.run_cli(["run", f"--onnx={path}", f"--loadInputs={ku.write_inputs(feeds, str(tmp_path))}",
+                f"--exportOutput={out_json}", "--iterations=1", "--duration=0", "--warmUp=0"],
+               kiln_cli)
+    got = ku.read_export_output(out_json)
+    for name in ("nzt", "sel"):
+        assert got[name].shape == ref[name].shape, f"{name}: {got[name].shape} vs {ref[name].shape}"
+        np.testing.assert_array_equal(got[name], ref[name], err_msg=name)

@@ -764,3 +764,46 @@ def test_profiler_subclass_gets_every_layer_per_run(conv_context):
     conv_context.profiler = None
     assert conv_context.execute_v2()
     assert len(times.names) == 2 * per_run
+
+
+def test_data_dependent_outputs_and_shape_tensor_inputs_match_onnxruntime(tmp_path):
+    """NonZero + Unique (outputs whose shape depends on the data: infer() places them through a
+    HostOutputAllocator) and a Reshape whose target is an input (a shape tensor input, bound as
+    a host array), against onnxruntime for two sets of data."""
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"]),
+             helper.make_node("Unique", ["x"], ["u", "idx", "inv", "cnt"], sorted=1),
+             helper.make_node("Reshape", ["x", "target"], ["r"])]
+    graph = helper.make_graph(
+        nodes, "dd",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6]),
+         helper.make_tensor_value_info("target", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info(n, t, None) for n, t in
+         [("nz", TensorProto.INT64), ("u", TensorProto.FLOAT), ("idx", TensorProto.INT64),
+          ("inv", TensorProto.INT64), ("cnt", TensorProto.INT64), ("r", TensorProto.FLOAT)]])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "dd.onnx"
+    path.write_bytes(model.SerializeToString())
+    sess = ort_session(str(path))
+    logger = kiln.Logger()
+    builder = kiln.Builder(logger)
+    network = builder.create_network(0)
+    parser = kiln.OnnxParser(network, logger)
+    assert parser.parse_from_file(path)
+    assert network.get_input(1).is_shape_tensor and not network.get_input(0).is_shape_tensor
+    plan = builder.build_serialized_network(network, builder.create_builder_config())
+    engine = kiln.Runtime(logger).deserialize_cuda_engine(plan)
+    assert engine.is_shape_inference_io("target")
+    assert engine.get_tensor_shape("nz") == (2, -1)
+    context = engine.create_execution_context()
+    rng = np.random.default_rng(5)
+    for target in ([3, 4], [12, 1]):
+        x = rng.integers(-2, 3, (2, 6)).astype(np.float32)  # zeros and repeats
+        t = np.array(target, np.int64)
+        out = context.infer({"x": x, "target": t})
+        ref = dict(zip(["nz", "u", "idx", "inv", "cnt", "r"],
+                       sess.run(None, {"x": x, "target": t})))
+        for name, want in ref.items():
+            assert out[name].shape == want.shape, f"{name}: {out[name].shape} vs {want.shape}"
+            np.testing.assert_array_equal(out[name], want, err_msg=name)

@@ -537,5 +537,19 @@ TEST(OnnxControl, ErrorsInsideABodyNameTheBodyAndTheNode) {
       << r.errors();
 }
 
+TEST(OnnxControl, BodyNodesOfOldOpsetModelsGetTheOpset9Check) {
+  // Opset 8 imports as 9 only for ops unchanged since 8: Cast changed in 9, also inside a body.
+  Model m = ifModel(true);
+  m.proto.mutable_opset_import(0)->set_version(8);
+  onnx::GraphProto& thenG = *m.g.mutable_node(0)->mutable_attribute(0)->mutable_g();
+  intAttr(node(thenG, "Cast", {"t"}, {"t2"}, "cast"), "to", onnx::TensorProto::FLOAT);
+  thenG.mutable_output(0)->set_name("t2");
+  ControlRun r;
+  EXPECT_FALSE(r.parse(m));
+  EXPECT_NE(r.errors().find("node 'cast' (Cast): the model uses opset 8"), std::string::npos)
+      << r.errors();
+  EXPECT_NE(r.errors().find("Cast changed in opset 9"), std::string::npos) << r.errors();
+}
+
 }  // namespace
 }  // namespace kiln
