@@ -127,8 +127,12 @@ void BuilderConfig::setDeviceType(DeviceType type) { mDevice = type; }
 DeviceType BuilderConfig::getDeviceType() const { return mDevice; }
 void BuilderConfig::setBuilderOptimizationLevel(int level) { mOptLevel = std::clamp(level, 0, 5); }
 int BuilderConfig::getBuilderOptimizationLevel() const { return mOptLevel; }
-void BuilderConfig::setDisabledPasses(const std::vector<std::string>& names) { mDisabledPasses = names; }
-const std::vector<std::string>& BuilderConfig::getDisabledPasses() const { return mDisabledPasses; }
+void BuilderConfig::setDisabledPasses(const std::vector<std::string>& names) {
+  mDisabledPasses = names;
+}
+const std::vector<std::string>& BuilderConfig::getDisabledPasses() const {
+  return mDisabledPasses;
+}
 
 // ---- Builder -----------------------------------------------------------------------------------
 

@@ -232,7 +232,7 @@ Status inferSqueeze(InferContext& ctx) {
     for (int64_t i = 0; i < rank; ++i) {
       const DimExpr& d = in[static_cast<size_t>(i)];
       if (!d.isConst())
-        return ctx.error("Squeeze without axes must know which dims are 1, but dim %lld of %s "
+        return ctx.unsupportedError("Squeeze without axes must know which dims are 1, but dim %lld of %s "
                          "is symbolic; give the axes explicitly",
                          static_cast<long long>(i), shapeToString(in).c_str());
       drop[static_cast<size_t>(i)] = d.constValue() == 1;

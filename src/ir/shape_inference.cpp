@@ -1,5 +1,7 @@
 #include "ir/shape_inference.h"
 
+#include <algorithm>
+
 namespace kiln::ir {
 
 ValueInfo valueInfoOf(const Value& v) {
@@ -266,6 +268,46 @@ Status inferGraphInPlace(Graph& g) {
   return Status::ok();
 }
 
+namespace {
+bool smallIntValue(const Value& v) {
+  return (v.dtype == DataType::kINT64 || v.dtype == DataType::kINT32) && isStatic(v.shape) &&
+         volumeOf(staticDims(v.shape)) <= kMaxShapeValueElements;
+}
+}  // namespace
+
+bool promoteShapeSources(const Graph& g, Value& v, ShapeTable& scratch) {
+  // The chain of small integer values above `v` (shape arithmetic); stop at constants and values
+  // with known values. Its graph-input leaves become shape tensor inputs.
+  std::vector<Node*> chain;
+  std::vector<Value*> leaves;
+  std::vector<Value*> stack{&v};
+  std::vector<bool> seen(g.valueCapacity(), false);
+  while (!stack.empty()) {
+    Value* x = stack.back();
+    stack.pop_back();
+    if (seen[static_cast<size_t>(x->id)]) continue;
+    seen[static_cast<size_t>(x->id)] = true;
+    if (x->isConstant() || (x->shapeValue && !x->isGraphInput)) continue;
+    if (x->isGraphInput) {
+      if (x->isShapeTensor || !smallIntValue(*x)) return false;
+      leaves.push_back(x);
+      continue;
+    }
+    if (!x->producer || !smallIntValue(*x) || chain.size() > 256) return false;
+    if (std::find(chain.begin(), chain.end(), x->producer) == chain.end()) chain.push_back(x->producer);
+    for (Value* in : x->producer->inputs)
+      if (in) stack.push_back(in);
+  }
+  if (leaves.empty()) return false;
+  for (Value* leaf : leaves)
+    if (!markShapeTensorInput(*leaf).isOk()) return false;
+  // Node ids follow the order layers were added, which is topological.
+  std::sort(chain.begin(), chain.end(), [](const Node* a, const Node* b) { return a->id < b->id; });
+  for (Node* c : chain)
+    if (!inferNodeInPlace(g, *c, scratch).isOk()) return false;
+  return true;
+}
+
 Status inferNodeInPlace(const Graph& g, Node& n, ShapeTable& scratch) {
   if (scratch.size() < g.valueCapacity()) scratch.resize(g.valueCapacity() * 2 + 16);
   for (const Value* in : n.inputs) {
@@ -277,7 +319,18 @@ Status inferNodeInPlace(const Graph& g, Node& n, ShapeTable& scratch) {
   }
   for (const Value* out : n.outputs) scratch[out->id] = ValueInfo{};
   uint64_t deferredReads = 0;
-  KILN_RETURN_IF_ERROR(inferNode(n, scratch, &deferredReads));
+  Status st = inferNode(n, scratch, &deferredReads);
+  if (!st.isOk()) {
+    // A small integer input without known values may be computed (Max, Sub, Concat, ...) from
+    // graph inputs that were not known to be shape tensors when those layers were added: make
+    // them shape tensor inputs, infer the chain again with their symbolic values, and retry.
+    bool promoted = false;
+    for (Value* in : n.inputs)
+      if (in && !in->isConstant() && !in->isGraphInput && !in->shapeValue)
+        promoted = promoteShapeSources(g, *in, scratch) || promoted;
+    if (promoted) return inferNodeInPlace(g, n, scratch);
+    return st;
+  }
   bool marked = false;
   for (size_t i = 0; i < n.inputs.size() && i < 64; ++i) {
     Value* in = n.inputs[i];

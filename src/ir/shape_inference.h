@@ -152,6 +152,10 @@ Status inferNode(const Node& node, ShapeTable& table, uint64_t* deferredReads = 
 // Makes graph input `v` a shape tensor input (Value::isShapeTensor): integer ones get symbolic
 // element values "name[k]". Unsupported for bool, dynamic-shape or large inputs.
 Status markShapeTensorInput(Value& v);
+// Value `v` (small integers without known values) is computed from graph inputs by shape
+// arithmetic: makes those inputs shape tensor inputs and infers the chain again (with
+// inferNodeInPlace) so `v` gets symbolic values. False when the chain reads other data.
+bool promoteShapeSources(const Graph& g, Value& v, ShapeTable& scratch);
 // Runs inference for the whole graph in topological order.
 Status inferGraph(const Graph& g, ShapeTable& table);
 // Runs inference and stores types, shapes and values back into the graph's Values.

@@ -172,9 +172,8 @@ std::optional<int64_t> buildTimeScalar(const ir::Value* v) {
 // "input 'x' of node 'n' (Op) must be a constant" part is the phrase every such error shares.
 Status notKnownAtBuild(ImportContext& ctx, size_t i, const char* what) {
   const ir::Value* v = ctx.input(i);
-  const char* from = v && v->isGraphInput
-                         ? "is a graph input (its value comes when the engine runs)"
-                         : "is computed from tensor data";
+  const char* from = v && v->isGraphInput ? "is a graph input, given only when the engine runs"
+                                          : "is computed from tensor data";
   return unsupported(
       "%s '%s': the %s %s (input '%s' of node '%s' (%s) must be a constant or "
       "computed from shapes); Kiln supports %s only when the %s is known when the "

@@ -362,12 +362,13 @@ Status checkLegacyOpset(const std::string& op, int64_t legacyOpset) {
   if (legacyOpset == 0) return Status::ok();
   const int64_t since9 = opSinceAtOpset9(op);
   if (since9 != 0 && since9 <= legacyOpset) return Status::ok();
-  return unsupported("the model uses opset %lld of the default domain; Kiln supports opsets %lld "
-                     "to %lld, and older models whose ops did not change before opset %lld, but "
-                     "%s changed in opset %lld (convert the model with onnx.version_converter)",
-                     static_cast<long long>(legacyOpset), static_cast<long long>(kMinOpset),
-                     static_cast<long long>(kMaxOpset), static_cast<long long>(kMinOpset),
-                     op.c_str(), static_cast<long long>(since9));
+  return unsupported(
+      "the model uses opset %lld of the default domain; Kiln supports opsets %lld "
+      "to %lld, and older models whose ops did not change before opset %lld, but "
+      "%s changed in opset %lld (convert the model with onnx.version_converter)",
+      static_cast<long long>(legacyOpset), static_cast<long long>(kMinOpset),
+      static_cast<long long>(kMaxOpset), static_cast<long long>(kMinOpset), op.c_str(),
+      static_cast<long long>(since9));
 }
 
 bool ModelImporter::checkModel(const onnx::ModelProto& model) {

@@ -37,7 +37,8 @@ Status checkPassNames(const std::set<std::string>& names) {
     std::string list;
     for (const PassInfo& p : allPasses()) list += std::string(p.name) + ", ";
     list += kFp16PassName;
-    return invalidArgument("unknown optimizer pass '%s' (known passes: %s)", name.c_str(), list.c_str());
+    return invalidArgument("unknown optimizer pass '%s' (known passes: %s)", name.c_str(),
+                           list.c_str());
   }
   return Status::ok();
 }
@@ -58,7 +59,8 @@ Status runPasses(ir::Graph& g, PassContext& ctx) {
       KILN_RETURN_IF_ERROR(ir::inferGraphInPlace(g));
       if (ctx.verifyEachPass) {
         Status v = ir::verifyGraph(g);
-        if (!v.isOk()) return internalError("graph invalid after pass %s: %s", p.name, v.message().c_str());
+        if (!v.isOk())
+          return internalError("graph invalid after pass %s: %s", p.name, v.message().c_str());
       }
     }
     if (!anyChange) break;

@@ -54,12 +54,14 @@ struct Consts {
     return net.addConstant(dims, w(std::move(v)));
   }
   Tensor* scalar(NetworkDefinition& net, float v) { return add(net, Dims{}, {v}); }
-  Tensor* random(NetworkDefinition& net, const Dims& dims, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  Tensor* random(NetworkDefinition& net, const Dims& dims, uint32_t seed, float lo = -1.f,
+                 float hi = 1.f) {
     return add(net, dims, randomVec(static_cast<size_t>(dims.volume()), seed, lo, hi));
   }
 };
 
-Tensor* op(NetworkDefinition& net, const char* type, std::vector<Tensor*> ins, std::vector<Attribute> attrs = {}) {
+Tensor* op(NetworkDefinition& net, const char* type, std::vector<Tensor*> ins,
+           std::vector<Attribute> attrs = {}) {
   Layer* l = net.addOp(type, ins, attrs);
   EXPECT_NE(l, nullptr) << type << ": " << net.getLastError();
   return l ? l->getOutput(0) : nullptr;
@@ -123,7 +125,8 @@ RunResult buildAndRun(const NetFn& fn, const std::vector<std::string>& disabled,
     const char* name = engine->getIOTensorName(i);
     if (engine->getTensorIOMode(name) == TensorIOMode::kINPUT) {
       Dims d = engine->getTensorShape(name);
-      inputs.push_back(randomVec(static_cast<size_t>(d.volume()), seed + static_cast<uint32_t>(i), -2.f, 2.f));
+      inputs.push_back(
+          randomVec(static_cast<size_t>(d.volume()), seed + static_cast<uint32_t>(i), -2.f, 2.f));
       EXPECT_TRUE(ctx->setTensorAddress(name, inputs.back().data()));
     } else {
       outNames.push_back(name);
@@ -173,8 +176,8 @@ std::vector<float> bnScale(size_t c, uint32_t s) { return randomVec(c, s, 0.5f, 
 std::vector<float> bnVar(size_t c, uint32_t s) { return randomVec(c, s, 0.2f, 2.0f); }
 
 Layer* addBn(NetworkDefinition& net, Consts& k, Tensor& x, size_t c, uint32_t seed) {
-  return net.addBatchNormalization(x, k.w(bnScale(c, seed)), k.w(randomVec(c, seed + 1)), k.w(randomVec(c, seed + 2)),
-                                   k.w(bnVar(c, seed + 3)), 1e-3f);
+  return net.addBatchNormalization(x, k.w(bnScale(c, seed)), k.w(randomVec(c, seed + 1)),
+                                   k.w(randomVec(c, seed + 2)), k.w(bnVar(c, seed + 3)), 1e-3f);
 }
 
 NetFn convBn(bool bias, int64_t groups) {
@@ -197,7 +200,8 @@ TEST(BatchNormFolding, ConvBnBecomesOneConv) {
   for (bool bias : {true, false})
     for (int64_t groups : {1, 2}) {
       EXPECT_EQ(opsAfterPasses(convBn(bias, groups)), ops({"Conv"}));
-      EXPECT_EQ(opsAfterPasses(convBn(bias, groups), {"batchnorm-folding"}), ops({"Conv", "BatchNormalization"}));
+      EXPECT_EQ(opsAfterPasses(convBn(bias, groups), {"batchnorm-folding"}),
+                ops({"Conv", "BatchNormalization"}));
       expectEquivalent(convBn(bias, groups), "batchnorm-folding", 1);
     }
 }
@@ -210,7 +214,8 @@ NetFn deconvBn(int64_t groups) {
     d.stride = {2, 2};
     d.groups = groups;
     // W is [C_in, C_out / groups, kh, kw] = [4, 6 / groups, 3, 3].
-    Layer* deconv = net.addDeconvolution(*x, 6, {3, 3}, k.w(randomVec(4 * 6 / groups * 9, 5)), k.w(randomVec(6, 6)), d);
+    Layer* deconv = net.addDeconvolution(*x, 6, {3, 3}, k.w(randomVec(4 * 6 / groups * 9, 5)),
+                                         k.w(randomVec(6, 6)), d);
     ASSERT_NE(deconv, nullptr) << net.getLastError();
     Layer* bn = addBn(net, k, *deconv->getOutput(0), 6, 7);
     net.markOutput(*bn->getOutput(0));
@@ -247,12 +252,16 @@ NetFn gemmBn(bool transB, std::optional<std::vector<int64_t>> cDims, float alpha
 }
 
 TEST(BatchNormFolding, GemmBnBecomesOneGemm) {
-  const std::vector<std::optional<std::vector<int64_t>>> cShapes = {
-      std::nullopt, std::vector<int64_t>{}, std::vector<int64_t>{3}, std::vector<int64_t>{1, 3},
-      std::vector<int64_t>{5, 3}, std::vector<int64_t>{5, 1}};
+  const std::vector<std::optional<std::vector<int64_t>>> cShapes = {std::nullopt,
+                                                                    std::vector<int64_t>{},
+                                                                    std::vector<int64_t>{3},
+                                                                    std::vector<int64_t>{1, 3},
+                                                                    std::vector<int64_t>{5, 3},
+                                                                    std::vector<int64_t>{5, 1}};
   for (bool transB : {false, true})
     for (const auto& cd : cShapes) {
-      SCOPED_TRACE(::testing::Message() << "transB=" << transB << " C rank " << (cd ? int(cd->size()) : -1));
+      SCOPED_TRACE(::testing::Message()
+                   << "transB=" << transB << " C rank " << (cd ? int(cd->size()) : -1));
       NetFn fn = gemmBn(transB, cd, 0.7f, 0.5f);
       EXPECT_EQ(opsAfterPasses(fn), ops({"Gemm"}));
       expectEquivalent(fn, "batchnorm-folding", 1);
@@ -264,7 +273,8 @@ NetFn convScale() {
   return [](NetworkDefinition& net) {
     Consts k;
     Tensor* x = net.addInput("x", DataType::kFLOAT, {2, 4, 5, 5});
-    Layer* conv = net.addConvolution(*x, 6, {3, 3}, k.w(randomVec(6 * 4 * 9, 21)), k.w(randomVec(6, 22)));
+    Layer* conv =
+        net.addConvolution(*x, 6, {3, 3}, k.w(randomVec(6 * 4 * 9, 21)), k.w(randomVec(6, 22)));
     Tensor* y = conv->getOutput(0);
     y = op(net, "Mul", {y, k.random(net, {6, 1, 1}, 23, 0.5f, 2.f)});
     y = op(net, "Add", {k.random(net, {1, 6, 1, 1}, 24), y});
@@ -278,7 +288,8 @@ NetFn gemmScale() {
   return [](NetworkDefinition& net) {
     Consts k;
     Tensor* a = net.addInput("a", DataType::kFLOAT, {4, 8});
-    Layer* fc = net.addGemm(*a, *k.random(net, {3, 8}, 31), k.random(net, {3}, 32), 1.f, 1.f, false, true);
+    Layer* fc =
+        net.addGemm(*a, *k.random(net, {3, 8}, 31), k.random(net, {3}, 32), 1.f, 1.f, false, true);
     Tensor* y = op(net, "Mul", {k.random(net, {3}, 33), fc->getOutput(0)});
     y = op(net, "Add", {y, k.random(net, {1, 3}, 34)});
     net.markOutput(*y);
@@ -287,7 +298,8 @@ NetFn gemmScale() {
 
 TEST(BatchNormFolding, PerChannelMulAddFoldIntoConvAndGemm) {
   EXPECT_EQ(opsAfterPasses(convScale()), ops({"Conv"}));
-  EXPECT_EQ(opsAfterPasses(convScale(), {"batchnorm-folding"}), ops({"Conv", "Mul", "Add", "Sub", "Div"}));
+  EXPECT_EQ(opsAfterPasses(convScale(), {"batchnorm-folding"}),
+            ops({"Conv", "Mul", "Add", "Sub", "Div"}));
   expectEquivalent(convScale(), "batchnorm-folding", 4);
   EXPECT_EQ(opsAfterPasses(gemmScale()), ops({"Gemm"}));
   expectEquivalent(gemmScale(), "batchnorm-folding", 2);
@@ -337,11 +349,11 @@ TEST(BatchNormFolding, NotFoldedWhenUnsafe) {
 // ---- layernorm-fusion ---------------------------------------------------------------------------
 
 struct LnSpec {
-  bool powSquare = true;       // Pow(d, 2) or Mul(d, d)
-  bool divide = true;          // Div(d, std) or Mul(d, Reciprocal(std))
-  bool axesInput = true;       // ReduceMean axes as input (opset 18) or attribute
-  int64_t axis = -1;           // the reduced axis (-1, 2 = last of rank 3, 1 = wrong)
-  bool swapped = false;        // constants first in Add/Mul
+  bool powSquare = true;  // Pow(d, 2) or Mul(d, d)
+  bool divide = true;     // Div(d, std) or Mul(d, Reciprocal(std))
+  bool axesInput = true;  // ReduceMean axes as input (opset 18) or attribute
+  int64_t axis = -1;      // the reduced axis (-1, 2 = last of rank 3, 1 = wrong)
+  bool swapped = false;   // constants first in Add/Mul
   bool gamma = true, beta = true;
   bool gammaFull = false;      // gamma of shape [S, C] (not per channel)
   bool epsInput = false;       // eps is a network input (not a constant)
@@ -358,11 +370,13 @@ NetFn decomposedLayerNorm(LnSpec s) {
         Tensor* axes = net.addConstant({1}, Weights{DataType::kINT64, &a, 1});
         return op(net, "ReduceMean", {v, axes}, {{"keepdims", int64_t{1}}});
       }
-      return op(net, "ReduceMean", {v}, {{"axes", std::vector<int64_t>{s.axis}}, {"keepdims", int64_t{1}}});
+      return op(net, "ReduceMean", {v},
+                {{"axes", std::vector<int64_t>{s.axis}}, {"keepdims", int64_t{1}}});
     };
     auto bin = [&](const char* type, Tensor* a, Tensor* b) {
-      return s.swapped && std::string(type) != "Sub" && std::string(type) != "Div" ? op(net, type, {b, a})
-                                                                                    : op(net, type, {a, b});
+      return s.swapped && std::string(type) != "Sub" && std::string(type) != "Div"
+                 ? op(net, type, {b, a})
+                 : op(net, type, {a, b});
     };
     Tensor* d = op(net, "Sub", {x, mean(x)});
     Tensor* sq = s.powSquare ? op(net, "Pow", {d, k.scalar(net, 2.f)}) : op(net, "Mul", {d, d});
@@ -372,7 +386,9 @@ NetFn decomposedLayerNorm(LnSpec s) {
     Tensor* sd = op(net, "Sqrt", {bin("Add", var, eps)});
     Tensor* y = s.divide ? op(net, "Div", {d, sd}) : bin("Mul", d, op(net, "Reciprocal", {sd}));
     if (s.gamma)
-      y = bin("Mul", y, s.gammaFull ? k.random(net, {5, 8}, 41, 0.5f, 1.5f) : k.random(net, {8}, 41, 0.5f, 1.5f));
+      y = bin(
+          "Mul", y,
+          s.gammaFull ? k.random(net, {5, 8}, 41, 0.5f, 1.5f) : k.random(net, {8}, 41, 0.5f, 1.5f));
     if (s.beta) y = bin("Add", y, k.random(net, {1, 8}, 42));
     y->setName("y");
     net.markOutput(*y);
@@ -409,7 +425,8 @@ TEST(LayerNormFusion, DecomposedFormsBecomeOneLayerNormalization) {
     for (int j = 0; j < 8; ++j) mean += x[j] / 8.0;
     for (int j = 0; j < 8; ++j) var += (x[j] - mean) * (x[j] - mean) / 8.0;
     for (size_t j = 0; j < 8; ++j)
-      want[row * 8 + j] = static_cast<float>((x[j] - mean) / std::sqrt(var + 1e-5f) * gamma[j] + beta[j]);
+      want[row * 8 + j] =
+          static_cast<float>((x[j] - mean) / std::sqrt(var + 1e-5f) * gamma[j] + beta[j]);
   }
   EXPECT_LE(relError(on.outputs[0], want), kTol);
 }
@@ -431,7 +448,8 @@ TEST(LayerNormFusion, NotFusedWhenUnsafe) {
   // A gamma that is not per channel stays as a Mul after the fused layer (and beta with it).
   LnSpec fullGamma;
   fullGamma.gammaFull = true;
-  EXPECT_EQ(opsAfterPasses(decomposedLayerNorm(fullGamma)), ops({"LayerNormalization", "Mul", "Add"}));
+  EXPECT_EQ(opsAfterPasses(decomposedLayerNorm(fullGamma)),
+            ops({"LayerNormalization", "Mul", "Add"}));
   expectEquivalent(decomposedLayerNorm(fullGamma), "layernorm-fusion", 6);
 }
 
@@ -443,13 +461,17 @@ NetFn geluErf(int form, float half = 0.5f, float sqrt2 = 1.41421356f, bool erfAl
   return [=](NetworkDefinition& net) {
     Consts k;
     Tensor* x = net.addInput("x", DataType::kFLOAT, {3, 16});
-    Tensor* xs = form == 1 ? op(net, "Mul", {x, k.scalar(net, 1.f / sqrt2)}) : op(net, "Div", {x, k.scalar(net, sqrt2)});
+    Tensor* xs = form == 1 ? op(net, "Mul", {x, k.scalar(net, 1.f / sqrt2)})
+                           : op(net, "Div", {x, k.scalar(net, sqrt2)});
     Tensor* e = op(net, "Erf", {xs});
     if (erfAlsoOutput) net.markOutput(*e);
-    Tensor* t = form == 1 ? op(net, "Add", {k.scalar(net, 1.f), e}) : op(net, "Add", {e, k.scalar(net, 1.f)});
+    Tensor* t = form == 1 ? op(net, "Add", {k.scalar(net, 1.f), e})
+                          : op(net, "Add", {e, k.scalar(net, 1.f)});
     Tensor* y = nullptr;
     switch (form) {
-      case 0: y = op(net, "Mul", {op(net, "Mul", {x, t}), k.scalar(net, half)}); break;  // gen_models
+      case 0:
+        y = op(net, "Mul", {op(net, "Mul", {x, t}), k.scalar(net, half)});
+        break;  // gen_models
       case 1: y = op(net, "Mul", {op(net, "Div", {x, k.scalar(net, 1.f / half)}), t}); break;
       case 2: y = op(net, "Mul", {op(net, "Mul", {x, k.scalar(net, half)}), t}); break;
       default: y = op(net, "Mul", {k.scalar(net, half), op(net, "Mul", {t, x})}); break;
@@ -462,7 +484,8 @@ NetFn geluTanh(int form, float coeff = 0.044715f) {
   return [=](NetworkDefinition& net) {
     Consts k;
     Tensor* x = net.addInput("x", DataType::kFLOAT, {3, 16});
-    Tensor* cube = form == 0 ? op(net, "Pow", {x, k.scalar(net, 3.f)}) : op(net, "Mul", {x, op(net, "Mul", {x, x})});
+    Tensor* cube = form == 0 ? op(net, "Pow", {x, k.scalar(net, 3.f)})
+                             : op(net, "Mul", {x, op(net, "Mul", {x, x})});
     Tensor* inner = op(net, "Add", {x, op(net, "Mul", {cube, k.scalar(net, coeff)})});
     inner = op(net, "Mul", {inner, k.scalar(net, 0.7978845608f)});
     Tensor* t = op(net, "Add", {op(net, "Tanh", {inner}), k.scalar(net, 1.f)});
@@ -505,7 +528,8 @@ TEST(GeluFusion, TanhFormsBecomeOneGelu) {
   const double pi = std::acos(-1.0);
   for (size_t i = 0; i < want.size(); ++i) {
     const double x = on.inputs[0][i];
-    want[i] = static_cast<float>(0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / pi) * (x + 0.044715 * x * x * x))));
+    want[i] = static_cast<float>(
+        0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / pi) * (x + 0.044715 * x * x * x))));
   }
   EXPECT_LE(relError(on.outputs[0], want), kTol);
 }
@@ -522,7 +546,9 @@ TEST(GeluFusion, NotFusedWhenUnsafe) {
     Consts k;
     Tensor* x = net.addInput("x", DataType::kFLOAT, {3, 16});
     Tensor* z = net.addInput("z", DataType::kFLOAT, {3, 16});
-    Tensor* t = op(net, "Add", {op(net, "Erf", {op(net, "Div", {z, k.scalar(net, 1.41421356f)})}), k.scalar(net, 1.f)});
+    Tensor* t =
+        op(net, "Add",
+           {op(net, "Erf", {op(net, "Div", {z, k.scalar(net, 1.41421356f)})}), k.scalar(net, 1.f)});
     net.markOutput(*op(net, "Mul", {op(net, "Mul", {x, t}), k.scalar(net, 0.5f)}));
   };
   EXPECT_EQ(opsAfterPasses(otherTensor).count("Gelu"), 0u);
@@ -556,7 +582,8 @@ TEST(TransposeReshapeCancellation, TransposePairs) {
             ops({"Relu", "Transpose", "Transpose", "Sigmoid"}));
 }
 
-NetFn reshapes(std::vector<int64_t> s1, std::vector<int64_t> s2, bool innerAlsoOutput = false, bool dynamic = false) {
+NetFn reshapes(std::vector<int64_t> s1, std::vector<int64_t> s2, bool innerAlsoOutput = false,
+               bool dynamic = false) {
   return [=](NetworkDefinition& net) {
     Tensor* x = net.addInput("x", DataType::kFLOAT, {dynamic ? -1 : 2, 3, 4});
     Tensor* r = net.addActivation(*x, ActivationType::kRELU)->getOutput(0);
@@ -576,10 +603,42 @@ TEST(TransposeReshapeCancellation, ReshapePairs) {
   EXPECT_EQ(opsAfterPasses(zero), ops({"Relu", "Reshape", "Sigmoid"}));
   expectEquivalent(zero, "transpose-reshape-cancellation", 1);
   // Not rewritten: the inner result has another use; a 0 target with a dynamic shape.
-  EXPECT_EQ(opsAfterPasses(reshapes({6, 4}, {4, 6}, true)), ops({"Relu", "Reshape", "Reshape", "Sigmoid"}));
-  EXPECT_EQ(opsAfterPasses(reshapes({-1, 4}, {0, 2, 2}, false, true)), ops({"Relu", "Reshape", "Reshape", "Sigmoid"}));
+  EXPECT_EQ(opsAfterPasses(reshapes({6, 4}, {4, 6}, true)),
+            ops({"Relu", "Reshape", "Reshape", "Sigmoid"}));
+  EXPECT_EQ(opsAfterPasses(reshapes({-1, 4}, {0, 2, 2}, false, true)),
+            ops({"Relu", "Reshape", "Reshape", "Sigmoid"}));
   // Dynamic batch, constant outer target without 0: rewritten.
-  EXPECT_EQ(opsAfterPasses(reshapes({-1, 4}, {-1, 2, 2}, false, true)), ops({"Relu", "Reshape", "Sigmoid"}));
+  EXPECT_EQ(opsAfterPasses(reshapes({-1, 4}, {-1, 2, 2}, false, true)),
+            ops({"Relu", "Reshape", "Sigmoid"}));
+}
+
+TEST(TransposeReshapeCancellation, ReshapeFromShapeTensorInputStays) {
+  // The inner target is a network input (a shape tensor): its values must still be checked at
+  // run time, so the inner Reshape stays.
+  NetFn fromInput = [](NetworkDefinition& net) {
+    Tensor* x = net.addInput("x", DataType::kFLOAT, {2, 3, 4});
+    Tensor* target = net.addInput("target", DataType::kINT64, {2});
+    Tensor* a = net.addReshape(*x, *target)->getOutput(0);
+    net.markOutput(*net.addReshape(*a, {4, 6})->getOutput(0));
+  };
+  EXPECT_EQ(opsAfterPasses(fromInput), ops({"Reshape", "Reshape"}));
+  // A target computed from Shape(x) of a dynamic input is not a shape tensor: rewritten.
+  NetFn fromShape = [](NetworkDefinition& net) {
+    Tensor* x = net.addInput("x", DataType::kFLOAT, {-1, 3, 4});
+    Tensor* r = net.addActivation(*x, ActivationType::kRELU)->getOutput(0);
+    Tensor* shape = net.addShape(*x)->getOutput(0);
+    int64_t zero = 0;
+    Tensor* idx = net.addConstant({1}, Weights{DataType::kINT64, &zero, 1});
+    Tensor* batch = net.addGather(*shape, *idx, 0)->getOutput(0);
+    int64_t rest[] = {12};
+    Tensor* restT = net.addConstant({1}, Weights{DataType::kINT64, rest, 1});
+    Tensor* parts[] = {batch, restT};
+    Tensor* target = net.addConcatenation(parts, 0)->getOutput(0);
+    Tensor* a = net.addReshape(*r, *target)->getOutput(0);
+    net.markOutput(*net.addReshape(*a, {-1, 6})->getOutput(0));
+  };
+  std::multiset<std::string> after = opsAfterPasses(fromShape);
+  EXPECT_EQ(after.count("Reshape"), 1u);
 }
 
 // ---- the pass table and the builder's switch ----------------------------------------------------
@@ -587,7 +646,8 @@ TEST(TransposeReshapeCancellation, ReshapePairs) {
 TEST(FusionPasses, TableLevelsAndNames) {
   std::map<std::string, int> levels;
   for (const opt::PassInfo& p : opt::allPasses()) levels[p.name] = p.minLevel;
-  for (const char* name : {"batchnorm-folding", "layernorm-fusion", "gelu-fusion", "transpose-reshape-cancellation"}) {
+  for (const char* name :
+       {"batchnorm-folding", "layernorm-fusion", "gelu-fusion", "transpose-reshape-cancellation"}) {
     ASSERT_TRUE(levels.count(name)) << name;
     EXPECT_EQ(levels[name], 2) << name;
   }
@@ -614,7 +674,8 @@ TEST(FusionPasses, UnknownDisabledPassFailsTheBuild) {
   auto config = builder->createConfig();
   config->setDisabledPasses({"gelu-fusion", "no-such-pass"});
   EXPECT_EQ(builder->buildSerializedNetwork(*net, *config), nullptr);
-  EXPECT_NE(builder->getLastError().find("unknown optimizer pass 'no-such-pass'"), std::string::npos)
+  EXPECT_NE(builder->getLastError().find("unknown optimizer pass 'no-such-pass'"),
+            std::string::npos)
       << builder->getLastError();
   config->setDisabledPasses({"gelu-fusion", "fp16-precision"});
   EXPECT_NE(builder->buildSerializedNetwork(*net, *config), nullptr) << builder->getLastError();

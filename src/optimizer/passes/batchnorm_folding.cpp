@@ -30,7 +30,9 @@ struct ChannelAffine {
   std::vector<double> s, t;
 };
 
-bool constFloat(const ir::Value* v) { return v && v->isConstant() && passutil::isFloatType(v->constant->dtype()); }
+bool constFloat(const ir::Value* v) {
+  return v && v->isConstant() && passutil::isFloatType(v->constant->dtype());
+}
 
 // Output channels of a Conv/ConvTranspose/Gemm with constant weights, or -1 when the layer is
 // not foldable.
@@ -50,11 +52,10 @@ int64_t outputChannels(const ir::Node& n) {
       return m;
     }
     case ir::OpKind::kGemm:
-      if (w.size() != 2 || n.attrs.getInt("transA", 0) > 1) return -1;
+      if (w.size() != 2) return -1;
       if (n.hasInput(2) && n.inputs[2]->constant->dims().size() > 2) return -1;
       return n.attrs.getInt("transB", 0) ? w[0] : w[1];
-    default:
-      return -1;
+    default: return -1;
   }
 }
 
@@ -78,10 +79,12 @@ void foldInto(ir::Graph& g, ir::Node& n, const ChannelAffine& a) {
       for (int64_t c = 0; c < wd[0]; ++c)
         for (int64_t j = 0; j < mPerGroup; ++j) {
           const double s = a.s[static_cast<size_t>((c / cPerGroup) * mPerGroup + j)];
-          for (int64_t k = 0; k < kvol; ++k) wv[static_cast<size_t>((c * mPerGroup + j) * kvol + k)] *= s;
+          for (int64_t k = 0; k < kvol; ++k)
+            wv[static_cast<size_t>((c * mPerGroup + j) * kvol + k)] *= s;
         }
     }
-    std::vector<double> b = n.hasInput(2) ? passutil::toDoubles(*n.inputs[2]->constant) : std::vector<double>(m, 0.0);
+    std::vector<double> b =
+        n.hasInput(2) ? passutil::toDoubles(*n.inputs[2]->constant) : std::vector<double>(m, 0.0);
     for (size_t c = 0; c < m; ++c) b[c] = b[c] * a.s[c] + a.t[c];
     const DataType bt = n.hasInput(2) ? n.inputs[2]->constant->dtype() : w.dtype();
     newBias = g.addConstant(g.uniqueName(n.name + ".folded_bias"),
@@ -112,10 +115,12 @@ void foldInto(ir::Graph& g, ir::Node& n, const ChannelAffine& a) {
       }
     std::vector<int64_t> dims = c0 == 1 ? std::vector<int64_t>{static_cast<int64_t>(m)}
                                         : std::vector<int64_t>{c0, static_cast<int64_t>(m)};
-    newBias = g.addConstant(g.uniqueName(n.name + ".folded_bias"), passutil::floatTensor(ct, dims, nc));
+    newBias =
+        g.addConstant(g.uniqueName(n.name + ".folded_bias"), passutil::floatTensor(ct, dims, nc));
     n.attrs.setFloat("beta", 1.f);
   }
-  n.inputs[1] = g.addConstant(g.uniqueName(n.name + ".folded_weight"), passutil::floatTensor(w.dtype(), wd, wv));
+  n.inputs[1] = g.addConstant(g.uniqueName(n.name + ".folded_weight"),
+                              passutil::floatTensor(w.dtype(), wd, wv));
   if (n.inputs.size() < 3) n.inputs.resize(3, nullptr);
   n.inputs[2] = newBias;
 }
@@ -150,7 +155,8 @@ std::optional<ChannelAffine> affineOf(const ir::Node& n, const ir::Value* y, int
     if (n.inputs.size() != 5 || n.outputs.size() != 1 || n.inputs[0] != y) return std::nullopt;
     if (n.attrs.getInt("training_mode", 0) != 0) return std::nullopt;
     for (size_t i = 1; i < 5; ++i)
-      if (!constFloat(n.inputs[i]) || n.inputs[i]->constant->numel() != channels) return std::nullopt;
+      if (!constFloat(n.inputs[i]) || n.inputs[i]->constant->numel() != channels)
+        return std::nullopt;
     const double eps = n.attrs.getFloat("epsilon", 1e-5f);
     const std::vector<double> scale = passutil::toDoubles(*n.inputs[1]->constant),
                               bias = passutil::toDoubles(*n.inputs[2]->constant),
@@ -163,8 +169,8 @@ std::optional<ChannelAffine> affineOf(const ir::Node& n, const ir::Value* y, int
     }
     return a;
   }
-  const bool binary = n.op == ir::OpKind::kMul || n.op == ir::OpKind::kAdd || n.op == ir::OpKind::kSub ||
-                      n.op == ir::OpKind::kDiv;
+  const bool binary = n.op == ir::OpKind::kMul || n.op == ir::OpKind::kAdd ||
+                      n.op == ir::OpKind::kSub || n.op == ir::OpKind::kDiv;
   if (!binary || n.inputs.size() != 2 || n.outputs.size() != 1) return std::nullopt;
   const bool commutes = n.op == ir::OpKind::kMul || n.op == ir::OpKind::kAdd;
   if (n.inputs[0] != y && !(commutes && n.inputs[1] == y)) return std::nullopt;
@@ -192,7 +198,9 @@ bool tryFold(ir::Graph& g, const UseMap& uses, ir::Node& n, PassContext& ctx) {
   for (ir::Value* in : n.inputs) {
     if (!in || !in->producer) continue;
     ir::Node* p = in->producer;
-    if (p->op != ir::OpKind::kConv && p->op != ir::OpKind::kConvTranspose && p->op != ir::OpKind::kGemm) continue;
+    if (p->op != ir::OpKind::kConv && p->op != ir::OpKind::kConvTranspose &&
+        p->op != ir::OpKind::kGemm)
+      continue;
     const int64_t channels = outputChannels(*p);
     if (channels < 1 || !uses.soleUse(in) || in->shape.size() < 2) continue;
     if (!passutil::isFloatType(in->dtype) || n.outputs[0]->dtype != in->dtype) continue;
@@ -202,7 +210,8 @@ bool tryFold(ir::Graph& g, const UseMap& uses, ir::Node& n, PassContext& ctx) {
     if (!a) continue;
     foldInto(g, *p, *a);
     passutil::replaceOutput(g, n.outputs[0], in);
-    logMessage(ctx.logger, Severity::kVERBOSE, "optimizer", "folded " + n.describe() + " into " + p->describe());
+    logMessage(ctx.logger, Severity::kVERBOSE, "optimizer",
+               "folded " + n.describe() + " into " + p->describe());
     return true;
   }
   return false;

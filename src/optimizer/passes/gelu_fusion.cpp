@@ -6,7 +6,8 @@
 //   before: y = 0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
 //   after:  y = Gelu(x) approximate="tanh"
 //
-// Products are matched as trees, in any operand order and grouping: a Mul tree (Div by a
+// Sums may be Add or two-input Sum (ONNX's own function bodies use Sum). Products are matched
+// as trees, in any operand order and grouping: a Mul tree (Div by a
 // constant counts as Mul by its inverse, Pow(v, 2|3) as v repeated) whose leaves are x once, the
 // `1 + Erf|Tanh(...)` sum once, and one-element constants multiplying to 0.5, so
 // Mul(Mul(x, t), 0.5), Mul(Mul(x, 0.5), t), Mul(Div(x, 2), t), Mul(0.5, Mul(t, x)), ... all
@@ -50,8 +51,8 @@ void flatten(ir::Value* v, int power, const UseMap& uses, bool isRoot, int depth
     return;
   }
   ir::Node* n = v->producer;
-  const bool expandable = n && n->outputs.size() == 1 && n->inputs.size() == 2 && depth < kMaxProductDepth &&
-                          (isRoot || uses.soleUse(v));
+  const bool expandable = n && n->outputs.size() == 1 && n->inputs.size() == 2 &&
+                          depth < kMaxProductDepth && (isRoot || uses.soleUse(v));
   if (expandable && n->op == OpKind::kMul) {
     flatten(n->inputs[0], power, uses, false, depth + 1, p);
     flatten(n->inputs[1], power, uses, false, depth + 1, p);
@@ -65,7 +66,8 @@ void flatten(ir::Value* v, int power, const UseMap& uses, bool isRoot, int depth
       return;
     }
   }
-  if (expandable && n->op == OpKind::kPow && n->inputs[1] && n->inputs[1]->isConstant() && n->inputs[1]->constant->numel() == 1) {
+  if (expandable && n->op == OpKind::kPow && n->inputs[1] && n->inputs[1]->isConstant() &&
+      n->inputs[1]->constant->numel() == 1) {
     const double e = n->inputs[1]->constant->doubleAt(0);
     if (e == 2.0 || e == 3.0) {
       flatten(n->inputs[0], power * static_cast<int>(e), uses, false, depth + 1, p);
@@ -79,18 +81,27 @@ void flatten(ir::Value* v, int power, const UseMap& uses, bool isRoot, int depth
 ir::Value* singleLeafTimes(ir::Value* v, double want, const UseMap& uses) {
   Product p;
   flatten(v, 1, uses, true, 0, p);
-  if (!p.ok || p.leaves.size() != 1 || p.leaves.begin()->second != 1 || !passutil::near(p.constant, want))
+  if (!p.ok || p.leaves.size() != 1 || p.leaves.begin()->second != 1 ||
+      !passutil::near(p.constant, want))
     return nullptr;
   return p.leaves.begin()->first;
+}
+
+// The Add (or two-input Sum, as ONNX's function bodies spell it) producing v, or null.
+ir::Node* addProducer(const ir::Value* v) {
+  ir::Node* n = passutil::producerOf(v, OpKind::kAdd);
+  if (!n) n = passutil::producerOf(v, OpKind::kSum);
+  return n && n->inputs.size() == 2 && n->inputs[0] && n->inputs[1] ? n : nullptr;
 }
 
 // For t = 1 + Erf(x / sqrt 2) (approximate "none") or 1 + Tanh(sqrt(2/pi) (x + 0.044715 x^3))
 // ("tanh"), with every intermediate used once: sets `approx` and returns x; else null.
 ir::Value* geluArgument(ir::Value* t, const UseMap& uses, std::string& approx) {
-  ir::Node* add = passutil::producerOf(t, OpKind::kAdd);
-  if (!add || add->inputs.size() != 2) return nullptr;
+  ir::Node* add = addProducer(t);
+  if (!add) return nullptr;
   for (int side = 0; side < 2; ++side) {
-    std::optional<double> one = passutil::scalarConstant(add->inputs[static_cast<size_t>(1 - side)]);
+    std::optional<double> one =
+        passutil::scalarConstant(add->inputs[static_cast<size_t>(1 - side)]);
     ir::Value* e = add->inputs[static_cast<size_t>(side)];
     if (!one || !passutil::near(*one, 1.0) || !uses.soleUse(e) || !e->producer) continue;
     ir::Node* f = e->producer;
@@ -102,16 +113,16 @@ ir::Value* geluArgument(ir::Value* t, const UseMap& uses, std::string& approx) {
     if (f->op != OpKind::kTanh) continue;
     // u = sqrt(2/pi) * s, s = x + c, c = 0.044715 * x^3
     ir::Value* s = singleLeafTimes(f->inputs[0], kSqrt2OverPi, uses);
-    ir::Node* sum = passutil::producerOf(s, OpKind::kAdd);
-    if (!sum || sum->inputs.size() != 2 || !uses.soleUse(s)) continue;
+    ir::Node* sum = addProducer(s);
+    if (!sum || !uses.soleUse(s)) continue;
     for (int k = 0; k < 2; ++k) {
       ir::Value* x = sum->inputs[static_cast<size_t>(k)];
       ir::Value* cubic = sum->inputs[static_cast<size_t>(1 - k)];
       if (!uses.soleUse(cubic) || x == cubic) continue;
       Product p;
       flatten(cubic, 1, uses, true, 0, p);
-      if (p.ok && p.leaves.size() == 1 && p.leaves.begin()->first == x && p.leaves.begin()->second == 3 &&
-          passutil::near(p.constant, kCubicCoeff)) {
+      if (p.ok && p.leaves.size() == 1 && p.leaves.begin()->first == x &&
+          p.leaves.begin()->second == 3 && passutil::near(p.constant, kCubicCoeff)) {
         approx = "tanh";
         return x;
       }
@@ -147,8 +158,8 @@ bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& root, PassContext& ctx)
     gelu->outputs[0]->shape = x->shape;
     passutil::replaceOutput(g, y, gelu->outputs[0]);
     logMessage(ctx.logger, Severity::kVERBOSE, "optimizer",
-               "fused the decomposed GELU ending at " + root.describe() + " into " + gelu->describe() +
-                   " approximate=" + approx);
+               "fused the decomposed GELU ending at " + root.describe() + " into " +
+                   gelu->describe() + " approximate=" + approx);
     return true;
   }
   return false;

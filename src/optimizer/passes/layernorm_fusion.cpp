@@ -67,7 +67,8 @@ ir::TensorDataPtr channelParam(const ir::Value* p, const ir::Value* x, int64_t c
 bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& mean, PassContext& ctx) {
   if (!lastAxisMean(mean.outputs.empty() ? nullptr : mean.outputs[0])) return false;
   ir::Value* x = mean.inputs[0];
-  if (!passutil::isFloatType(x->dtype) || x->shape.empty() || !x->shape.back().isConst()) return false;
+  if (!passutil::isFloatType(x->dtype) || x->shape.empty() || !x->shape.back().isConst())
+    return false;
   const int64_t c = x->shape.back().constValue();
   // d = x - mean
   ir::Node* sub = uses.soleConsumer(mean.outputs[0]);
@@ -80,16 +81,21 @@ bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& mean, PassContext& ctx)
   ir::Node* square = nullptr;
   ir::Node* norm = nullptr;
   for (ir::Node* u : uses.consumers(d)) {
-    const bool isPow = u->op == OpKind::kPow && u->inputs.size() == 2 && u->inputs[0] == d && u->inputs[1] &&
-                       u->inputs[1]->isConstant() && u->inputs[1]->constant->numel() == 1 &&
+    const bool isPow = u->op == OpKind::kPow && u->inputs.size() == 2 && u->inputs[0] == d &&
+                       u->inputs[1] && u->inputs[1]->isConstant() &&
+                       u->inputs[1]->constant->numel() == 1 &&
                        u->inputs[1]->constant->doubleAt(0) == 2.0;
-    const bool isSelfMul = u->op == OpKind::kMul && u->inputs.size() == 2 && u->inputs[0] == d && u->inputs[1] == d;
-    if (isPow || isSelfMul) square = u;
-    else norm = u;
+    const bool isSelfMul =
+        u->op == OpKind::kMul && u->inputs.size() == 2 && u->inputs[0] == d && u->inputs[1] == d;
+    if (isPow || isSelfMul)
+      square = u;
+    else
+      norm = u;
   }
   if (!square || !norm) return false;
   ir::Node* var = uses.soleConsumer(square->outputs[0]);
-  if (!var || var->op != OpKind::kReduceMean || !lastAxisMean(var->outputs[0]) || var->inputs[0] != square->outputs[0])
+  if (!var || var->op != OpKind::kReduceMean || !lastAxisMean(var->outputs[0]) ||
+      var->inputs[0] != square->outputs[0])
     return false;
   ir::Node* addEps = uses.soleConsumer(var->outputs[0]);
   if (!addEps || addEps->op != OpKind::kAdd) return false;
@@ -99,7 +105,9 @@ bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& mean, PassContext& ctx)
   if (!sqrt || sqrt->op != OpKind::kSqrt) return false;
   ir::Value* stdv = sqrt->outputs[0];
   if (norm->op == OpKind::kDiv) {
-    if (norm->inputs.size() != 2 || norm->inputs[0] != d || norm->inputs[1] != stdv || !uses.soleUse(stdv)) return false;
+    if (norm->inputs.size() != 2 || norm->inputs[0] != d || norm->inputs[1] != stdv ||
+        !uses.soleUse(stdv))
+      return false;
   } else if (norm->op == OpKind::kMul) {
     ir::Node* recip = uses.soleConsumer(stdv);
     if (!recip || recip->op != OpKind::kReciprocal || !uses.soleUse(recip->outputs[0]) ||
@@ -113,18 +121,21 @@ bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& mean, PassContext& ctx)
   // Optional Mul(gamma) and Add(beta).
   ir::TensorDataPtr gamma, beta;
   if (ir::Node* mul = uses.soleConsumer(y); mul && mul->op == OpKind::kMul) {
-    if ((gamma = channelParam(otherOperand(mul, y), x, c)) && ir::shapesEqual(mul->outputs[0]->shape, x->shape))
+    if ((gamma = channelParam(otherOperand(mul, y), x, c)) &&
+        ir::shapesEqual(mul->outputs[0]->shape, x->shape))
       y = mul->outputs[0];
     else
       gamma = nullptr;
   }
   if (ir::Node* add = uses.soleConsumer(y); add && add->op == OpKind::kAdd) {
-    if ((beta = channelParam(otherOperand(add, y), x, c)) && ir::shapesEqual(add->outputs[0]->shape, x->shape))
+    if ((beta = channelParam(otherOperand(add, y), x, c)) &&
+        ir::shapesEqual(add->outputs[0]->shape, x->shape))
       y = add->outputs[0];
     else
       beta = nullptr;
   }
-  if (!gamma) gamma = passutil::floatTensor(x->dtype, {c}, std::vector<double>(static_cast<size_t>(c), 1.0));
+  if (!gamma)
+    gamma = passutil::floatTensor(x->dtype, {c}, std::vector<double>(static_cast<size_t>(c), 1.0));
 
   const std::string name = g.uniqueName(y->producer->name + "/LayerNorm");
   ir::Value* scaleV = g.addConstant(g.uniqueName(name + ".scale"), gamma);

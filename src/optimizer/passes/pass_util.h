@@ -42,19 +42,23 @@ class UseMap {
   // `v` is read by exactly one node and is not a network output.
   bool soleUse(const ir::Value* v) const { return v && !v->isGraphOutput && count(v) == 1; }
   // The one node that reads `v` (soleUse), or null.
-  ir::Node* soleConsumer(const ir::Value* v) const { return soleUse(v) ? consumers(v)[0] : nullptr; }
+  ir::Node* soleConsumer(const ir::Value* v) const {
+    return soleUse(v) ? consumers(v)[0] : nullptr;
+  }
 
  private:
   std::unordered_map<const ir::Value*, std::vector<ir::Node*>> mUses;
 };
 
 inline bool isFloatType(DataType t) {
-  return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16 || t == DataType::kDOUBLE;
+  return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16 ||
+         t == DataType::kDOUBLE;
 }
 
 // The node producing `v` when it is of kind `op` (and has one output), else null.
 inline ir::Node* producerOf(const ir::Value* v, ir::OpKind op) {
-  if (!v || !v->producer || v->producer->op != op || v->producer->outputs.size() != 1) return nullptr;
+  if (!v || !v->producer || v->producer->op != op || v->producer->outputs.size() != 1)
+    return nullptr;
   return v->producer;
 }
 
@@ -68,7 +72,8 @@ inline std::optional<double> scalarConstant(const ir::Value* v) {
 inline bool near(double a, double b, double tol = 1e-6) { return std::fabs(a - b) <= tol; }
 
 // A float constant of `dtype` holding `values` (rounded once from double).
-inline ir::TensorDataPtr floatTensor(DataType dtype, std::vector<int64_t> dims, const std::vector<double>& values) {
+inline ir::TensorDataPtr floatTensor(DataType dtype, std::vector<int64_t> dims,
+                                     const std::vector<double>& values) {
   auto t = std::make_shared<ir::TensorData>(dtype, std::move(dims));
   for (int64_t i = 0; i < t->numel(); ++i) {
     const double v = values[static_cast<size_t>(i)];

@@ -11,8 +11,10 @@
 // Transposes: the outer one reads x directly; the inner one stays only if something else reads
 // it. Reshapes: r must have no other use, and s2 must be a constant without 0 entries (0 copies a
 // dim of r, which x may not have); otherwise, when y's shape is fully static, s2 becomes that
-// shape as a constant.
+// shape as a constant. The inner Reshape stays when its target is read from a network input (a
+// shape tensor): its values must still be checked at run time.
 #include <algorithm>
+#include <unordered_set>
 
 #include "common/logging.h"
 #include "optimizer/pass_manager.h"
@@ -68,10 +70,29 @@ bool tryTranspose(ir::Node& outer, PassContext& ctx) {
   return true;
 }
 
+// True when `v` is, or is computed from, a shape tensor network input (or the search gives up):
+// a Reshape whose target comes from one must stay, so that the user's values are still checked.
+bool fromShapeTensorInput(const ir::Value* v) {
+  std::vector<const ir::Value*> stack = {v};
+  std::unordered_set<const ir::Value*> seen;
+  while (!stack.empty()) {
+    const ir::Value* cur = stack.back();
+    stack.pop_back();
+    if (!cur || !seen.insert(cur).second) continue;
+    if (cur->isShapeTensor || seen.size() > 256) return true;
+    // Shape and Size read only their input's dims.
+    if (cur->producer && cur->producer->op != OpKind::kShape && cur->producer->op != OpKind::kSize)
+      for (const ir::Value* in : cur->producer->inputs) stack.push_back(in);
+  }
+  return false;
+}
+
 bool tryReshape(ir::Graph& g, const UseMap& uses, ir::Node& outer, PassContext& ctx) {
   if (outer.inputs.size() != 2 || !outer.inputs[0] || !outer.inputs[1]) return false;
   ir::Node* inner = passutil::producerOf(outer.inputs[0], OpKind::kReshape);
-  if (!inner || inner->inputs.empty() || !inner->inputs[0] || !uses.soleUse(outer.inputs[0])) return false;
+  if (!inner || inner->inputs.size() != 2 || !inner->inputs[0] || !uses.soleUse(outer.inputs[0]))
+    return false;
+  if (fromShapeTensorInput(inner->inputs[1])) return false;
   ir::Value* target = outer.inputs[1];
   bool keepTarget = false;
   if (target->isConstant()) {
@@ -84,11 +105,13 @@ bool tryReshape(ir::Graph& g, const UseMap& uses, ir::Node& outer, PassContext& 
   outer.inputs[0] = inner->inputs[0];
   if (!keepTarget) {
     const std::vector<int64_t> dims = ir::staticDims(outShape);
-    outer.inputs[1] = g.addConstant(g.uniqueName(outer.name + ".shape"), ir::TensorData::vectorInt64(dims));
+    outer.inputs[1] =
+        g.addConstant(g.uniqueName(outer.name + ".shape"), ir::TensorData::vectorInt64(dims));
     // A 0 in a static shape is a real 0 (an empty tensor), not "copy the input's dim".
     if (std::find(dims.begin(), dims.end(), 0) != dims.end()) outer.attrs.setInt("allowzero", 1);
   }
-  logMessage(ctx.logger, Severity::kVERBOSE, "optimizer", "collapsed " + before + " into one Reshape");
+  logMessage(ctx.logger, Severity::kVERBOSE, "optimizer",
+             "collapsed " + before + " into one Reshape");
   return true;
 }
 
@@ -104,7 +127,8 @@ StatusOr<bool> transposeReshapeCancellationPass(ir::Graph& g, PassContext& ctx) 
   for (int id : ids) {
     ir::Node* n = g.nodeById(id);
     if (!n) continue;
-    const bool done = n->op == OpKind::kTranspose ? tryTranspose(*n, ctx) : tryReshape(g, uses, *n, ctx);
+    const bool done =
+        n->op == OpKind::kTranspose ? tryTranspose(*n, ctx) : tryReshape(g, uses, *n, ctx);
     if (!done) continue;
     changed = true;
     g.removeDeadNodes();
