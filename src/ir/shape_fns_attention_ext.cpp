@@ -2,37 +2,12 @@
 // CausalConvWithState (opset 27) and TensorScatter (opset 24).
 #include <string>
 
+#include "ir/shape_fns_elementwise_util.h"
 #include "ir/shape_inference.h"
 
 namespace kiln::ir {
 
 namespace {
-
-bool isFloatType(DataType t) {
-  return t == DataType::kFLOAT || t == DataType::kDOUBLE || t == DataType::kHALF ||
-         t == DataType::kBF16;
-}
-
-// True when both dims are constants that differ.
-bool constNe(const DimExpr& a, const DimExpr& b) {
-  return a.isConst() && b.isConst() && a.constValue() != b.constValue();
-}
-
-long long ll(int64_t v) { return static_cast<long long>(v); }
-
-Status checkFloat(const InferContext& ctx, size_t i, const char* what) {
-  if (!isFloatType(ctx.inType(i)))
-    return ctx.error("%s has data type %s; expected float32, float64, float16 or bfloat16", what,
-                     dataTypeName(ctx.inType(i)));
-  return Status::ok();
-}
-
-Status checkRank(const InferContext& ctx, size_t i, const char* what, int64_t rank) {
-  if (ctx.inRank(i) != rank)
-    return ctx.error("%s must have rank %lld, got shape %s", what, ll(rank),
-                     shapeToString(ctx.inShape(i)).c_str());
-  return Status::ok();
-}
 
 // Dim `d` of input i must equal `want` when both are constants.
 Status checkDim(const InferContext& ctx, size_t i, size_t d, const DimExpr& want, const char* what,

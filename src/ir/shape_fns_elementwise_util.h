@@ -1,5 +1,5 @@
-// Helpers shared by the elementwise shape functions (shape_fns_binary.cpp, shape_fns_unary.cpp):
-// dtype sets and known element values of inputs.
+// Helpers shared by the shape functions (shape_fns_binary.cpp, shape_fns_unary.cpp, and the op
+// groups' shape_fns_*.cpp): dtype sets, input checks and known element values of inputs.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +47,30 @@ inline Status checkType(const InferContext& ctx, size_t i, uint32_t set, const c
                      dataTypeName(ctx.inType(i)), typeSetName(set).c_str());
   return Status::ok();
 }
+// Requires input i to be of a float type; `what` names the input.
+inline Status checkFloat(const InferContext& ctx, size_t i, const char* what) {
+  if (!typeInSet(ctx.inType(i), kTypesFloat))
+    return ctx.error("%s has data type %s; expected float32, float64, float16 or bfloat16", what,
+                     dataTypeName(ctx.inType(i)));
+  return Status::ok();
+}
+
+// int64_t as the long long that printf's %lld takes.
+inline long long ll(int64_t v) { return static_cast<long long>(v); }
+
+// True when both dims are constants that differ.
+inline bool constNe(const DimExpr& a, const DimExpr& b) {
+  return a.isConst() && b.isConst() && a.constValue() != b.constValue();
+}
+
+// Requires input i to have rank `rank`; `what` names the input.
+inline Status checkRank(const InferContext& ctx, size_t i, const char* what, int64_t rank) {
+  if (ctx.inRank(i) != rank)
+    return ctx.error("%s must have rank %lld, got shape %s", what, ll(rank),
+                     shapeToString(ctx.inShape(i)).c_str());
+  return Status::ok();
+}
+
 // Requires input i to have the same type as input j.
 inline Status checkSameType(const InferContext& ctx, size_t i, size_t j) {
   if (ctx.inType(i) != ctx.inType(j))

@@ -9,21 +9,12 @@
 #include <string>
 
 #include "ir/recurrent_params.h"
+#include "ir/shape_fns_elementwise_util.h"
 #include "ir/shape_inference.h"
 
 namespace kiln::ir {
 
 namespace {
-
-bool isFloatType(DataType t) {
-  return t == DataType::kFLOAT || t == DataType::kDOUBLE || t == DataType::kHALF ||
-         t == DataType::kBF16;
-}
-
-// True when both dims are constants that differ.
-bool constNe(const DimExpr& a, const DimExpr& b) {
-  return a.isConst() && b.isConst() && a.constValue() != b.constValue();
-}
 
 // Checks input i has X's float type and the expected shape (dims compared where both are known).
 Status checkInput(const InferContext& ctx, size_t i, const char* what, const Shape& want) {
@@ -48,7 +39,7 @@ Status inferRecurrent(InferContext& ctx) {
     return ctx.error("has 1 to %lld outputs (%s), got %zu", static_cast<long long>(p.maxOutputs()),
                      p.op == OpKind::kLSTM ? "Y, Y_h, Y_c" : "Y, Y_h", ctx.numOutputs());
   const DataType dt = ctx.inType(0);
-  if (!isFloatType(dt))
+  if (!typeInSet(dt, kTypesFloat))
     return ctx.error("X has data type %s; expected float32, float64, float16 or bfloat16",
                      dataTypeName(dt));
   if (ctx.inRank(0) != 3)

@@ -4,27 +4,12 @@
 // they are read as element values (constants, or shape computations, which stay symbolic).
 #include <string>
 
+#include "ir/shape_fns_elementwise_util.h"
 #include "ir/shape_inference.h"
 
 namespace kiln::ir {
 
 namespace {
-
-bool isFloatType(DataType t) {
-  return t == DataType::kFLOAT || t == DataType::kDOUBLE || t == DataType::kHALF ||
-         t == DataType::kBF16;
-}
-
-bool isIndexType(DataType t) { return t == DataType::kINT32 || t == DataType::kINT64; }
-
-long long ll(int64_t v) { return static_cast<long long>(v); }
-
-Status checkFloat(const InferContext& ctx, size_t i, const char* what) {
-  if (!isFloatType(ctx.inType(i)))
-    return ctx.error("%s has data type %s; expected float32, float64, float16 or bfloat16", what,
-                     dataTypeName(ctx.inType(i)));
-  return Status::ok();
-}
 
 // Input i is a graph input whose values are known only when the engine runs and have no symbols
 // yet: the read is recorded (inInts), so the network marks it a shape tensor input and infers
@@ -38,7 +23,7 @@ bool pendingValues(const InferContext& ctx, size_t i, const char* what) {
 // The value of a scalar (or one-element) int32/int64 size input, symbolic where the graph
 // computes it from shapes or feeds it as a shape tensor input.
 StatusOr<DimExpr> scalarDim(const InferContext& ctx, size_t i, const char* what) {
-  if (!isIndexType(ctx.inType(i)))
+  if (!typeInSet(ctx.inType(i), kTypesSigned32_64))
     return ctx.error("%s has data type %s; expected int32 or int64", what,
                      dataTypeName(ctx.inType(i)));
   const Shape& s = ctx.inShape(i);
@@ -189,7 +174,7 @@ Status inferMelWeightMatrix(InferContext& ctx) {
   KILN_ASSIGN_OR_RETURN(DimExpr n, scalarDim(ctx, 1, "dft_length"));
   KILN_RETURN_IF_ERROR(checkPositive(ctx, bins, "num_mel_bins"));
   KILN_RETURN_IF_ERROR(checkPositive(ctx, n, "dft_length"));
-  if (!isIndexType(ctx.inType(2)))
+  if (!typeInSet(ctx.inType(2), kTypesSigned32_64))
     return ctx.error("sample_rate has data type %s; expected int32 or int64",
                      dataTypeName(ctx.inType(2)));
   KILN_RETURN_IF_ERROR(checkFloat(ctx, 3, "lower_edge_hertz"));
@@ -201,7 +186,9 @@ Status inferMelWeightMatrix(InferContext& ctx) {
   }
   const int64_t dt = ctx.attrs().getInt("output_datatype", static_cast<int64_t>(DataType::kFLOAT));
   const DataType out = static_cast<DataType>(dt);
-  const bool ok = isFloatType(out) || out == DataType::kINT8 || out == DataType::kUINT8 ||
+  // dt may be any number: compared, never used as a shift count (typeInSet).
+  const bool ok = out == DataType::kFLOAT || out == DataType::kDOUBLE || out == DataType::kHALF ||
+                  out == DataType::kBF16 || out == DataType::kINT8 || out == DataType::kUINT8 ||
                   out == DataType::kINT16 || out == DataType::kUINT16 || out == DataType::kINT32 ||
                   out == DataType::kUINT32 || out == DataType::kINT64 || out == DataType::kUINT64;
   if (!ok) return ctx.error("output_datatype %lld is not a float or integer type", ll(dt));

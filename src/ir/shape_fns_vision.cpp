@@ -6,32 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "ir/shape_fns_elementwise_util.h"
 #include "ir/shape_inference.h"
 #include "ir/window_params.h"
 
 namespace kiln::ir {
 
 namespace {
-
-bool isFloatType(DataType t) {
-  return t == DataType::kFLOAT || t == DataType::kDOUBLE || t == DataType::kHALF ||
-         t == DataType::kBF16;
-}
-
-bool isIndexType(DataType t) { return t == DataType::kINT32 || t == DataType::kINT64; }
-
-bool constNe(const DimExpr& a, const DimExpr& b) {
-  return a.isConst() && b.isConst() && a.constValue() != b.constValue();
-}
-
-long long ll(int64_t v) { return static_cast<long long>(v); }
-
-Status checkFloat(const InferContext& ctx, size_t i, const char* what) {
-  if (!isFloatType(ctx.inType(i)))
-    return ctx.error("%s has data type %s; expected float32, float64, float16 or bfloat16", what,
-                     dataTypeName(ctx.inType(i)));
-  return Status::ok();
-}
 
 Status checkSameType(const InferContext& ctx, size_t i, const char* what) {
   if (ctx.inType(i) != ctx.inType(0))
@@ -40,19 +21,12 @@ Status checkSameType(const InferContext& ctx, size_t i, const char* what) {
   return Status::ok();
 }
 
-Status checkRank(const InferContext& ctx, size_t i, const char* what, int64_t rank) {
-  if (ctx.inRank(i) != rank)
-    return ctx.error("%s must have rank %lld, got shape %s", what, ll(rank),
-                     shapeToString(ctx.inShape(i)).c_str());
-  return Status::ok();
-}
-
 // Element values of a 1-D int32/int64 size input (constants, or symbolic from shapes or a shape
 // tensor input). A graph input whose values are known only when the engine runs and have no
 // symbols yet: the read is recorded (inInts), so the network marks it a shape tensor input and
 // infers again with its symbolic values; until then element k stands as the symbol "<input>[k]".
 StatusOr<std::vector<DimExpr>> sizeValues(const InferContext& ctx, size_t i, const char* what) {
-  if (!isIndexType(ctx.inType(i)))
+  if (!typeInSet(ctx.inType(i), kTypesSigned32_64))
     return ctx.error("%s has data type %s; expected int32 or int64", what,
                      dataTypeName(ctx.inType(i)));
   if (ctx.inRank(i) != 1)
@@ -120,7 +94,7 @@ Status inferCol2Im(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(checkFloat(ctx, 0, "input"));
   KILN_RETURN_IF_ERROR(checkRank(ctx, 0, "input", 3));
   KILN_ASSIGN_OR_RETURN(std::vector<DimExpr> image, sizeValues(ctx, 1, "image_shape"));
-  if (!isIndexType(ctx.inType(2)))
+  if (!typeInSet(ctx.inType(2), kTypesSigned32_64))
     return ctx.error("block_shape has data type %s; expected int32 or int64",
                      dataTypeName(ctx.inType(2)));
   if (ctx.inDeferred(2)) {
@@ -259,7 +233,7 @@ Status inferRoiAlign(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(checkRank(ctx, 0, "X", 4));
   KILN_RETURN_IF_ERROR(checkRank(ctx, 1, "rois", 2));
   KILN_RETURN_IF_ERROR(checkRank(ctx, 2, "batch_indices", 1));
-  if (!isIndexType(ctx.inType(2)))
+  if (!typeInSet(ctx.inType(2), kTypesSigned32_64))
     return ctx.error("batch_indices has data type %s; expected int32 or int64",
                      dataTypeName(ctx.inType(2)));
   const Shape& rois = ctx.inShape(1);

@@ -370,6 +370,53 @@ Status stackOutput(ImportContext& ctx, size_t i, const std::vector<ir::Value*>& 
 
 // ---- If ----------------------------------------------------------------------------------------
 
+// An If whose condition is known only when the engine runs: both branches are imported and each
+// output is Where(cond, then, else). ONNX branches have no side effects, so this is exact when
+// the branches give outputs of the same type and shape ("shape-static" branches) and the branch
+// not taken is valid for the inputs (it runs too); otherwise the If is refused.
+Status importIfAtRunTime(ImportContext& ctx, ir::Value* cond, const onnx::GraphProto& thenBranch,
+                         const onnx::GraphProto& elseBranch) {
+  Status refused = notKnownAtBuild(ctx, 0, "condition");
+  if (cond->dtype != DataType::kBOOL || !ir::isStatic(cond->shape) ||
+      ir::volumeOf(ir::staticDims(cond->shape)) != 1)
+    return refused;
+  std::vector<ir::Value*> outs[2];
+  const onnx::GraphProto* branches[2] = {&thenBranch, &elseBranch};
+  const char* which[2] = {"then", "else"};
+  const int firstNewId = static_cast<int>(ctx.state().net.graph->valueCapacity());
+  for (int b = 0; b < 2; ++b) {
+    if (static_cast<size_t>(branches[b]->output_size()) < ctx.numOutputs())
+      return ctx.error("the %s_branch has %d output(s), but the node has %zu", which[b],
+                       branches[b]->output_size(), ctx.numOutputs());
+    KILN_ASSIGN_OR_RETURN(
+        outs[b], importBody(ctx, *branches[b], ctx.name() + "/" + which[b] + "/",
+                            strFormat("the %s_branch of If '%s'", which[b], ctx.name().c_str()), {}));
+  }
+  (void)firstNewId;
+  for (size_t i = 0; i < ctx.numOutputs(); ++i) {
+    const ir::Value* t = outs[0][i];
+    const ir::Value* e = outs[1][i];
+    if (t->dtype != e->dtype || !ir::shapesEqual(t->shape, e->shape))
+      return unsupported("%s; its branches give output %zu as %s%s (then) and %s%s (else), and Kiln "
+                         "runs an If with a run-time condition only when both branches give the "
+                         "same types and shapes",
+                         refused.message().c_str(), i, dataTypeName(t->dtype),
+                         ir::shapeToString(t->shape).c_str(), dataTypeName(e->dtype),
+                         ir::shapeToString(e->shape).c_str());
+  }
+  ir::Value* c = cond;
+  if (!cond->shape.empty()) {  // [1] -> scalar, so Where keeps each output's shape
+    KILN_ASSIGN_OR_RETURN(c, ctx.addHelper(OpKind::kReshape, {cond, ctx.constInt64s({}, "cond_shape")},
+                                           {}, "cond_scalar"));
+  }
+  for (size_t i = 0; i < ctx.numOutputs(); ++i) {
+    if (ctx.node().output(static_cast<int>(i)).empty()) continue;
+    KILN_RETURN_IF_ERROR(ctx.addFinalOutput(i, OpKind::kWhere, {c, outs[0][i], outs[1][i]}, {},
+                                            "select_" + std::to_string(i)));
+  }
+  return Status::ok();
+}
+
 Status importIf(ImportContext& ctx) {
   KILN_ASSIGN_OR_RETURN(ir::Value * cond, ctx.requiredInput(0, "cond"));
   KILN_ASSIGN_OR_RETURN(const onnx::GraphProto* thenBranch, graphAttr(ctx, "then_branch"));
@@ -378,7 +425,7 @@ Status importIf(ImportContext& ctx) {
     return ctx.error("the condition must have one element; it has %lld",
                      static_cast<long long>(cond->constant->numel()));
   std::optional<int64_t> c = buildTimeScalar(cond);
-  if (!c) return notKnownAtBuild(ctx, 0, "condition");
+  if (!c) return importIfAtRunTime(ctx, cond, *thenBranch, *elseBranch);
   const bool taken = *c != 0;
   const onnx::GraphProto& branch = taken ? *thenBranch : *elseBranch;
   const char* which = taken ? "then" : "else";

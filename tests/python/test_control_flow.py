@@ -161,7 +161,10 @@ def test_control_flow_matches_onnxruntime(name, ort, kiln_cli, tmp_path):
         ku.assert_close(got[out_name], want, f"{name} output '{out_name}'")
 
 
-def test_runtime_condition_is_refused_with_a_clear_message(kiln_cli, tmp_path):
+def test_runtime_condition_selects_between_branches_like_onnxruntime(ort, kiln_cli, tmp_path):
+    """An If whose condition is a graph input: both branches run and Where selects (same-shape
+    branches); outputs match onnxruntime for both values of the condition. Branches of different
+    shapes are refused with a clear message."""
     then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
                                [_vi("t", None)])
     else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
@@ -170,8 +173,24 @@ def test_runtime_condition_is_refused_with_a_clear_message(kiln_cli, tmp_path):
                               else_branch=else_g)]
     path = str(tmp_path / "if.onnx")
     onnx.save(_model(nodes, [_vi("x", [3]), _vi("c", [], B)], [_vi("y", None)]), path)
+    x = np.array([1.5, -2.0, 0.25], np.float32)
+    for c in (True, False):
+        feeds = {"x": x, "c": np.array(c)}
+        ref = ku.ort_reference(path, feeds)
+        out_json = str(tmp_path / f"out{int(c)}.json")
+        ku.run_cli(["run", f"--onnx={path}",
+                    f"--loadInputs={ku.write_inputs(feeds, str(tmp_path), str(int(c)))}",
+                    f"--exportOutput={out_json}", "--iterations=1", "--duration=0",
+                    "--warmUp=0"], kiln_cli)
+        got = ku.read_export_output(out_json)
+        np.testing.assert_array_equal(got["y"], ref["y"], err_msg=f"cond={c}")
+    else_g = helper.make_graph([helper.make_node("ReduceSum", ["x"], ["e"], keepdims=0)],
+                               "else", [], [_vi("e", None)])
+    nodes = [helper.make_node("If", ["c"], ["y"], name="branch", then_branch=then_g,
+                              else_branch=else_g)]
+    onnx.save(_model(nodes, [_vi("x", [3]), _vi("c", [], B)], [_vi("y", None)]), path)
     proc = ku.run_cli(["build", f"--onnx={path}"], kiln_cli, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "If 'branch': the condition is a graph input" in out, out
-    assert "Kiln supports If only when the condition is known when the engine is built" in out, out
+    assert "float32[3] (then) and float32[] (else)" in out, out

@@ -220,20 +220,27 @@ TEST(OnnxControl, IfWithConditionFromShapesImportsTheChosenBranch) {
   }
 }
 
-TEST(OnnxControl, IfWithRuntimeConditionIsRefusedClearly) {
+// A condition known only at run time: both branches run and Where picks each output (exact for
+// ONNX's side-effect-free branches); branches with different output shapes are refused.
+TEST(OnnxControl, IfWithRuntimeConditionSelectsBetweenBothBranches) {
   {
     Model m = ifModel(true);
     m.g.clear_initializer();
     floatInit(m.g, "c", {3}, {10.f, 20.f, 30.f});
     input(m.g, "cond", onnx::TensorProto::BOOL, {});
     ControlRun r;
-    EXPECT_FALSE(r.parse(m));
-    EXPECT_NE(r.errors().find("If 'if': the condition is a graph input"), std::string::npos)
-        << r.errors();
-    EXPECT_NE(r.errors().find("Kiln supports If only when the condition is known when the engine "
-                              "is built"),
-              std::string::npos)
-        << r.errors();
+    ASSERT_TRUE(r.parse(m)) << r.errors();
+    EXPECT_TRUE(r.hasLayerOfType("Add"));
+    EXPECT_TRUE(r.hasLayerOfType("Mul"));
+    EXPECT_TRUE(r.hasLayerOfType("Where"));
+    for (bool cond : {true, false}) {
+      std::vector<float> x{1.f, -2.f, 3.f}, y(3, -1.f);
+      bool c = cond;
+      ASSERT_EQ(r.run({{"x", x.data()}, {"cond", &c}, {"y", y.data()}}), "");
+      // then: x + c = [11, 18, 33]; else: x * x = [1, 4, 9].
+      expectFloats(y, cond ? std::vector<float>{11.f, 18.f, 33.f}
+                           : std::vector<float>{1.f, 4.f, 9.f});
+    }
   }
   {
     // cond = Greater(ReduceSum(x), 0): computed from tensor data.
@@ -250,8 +257,36 @@ TEST(OnnxControl, IfWithRuntimeConditionIsRefusedClearly) {
     // The If must come after its condition's producers: move it last.
     m.g.mutable_node()->SwapElements(0, 2);
     ControlRun r;
+    ASSERT_TRUE(r.parse(m)) << r.errors();
+    std::vector<float> pos{1.f, 2.f, 3.f}, neg{-1.f, -2.f, 0.5f}, y(3, -1.f);
+    ASSERT_EQ(r.run({{"x", pos.data()}, {"y", y.data()}}), "");
+    expectFloats(y, {11.f, 22.f, 33.f});  // sum 6 > 0: x + c
+    ASSERT_EQ(r.run({{"x", neg.data()}, {"y", y.data()}}), "");
+    expectFloats(y, {1.f, 4.f, 0.25f});  // sum -2.5: x * x
+  }
+  {
+    // The else branch gives a scalar, the then branch [3]: refused, naming both shapes.
+    Model m;
+    input(m.g, "x", onnx::TensorProto::FLOAT, {3});
+    input(m.g, "cond", onnx::TensorProto::BOOL, {});
+    onnx::GraphProto thenG, elseG;
+    node(thenG, "Relu", {"x"}, {"t"});
+    output(thenG, "t");
+    auto* rs = elseG.add_node();
+    rs->set_op_type("ReduceSum");
+    rs->add_input("x");
+    rs->add_output("e");
+    intAttr(rs, "keepdims", 0);
+    output(elseG, "e");
+    auto* n = node(m.g, "If", {"cond"}, {"y"}, "if");
+    graphAttr(n, "then_branch", thenG);
+    graphAttr(n, "else_branch", elseG);
+    output(m.g, "y");
+    ControlRun r;
     EXPECT_FALSE(r.parse(m));
-    EXPECT_NE(r.errors().find("the condition is computed from tensor data"), std::string::npos)
+    EXPECT_NE(r.errors().find("If 'if': the condition is a graph input"), std::string::npos)
+        << r.errors();
+    EXPECT_NE(r.errors().find("float32[3] (then) and float32[] (else)"), std::string::npos)
         << r.errors();
   }
 }

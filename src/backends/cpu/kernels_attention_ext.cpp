@@ -10,29 +10,11 @@
 #include <vector>
 
 #include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/kernel_util.h"
 
 namespace kiln::cpu {
 
 namespace {
-
-long long ll(int64_t v) { return static_cast<long long>(v); }
-
-std::vector<double> toDoubles(const CpuTensor& t) {
-  std::vector<double> out(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) out[static_cast<size_t>(i)] = t.doubleAt(i);
-  return out;
-}
-
-// Writes v into element i of a float tensor of any float dtype (one rounding).
-void storeDouble(CpuTensor& t, int64_t i, double v) {
-  switch (t.dtype) {
-    case DataType::kFLOAT: t.as<float>()[i] = static_cast<float>(v); return;
-    case DataType::kDOUBLE: t.as<double>()[i] = v; return;
-    case DataType::kHALF: t.as<Half>()[i] = Half(static_cast<float>(v)); return;
-    case DataType::kBF16: t.as<BFloat16>()[i] = BFloat16(static_cast<float>(v)); return;
-    default: KILN_CHECK_MSG(false, "storeDouble: not a float tensor");
-  }
-}
 
 // v rounded to the precision of float type t.
 double roundToType(DataType t, double v) {

@@ -220,19 +220,9 @@ bool tryFold(ir::Graph& g, const UseMap& uses, ir::Node& n, PassContext& ctx) {
 }  // namespace
 
 StatusOr<bool> batchNormFoldingPass(ir::Graph& g, PassContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
-  std::vector<int> ids;
-  for (const ir::Node* n : order) ids.push_back(n->id);
-  UseMap uses(g);
-  bool changed = false;
-  for (int id : ids) {
-    ir::Node* n = g.nodeById(id);
-    if (!n || !tryFold(g, uses, *n, ctx)) continue;
-    changed = true;
-    g.removeDeadNodes();
-    uses.rebuild(g);
-  }
-  return changed;
+  return passutil::rewriteNodes(
+      g, [](const ir::Node&) { return true; },
+      [&](ir::Node& n, const UseMap& uses) { return tryFold(g, uses, n, ctx); });
 }
 
 }  // namespace kiln::opt

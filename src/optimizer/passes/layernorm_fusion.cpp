@@ -158,20 +158,9 @@ bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& mean, PassContext& ctx)
 }  // namespace
 
 StatusOr<bool> layerNormFusionPass(ir::Graph& g, PassContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
-  std::vector<int> ids;
-  for (const ir::Node* n : order)
-    if (n->op == OpKind::kReduceMean) ids.push_back(n->id);
-  UseMap uses(g);
-  bool changed = false;
-  for (int id : ids) {
-    ir::Node* n = g.nodeById(id);
-    if (!n || !tryFuse(g, uses, *n, ctx)) continue;
-    changed = true;
-    g.removeDeadNodes();
-    uses.rebuild(g);
-  }
-  return changed;
+  return passutil::rewriteNodes(
+      g, [](const ir::Node& n) { return n.op == OpKind::kReduceMean; },
+      [&](ir::Node& n, const UseMap& uses) { return tryFuse(g, uses, n, ctx); });
 }
 
 }  // namespace kiln::opt

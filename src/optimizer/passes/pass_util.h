@@ -1,5 +1,6 @@
 // Small helpers shared by the pattern-rewriting passes (batchnorm_folding.cpp,
-// layernorm_fusion.cpp, gelu_fusion.cpp, transpose_reshape_cancellation.cpp).
+// layernorm_fusion.cpp, gelu_fusion.cpp, transpose_reshape_cancellation.cpp), and their driver
+// (`rewriteNodes`).
 //
 // A pattern's intermediate values must be used only inside the pattern: `UseMap::soleUse`
 // (one consuming node, not a network output). Rewrites add the replacement node, move every
@@ -13,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/status.h"
 #include "ir/graph.h"
 
 namespace kiln::opt::passutil {
@@ -101,6 +103,28 @@ inline void replaceOutput(ir::Graph& g, ir::Value* from, ir::Value* to) {
   g.replaceAllUses(from, to);
   from->name = g.uniqueName(name + "__dead");
   to->name = name;
+}
+
+// The passes' driver: runs `rewrite(node, uses)` (true when it rewrote the graph) on each node
+// that `select(node)` picks, in the topological order taken at the start, skipping nodes that
+// earlier rewrites removed; after each rewrite removes the dead nodes and rebuilds `uses`.
+// Returns whether anything changed.
+template <typename Select, typename Rewrite>
+StatusOr<bool> rewriteNodes(ir::Graph& g, Select select, Rewrite rewrite) {
+  KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
+  std::vector<int> ids;
+  for (const ir::Node* n : order)
+    if (select(*n)) ids.push_back(n->id);
+  UseMap uses(g);
+  bool changed = false;
+  for (int id : ids) {
+    ir::Node* n = g.nodeById(id);
+    if (!n || !rewrite(*n, uses)) continue;
+    changed = true;
+    g.removeDeadNodes();
+    uses.rebuild(g);
+  }
+  return changed;
 }
 
 }  // namespace kiln::opt::passutil

@@ -118,23 +118,11 @@ bool tryReshape(ir::Graph& g, const UseMap& uses, ir::Node& outer, PassContext& 
 }  // namespace
 
 StatusOr<bool> transposeReshapeCancellationPass(ir::Graph& g, PassContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
-  std::vector<int> ids;
-  for (const ir::Node* n : order)
-    if (n->op == OpKind::kTranspose || n->op == OpKind::kReshape) ids.push_back(n->id);
-  UseMap uses(g);
-  bool changed = false;
-  for (int id : ids) {
-    ir::Node* n = g.nodeById(id);
-    if (!n) continue;
-    const bool done =
-        n->op == OpKind::kTranspose ? tryTranspose(*n, ctx) : tryReshape(g, uses, *n, ctx);
-    if (!done) continue;
-    changed = true;
-    g.removeDeadNodes();
-    uses.rebuild(g);
-  }
-  return changed;
+  return passutil::rewriteNodes(
+      g, [](const ir::Node& n) { return n.op == OpKind::kTranspose || n.op == OpKind::kReshape; },
+      [&](ir::Node& n, const UseMap& uses) {
+        return n.op == OpKind::kTranspose ? tryTranspose(n, ctx) : tryReshape(g, uses, n, ctx);
+      });
 }
 
 }  // namespace kiln::opt
