@@ -36,25 +36,37 @@ _DLPACK_DEVICE_NAMES = {1: "CPU", 2: "CUDA", 3: "CUDA host", 4: "OpenCL", 7: "Vu
                         8: "Metal", 10: "ROCm", 13: "CUDA managed", 14: "oneAPI"}
 
 
-def _bfloat16():
+# Kiln types whose numpy dtype comes from ml_dtypes (each stores one element per byte, as Kiln
+# does, so arrays bind without conversion). float8e8m0 has no ml_dtypes equivalent used here.
+_ML_DTYPES_OF_KILN = {
+    "BF16": "bfloat16", "FP8E4M3FN": "float8_e4m3fn", "FP8E4M3FNUZ": "float8_e4m3fnuz",
+    "FP8E5M2": "float8_e5m2", "FP8E5M2FNUZ": "float8_e5m2fnuz", "INT4": "int4", "UINT4": "uint4",
+    "INT2": "int2", "UINT2": "uint2", "FP4E2M1": "float4_e2m1fn",
+}
+
+
+def _ml_dtype(name):
+    """np.dtype of ml_dtypes.<name>, or None (ml_dtypes missing or too old)."""
     try:
-        import ml_dtypes  # optional: numpy has no bfloat16 of its own
-        return np.dtype(ml_dtypes.bfloat16)
-    except ImportError:
+        import ml_dtypes  # optional: numpy has none of these types
+        return np.dtype(getattr(ml_dtypes, name))
+    except (ImportError, AttributeError, TypeError):
         return None
 
 
 def nptype(dtype):
     """The numpy dtype of a kiln.DataType (like tensorrt.nptype)."""
-    if dtype == DataType.BF16:
-        bf16 = _bfloat16()
-        if bf16 is None:
-            raise TypeError("kiln.DataType.BF16 has no numpy dtype (install ml_dtypes for one)")
-        return bf16
+    ml = _ML_DTYPES_OF_KILN.get(getattr(dtype, "name", ""))
+    if ml is not None:
+        dt = _ml_dtype(ml)
+        if dt is None:
+            raise TypeError(f"kiln.DataType.{dtype.name} has no numpy dtype (install ml_dtypes "
+                            f"for ml_dtypes.{ml})")
+        return dt
     try:
         return _NP_OF_KILN[dtype]
     except KeyError:
-        raise TypeError(f"not a kiln.DataType: {dtype!r}") from None
+        raise TypeError(f"not a kiln.DataType (or one without a numpy dtype): {dtype!r}") from None
 
 
 def from_numpy_dtype(dtype):
@@ -63,9 +75,9 @@ def from_numpy_dtype(dtype):
     for k, v in _NP_OF_KILN.items():
         if v == dt:
             return k
-    bf16 = _bfloat16()
-    if bf16 is not None and dt == bf16:
-        return DataType.BF16
+    for name, ml in _ML_DTYPES_OF_KILN.items():
+        if _ml_dtype(ml) == dt:
+            return getattr(DataType, name)
     raise TypeError(f"numpy dtype {dt} has no kiln.DataType")
 
 

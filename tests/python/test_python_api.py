@@ -807,3 +807,35 @@ def test_data_dependent_outputs_and_shape_tensor_inputs_match_onnxruntime(tmp_pa
         for name, want in ref.items():
             assert out[name].shape == want.shape, f"{name}: {out[name].shape} vs {want.shape}"
             np.testing.assert_array_equal(out[name], want, err_msg=name)
+
+
+def test_low_precision_outputs_are_ml_dtypes_arrays(tmp_path):
+    """Cast to float8 e4m3fn and int4 (one element per byte in Kiln, as in ml_dtypes): infer()
+    returns ml_dtypes arrays equal to ml_dtypes' own conversion of in-range values."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("Cast", ["x"], ["f8"], to=TensorProto.FLOAT8E4M3FN),
+             helper.make_node("Cast", ["k"], ["i4"], to=TensorProto.INT4)]
+    graph = helper.make_graph(
+        nodes, "lp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8]),
+         helper.make_tensor_value_info("k", TensorProto.INT32, [6])],
+        [helper.make_tensor_value_info("f8", TensorProto.FLOAT8E4M3FN, [8]),
+         helper.make_tensor_value_info("i4", TensorProto.INT4, [6])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    logger = kiln.Logger()
+    builder = kiln.Builder(logger)
+    network = builder.create_network(0)
+    assert kiln.OnnxParser(network, logger).parse(model)
+    plan = builder.build_serialized_network(network, builder.create_builder_config())
+    engine = kiln.Runtime(logger).deserialize_cuda_engine(plan)
+    assert kiln.nptype(engine.get_tensor_dtype("f8")) == np.dtype(ml_dtypes.float8_e4m3fn)
+    assert kiln.from_numpy_dtype(ml_dtypes.int4) == kiln.DataType.INT4
+    x = np.array([0.0, -1.75, 3.3, 100.0, -448.0, 0.013, 7.0625, 240.5], np.float32)
+    k = np.array([-8, -1, 0, 3, 7, 5], np.int32)
+    out = engine.create_execution_context().infer({"x": x, "k": k})
+    assert out["f8"].dtype == np.dtype(ml_dtypes.float8_e4m3fn)
+    np.testing.assert_array_equal(out["f8"].view(np.uint8),
+                                  x.astype(ml_dtypes.float8_e4m3fn).view(np.uint8))
+    np.testing.assert_array_equal(out["i4"].astype(np.int32), k)
