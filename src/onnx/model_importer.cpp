@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "common/logging.h"
 #include "common/small_float.h"
@@ -264,6 +265,21 @@ ir::Value* ImportContext::constInt64s(const std::vector<int64_t>& v, const std::
   return constant(ir::TensorData::vectorInt64(v), suffix);
 }
 
+namespace {
+// An attribute value (a double) as integer type T: clamped to T's range, NaN -> 0 (a float
+// attribute such as Clip's min/max may lie outside an integer input's range; the cast itself
+// would be undefined behaviour).
+template <typename T>
+T saturateTo(double v) {
+  if (std::isnan(v)) return T{0};
+  constexpr double lo = static_cast<double>(std::numeric_limits<T>::lowest());
+  constexpr double hi = static_cast<double>(std::numeric_limits<T>::max());
+  if (v <= lo) return std::numeric_limits<T>::lowest();
+  if (v >= hi) return std::numeric_limits<T>::max();
+  return static_cast<T>(v);
+}
+}  // namespace
+
 StatusOr<ir::Value*> ImportContext::constScalar(DataType dtype, double v, const std::string& suffix) {
   auto t = std::make_shared<ir::TensorData>(dtype, std::vector<int64_t>{});
   switch (dtype) {
@@ -271,14 +287,14 @@ StatusOr<ir::Value*> ImportContext::constScalar(DataType dtype, double v, const 
     case DataType::kDOUBLE: *t->as<double>() = v; break;
     case DataType::kHALF: *t->as<Half>() = Half(static_cast<float>(v)); break;
     case DataType::kBF16: *t->as<BFloat16>() = BFloat16(static_cast<float>(v)); break;
-    case DataType::kINT8: *t->as<int8_t>() = static_cast<int8_t>(v); break;
-    case DataType::kINT16: *t->as<int16_t>() = static_cast<int16_t>(v); break;
-    case DataType::kINT32: *t->as<int32_t>() = static_cast<int32_t>(v); break;
-    case DataType::kINT64: *t->as<int64_t>() = static_cast<int64_t>(v); break;
-    case DataType::kUINT8: *t->as<uint8_t>() = static_cast<uint8_t>(v); break;
-    case DataType::kUINT16: *t->as<uint16_t>() = static_cast<uint16_t>(v); break;
-    case DataType::kUINT32: *t->as<uint32_t>() = static_cast<uint32_t>(v); break;
-    case DataType::kUINT64: *t->as<uint64_t>() = static_cast<uint64_t>(v); break;
+    case DataType::kINT8: *t->as<int8_t>() = saturateTo<int8_t>(v); break;
+    case DataType::kINT16: *t->as<int16_t>() = saturateTo<int16_t>(v); break;
+    case DataType::kINT32: *t->as<int32_t>() = saturateTo<int32_t>(v); break;
+    case DataType::kINT64: *t->as<int64_t>() = saturateTo<int64_t>(v); break;
+    case DataType::kUINT8: *t->as<uint8_t>() = saturateTo<uint8_t>(v); break;
+    case DataType::kUINT16: *t->as<uint16_t>() = saturateTo<uint16_t>(v); break;
+    case DataType::kUINT32: *t->as<uint32_t>() = saturateTo<uint32_t>(v); break;
+    case DataType::kUINT64: *t->as<uint64_t>() = saturateTo<uint64_t>(v); break;
     case DataType::kBOOL: *t->as<uint8_t>() = v != 0 ? 1 : 0; break;
     case DataType::kFP8E4M3FN:
     case DataType::kFP8E4M3FNUZ:
@@ -289,7 +305,7 @@ StatusOr<ir::Value*> ImportContext::constScalar(DataType dtype, double v, const 
     case DataType::kINT4:
     case DataType::kUINT4:
     case DataType::kINT2:
-    case DataType::kUINT2: *t->as<uint8_t>() = wrapToSubByte(dtype, static_cast<int64_t>(v)); break;
+    case DataType::kUINT2: *t->as<uint8_t>() = wrapToSubByte(dtype, saturateTo<int64_t>(v)); break;
   }
   return constant(t, suffix);
 }
