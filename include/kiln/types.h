@@ -68,22 +68,27 @@ constexpr int kNumDataTypes = 23;
 // byte, first element in the low nibble; four 2-bit values per byte, first in the lowest bits):
 // the ONNX importer unpacks them on read.
 
+// The case labels of the low-precision types, for switches over DataType that treat them alike
+// (`KILN_CASE_LOW_PRECISION_TYPES: return false;`); usable in device code too.
+#define KILN_CASE_LOW_PRECISION_TYPES                                                       \
+  case ::kiln::DataType::kFP8E4M3FN:                                                        \
+  case ::kiln::DataType::kFP8E4M3FNUZ:                                                      \
+  case ::kiln::DataType::kFP8E5M2:                                                          \
+  case ::kiln::DataType::kFP8E5M2FNUZ:                                                      \
+  case ::kiln::DataType::kFP8E8M0:                                                          \
+  case ::kiln::DataType::kINT4:                                                             \
+  case ::kiln::DataType::kUINT4:                                                            \
+  case ::kiln::DataType::kINT2:                                                             \
+  case ::kiln::DataType::kUINT2:                                                            \
+  case ::kiln::DataType::kFP4E2M1
+
 // Bytes per element (inline, so plugin libraries can use it without linking Kiln).
 inline size_t dataTypeSize(DataType t) {
   switch (t) {
     case DataType::kINT8:
     case DataType::kBOOL:
     case DataType::kUINT8:
-    case DataType::kFP8E4M3FN:
-    case DataType::kFP8E4M3FNUZ:
-    case DataType::kFP8E5M2:
-    case DataType::kFP8E5M2FNUZ:
-    case DataType::kFP8E8M0:
-    case DataType::kINT4:
-    case DataType::kUINT4:
-    case DataType::kINT2:
-    case DataType::kUINT2:
-    case DataType::kFP4E2M1: return 1;  // sub-byte types are stored unpacked (see above)
+    KILN_CASE_LOW_PRECISION_TYPES: return 1;  // sub-byte types are stored unpacked (see above)
     case DataType::kHALF:
     case DataType::kBF16:
     case DataType::kINT16:

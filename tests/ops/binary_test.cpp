@@ -342,8 +342,9 @@ TEST(BinaryOps, Logical) {
       {OpKind::kOr, [](bool x, bool y) { return x || y; }},
       {OpKind::kXor, [](bool x, bool y) { return x != y; }},
   };
-  for (const auto& [op, fn] : cases) {
+  for (const auto& [op, fnBinding] : cases) {
     SCOPED_TRACE(ir::opName(op));
+    const auto& fn = fnBinding;  // lambdas may not capture structured bindings (clang 14)
     auto out = runOp(op, {}, {OpInput::value(a), OpInput::value(b)});
     ASSERT_TRUE(out.isOk()) << out.status().toString();
     std::vector<int64_t> dims;

@@ -734,8 +734,9 @@ std::vector<std::pair<std::string, Producer>> tensorOrder(const ModelInfo& info,
   // Merge Kiln's tensors: each one missing goes right after its predecessor in Kiln's order.
   size_t insertAt = 0;
   for (const auto& [name, producer] : info.layerTensors) {
-    auto it =
-        std::find_if(order.begin(), order.end(), [&](const auto& e) { return e.first == name; });
+    const std::string& tensor = name;  // lambdas may not capture structured bindings (clang 14)
+    auto it = std::find_if(order.begin(), order.end(),
+                           [&](const auto& e) { return e.first == tensor; });
     if (it != order.end()) {
       insertAt = static_cast<size_t>(it - order.begin()) + 1;
       continue;

@@ -29,23 +29,42 @@ struct JsonValue {
   std::vector<JsonValue> items;                            // kArray
   std::vector<std::pair<std::string, JsonValue>> members;  // kObject, in document order
 
+  // Declared here, defaulted after the struct: clang 14 (the TSan/fuzz builds) would otherwise
+  // instantiate vector<pair<string, JsonValue>>'s destructor while JsonValue is incomplete.
+  JsonValue();
+  ~JsonValue();
+  JsonValue(const JsonValue&);
+  JsonValue(JsonValue&&) noexcept;
+  JsonValue& operator=(const JsonValue&);
+  JsonValue& operator=(JsonValue&&) noexcept;
+
   bool isString() const { return kind == Kind::kString; }
   bool isNumber() const { return kind == Kind::kNumber; }
   bool isArray() const { return kind == Kind::kArray; }
   bool isObject() const { return kind == Kind::kObject; }
   // The member `key` of an object (the last one when repeated), or null.
-  const JsonValue* find(std::string_view key) const {
-    const JsonValue* found = nullptr;
-    for (const auto& [k, v] : members)
-      if (k == key) found = &v;
-    return found;
-  }
+  const JsonValue* find(std::string_view key) const;
   // The string member `key`, or `fallback` when absent or not a string.
-  std::string getString(std::string_view key, const std::string& fallback = "") const {
-    const JsonValue* v = find(key);
-    return v != nullptr && v->isString() ? v->text : fallback;
-  }
+  std::string getString(std::string_view key, const std::string& fallback = "") const;
 };
+
+inline JsonValue::JsonValue() = default;
+inline JsonValue::~JsonValue() = default;
+inline JsonValue::JsonValue(const JsonValue&) = default;
+inline JsonValue::JsonValue(JsonValue&&) noexcept = default;
+inline JsonValue& JsonValue::operator=(const JsonValue&) = default;
+inline JsonValue& JsonValue::operator=(JsonValue&&) noexcept = default;
+
+inline const JsonValue* JsonValue::find(std::string_view key) const {
+  const JsonValue* found = nullptr;
+  for (const auto& [k, v] : members)
+    if (k == key) found = &v;
+  return found;
+}
+inline std::string JsonValue::getString(std::string_view key, const std::string& fallback) const {
+  const JsonValue* v = find(key);
+  return v != nullptr && v->isString() ? v->text : fallback;
+}
 
 namespace detail {
 

@@ -105,16 +105,7 @@ Status dispatchType(const CpuKernelContext& ctx, DataType t, Fn&& fn) {
       break;
     // The low-precision types are in no set: only kernels that handle them explicitly (Cast,
     // QuantizeLinear, DequantizeLinear) accept them.
-    case DataType::kFP8E4M3FN:
-    case DataType::kFP8E4M3FNUZ:
-    case DataType::kFP8E5M2:
-    case DataType::kFP8E5M2FNUZ:
-    case DataType::kFP8E8M0:
-    case DataType::kINT4:
-    case DataType::kUINT4:
-    case DataType::kINT2:
-    case DataType::kUINT2:
-    case DataType::kFP4E2M1: break;
+    KILN_CASE_LOW_PRECISION_TYPES: break;
   }
   return ctx.unsupportedType(t);
 }

@@ -85,16 +85,7 @@ inline uint32_t typeSetOf(DataType t) {
     case DataType::kUINT64: return kSetUnsigned;
     case DataType::kBOOL: return kSetBool;
     // Low-precision types (float8, float4, int4/2, ...): no CUDA kernel handles them yet.
-    case DataType::kFP8E4M3FN:
-    case DataType::kFP8E4M3FNUZ:
-    case DataType::kFP8E5M2:
-    case DataType::kFP8E5M2FNUZ:
-    case DataType::kFP8E8M0:
-    case DataType::kINT4:
-    case DataType::kUINT4:
-    case DataType::kINT2:
-    case DataType::kUINT2:
-    case DataType::kFP4E2M1: return 0;
+    KILN_CASE_LOW_PRECISION_TYPES: return 0;
   }
   return 0;
 }
@@ -184,16 +175,7 @@ bool dispatchType(DataType t, Fn&& fn) {
       }
       break;
     // Low-precision types (float8, float4, int4/2, ...): no CUDA kernel handles them yet.
-    case DataType::kFP8E4M3FN:
-    case DataType::kFP8E4M3FNUZ:
-    case DataType::kFP8E5M2:
-    case DataType::kFP8E5M2FNUZ:
-    case DataType::kFP8E8M0:
-    case DataType::kINT4:
-    case DataType::kUINT4:
-    case DataType::kINT2:
-    case DataType::kUINT2:
-    case DataType::kFP4E2M1: break;
+    KILN_CASE_LOW_PRECISION_TYPES: break;
   }
   return false;
 }

@@ -657,16 +657,7 @@ bool dispatchScatterType(DataType t, F&& f) {
     case DataType::kUINT64: f(Tag<unsigned long long>{}); return true;
     case DataType::kBOOL: f(Tag<Bool8>{}); return true;
     // Low-precision types (float8, float4, int4/2, ...): no CUDA kernel handles them yet.
-    case DataType::kFP8E4M3FN:
-    case DataType::kFP8E4M3FNUZ:
-    case DataType::kFP8E5M2:
-    case DataType::kFP8E5M2FNUZ:
-    case DataType::kFP8E8M0:
-    case DataType::kINT4:
-    case DataType::kUINT4:
-    case DataType::kINT2:
-    case DataType::kUINT2:
-    case DataType::kFP4E2M1: return false;
+    KILN_CASE_LOW_PRECISION_TYPES: return false;
   }
   return false;
 }
