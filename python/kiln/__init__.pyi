@@ -367,6 +367,7 @@ class OptimizationProfile:
 class BuilderConfig:
     default_device_type: DeviceType
     builder_optimization_level: int
+    disabled_passes: list[str]
     @property
     def num_optimization_profiles(self) -> int: ...
     def set_flag(self, flag: BuilderFlag) -> None: ...

@@ -412,7 +412,11 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
       .def_property("default_device_type", &kiln::BuilderConfig::getDeviceType,
                     &kiln::BuilderConfig::setDeviceType)
       .def_property("builder_optimization_level", &kiln::BuilderConfig::getBuilderOptimizationLevel,
-                    &kiln::BuilderConfig::setBuilderOptimizationLevel);
+                    &kiln::BuilderConfig::setBuilderOptimizationLevel)
+      .def_property("disabled_passes", &kiln::BuilderConfig::getDisabledPasses,
+                    &kiln::BuilderConfig::setDisabledPasses,
+                    "Optimizer passes to skip, by name (docs/optimizer.md; kiln build "
+                    "--disablePasses). An unknown name fails the build with the known ones.");
 
   py::class_<kiln::Builder, std::unique_ptr<kiln::Builder>>(
       m, "Builder", "Creates networks, configs and profiles, and builds plans.")

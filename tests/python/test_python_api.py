@@ -839,3 +839,43 @@ def test_low_precision_outputs_are_ml_dtypes_arrays(tmp_path):
     np.testing.assert_array_equal(out["f8"].view(np.uint8),
                                   x.astype(ml_dtypes.float8_e4m3fn).view(np.uint8))
     np.testing.assert_array_equal(out["i4"].astype(np.int32), k)
+
+
+def test_disabled_passes_keep_the_decomposed_gelu(tmp_path):
+    """config.disabled_passes: with gelu-fusion off the decomposed erf GELU stays several layers,
+    with it on it becomes one Gelu layer; both match the formula; an unknown name fails."""
+    from onnx import TensorProto, helper, numpy_helper
+    inits = [numpy_helper.from_array(np.array(v, np.float32), n)
+             for n, v in (("sqrt2", np.sqrt(2.0)), ("one", 1.0), ("half", 0.5))]
+    nodes = [helper.make_node("Div", ["x", "sqrt2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["e", "one"], ["a"]), helper.make_node("Mul", ["x", "a"], ["m"]),
+             helper.make_node("Mul", ["m", "half"], ["y"])]
+    graph = helper.make_graph(nodes, "gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    x = RNG.standard_normal((4, 8)).astype(np.float32)
+    from math import erf
+    want = np.vectorize(lambda v: 0.5 * v * (1.0 + erf(v / np.sqrt(2.0))))(x.astype(np.float64))
+    layers = {}
+    for disabled in ([], ["gelu-fusion"]):
+        logger = kiln.Logger()
+        builder = kiln.Builder(logger)
+        network = builder.create_network(0)
+        assert kiln.OnnxParser(network, logger).parse(model)
+        config = builder.create_builder_config()
+        config.disabled_passes = disabled
+        assert config.disabled_passes == disabled
+        engine = kiln.Runtime(logger).deserialize_cuda_engine(
+            builder.build_serialized_network(network, config))
+        layers[tuple(disabled)] = engine.num_layers
+        y = engine.create_execution_context().infer({"x": x})["y"]
+        assert np.max(np.abs(y - want)) <= 1e-5 * max(np.max(np.abs(want)), 1.0)
+    assert layers[()] == 1 and layers[("gelu-fusion",)] == 5, layers
+    builder = kiln.Builder(kiln.Logger())
+    network = builder.create_network(0)
+    assert kiln.OnnxParser(network, kiln.Logger()).parse(model)
+    config = builder.create_builder_config()
+    config.disabled_passes = ["no-such-pass"]
+    with pytest.raises(kiln.Error):
+        builder.build_serialized_network(network, config)
