@@ -239,6 +239,23 @@ def test_integer_and_bool_inputs_are_valid(kiln_cli, tmp_path):
     assert doc["comparisons"][0]["tensors"][0]["maxAbsError"] == 0
 
 
+def test_data_dependent_outputs_are_compared(kiln_cli, tmp_path):
+    """NonZero of a random input: its output shape depends on the data; the kiln-cpu runner
+    places it through an output allocator and it equals onnxruntime's exactly."""
+    nodes = [helper.make_node("Greater", ["x", "zero"], ["pos"], name="gt"),
+             helper.make_node("NonZero", ["pos"], ["nz"], name="nonzero")]
+    inits = [numpy_helper.from_array(np.array(0, np.float32), "zero")]
+    model = save(tmp_path, "nonzero", nodes, [vi("x", [3, 5])],
+                 [vi("nz", [2, "n"], TensorProto.INT64)], inits)
+    report = tmp_path / "r.json"
+    p = compare(kiln_cli, [f"--onnx={model}", "--runners=kiln-cpu,onnxruntime", "--seed=3",
+                           "--rtol=0", "--atol=0", f"--json={report}"])
+    assert p.returncode == 0, explain(p)
+    doc = json.loads(report.read_text())
+    tensor = doc["comparisons"][0]["tensors"][0]
+    assert tensor["name"] == "nz" and tensor["maxAbsError"] == 0, tensor
+
+
 # ---- the broken plugin: failures, statistics, histogram, --markAll ---------------------------------
 
 def run_broken_elementwise(cli, model, lib, tmp_path, x, extra=()):

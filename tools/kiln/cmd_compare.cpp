@@ -382,6 +382,8 @@ StatusOr<RunnerResult> runKiln(const std::string& runner, const CompareOptions& 
                         dimsString(t.dims).c_str(), ctx->getLastError().c_str());
 
   std::vector<HostTensor> outputs;
+  outputs.reserve(static_cast<size_t>(e.engine->getNbIOTensors()));  // allocators point into it
+  std::vector<std::unique_ptr<HostOutputAllocator>> allocators;
   for (int i = 0; i < e.engine->getNbIOTensors(); ++i) {
     const char* name = e.engine->getIOTensorName(i);
     if (e.engine->getTensorIOMode(name) != TensorIOMode::kOUTPUT) continue;
@@ -389,6 +391,15 @@ StatusOr<RunnerResult> runKiln(const std::string& runner, const CompareOptions& 
     t.name = name;
     t.type = e.engine->getTensorDataType(name);
     t.dims = ctx->getTensorShape(name);
+    if (!gpu && t.dims.nbDims >= 0 && isDynamic(t.dims)) {
+      // Data-dependent shape (NonZero, ...): placed by an output allocator during the run.
+      outputs.push_back(std::move(t));
+      allocators.push_back(std::make_unique<HostOutputAllocator>(&outputs.back()));
+      if (!ctx->setOutputAllocator(name, allocators.back().get()))
+        return internalError("cannot set the allocator of '%s': %s", name,
+                             ctx->getLastError().c_str());
+      continue;
+    }
     if (t.dims.nbDims < 0 || isDynamic(t.dims))
       return unsupported(
           "tensor '%s' has shape %s after setting the input shapes; tensors whose "
@@ -413,7 +424,8 @@ StatusOr<RunnerResult> runKiln(const std::string& runner, const CompareOptions& 
       if (!ctx->setTensorAddress(t.name.c_str(), const_cast<void*>(t.buffer.data())))
         return internalError("cannot bind '%s': %s", t.name.c_str(), ctx->getLastError().c_str());
     for (HostTensor& t : outputs)
-      if (!ctx->setTensorAddress(t.name.c_str(), t.buffer.data()))
+      if (ctx->getOutputAllocator(t.name.c_str()) == nullptr &&
+          !ctx->setTensorAddress(t.name.c_str(), t.buffer.data()))
         return internalError("cannot bind '%s': %s", t.name.c_str(), ctx->getLastError().c_str());
     if (!ctx->executeV2())
       return invalidArgument("runner %s: inference failed: %s", runner.c_str(),

@@ -27,27 +27,6 @@ bool isDynamic(const Dims& d) {
   return false;
 }
 
-// Host memory for an output whose shape depends on the data (NonZero, ...): sized by the
-// context during each run, its dims updated from notifyShape.
-class HostOutputAllocator : public OutputAllocator {
- public:
-  explicit HostOutputAllocator(HostTensor* t) : mTensor(t) {}
-  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
-    if (mTensor->buffer.size() < size || !mTensor->buffer.data()) {
-      try {
-        mTensor->buffer = AlignedBuffer(std::max<uint64_t>(size, 1));
-      } catch (...) {
-        return nullptr;
-      }
-    }
-    return mTensor->buffer.data();
-  }
-  void notifyShape(const char*, const Dims& dims) noexcept override { mTensor->dims = dims; }
-
- private:
-  HostTensor* mTensor;
-};
-
 struct Bindings {
   std::vector<HostTensor> inputs;
   std::vector<HostTensor> outputs;

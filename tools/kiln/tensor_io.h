@@ -1,6 +1,7 @@
 // Host tensors of the CLI: aligned buffers, files, and the JSON form of outputs.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -36,6 +37,27 @@ struct HostTensor {
   AlignedBuffer buffer;
 
   int64_t volume() const { return dims.volume() < 0 ? 0 : dims.volume(); }
+};
+
+// Host memory for an output whose shape depends on the data (NonZero, ...): sized by the
+// context during each run, its dims updated from notifyShape.
+class HostOutputAllocator : public OutputAllocator {
+ public:
+  explicit HostOutputAllocator(HostTensor* t) : mTensor(t) {}
+  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
+    if (mTensor->buffer.size() < size || !mTensor->buffer.data()) {
+      try {
+        mTensor->buffer = AlignedBuffer(std::max<uint64_t>(size, 1));
+      } catch (...) {
+        return nullptr;
+      }
+    }
+    return mTensor->buffer.data();
+  }
+  void notifyShape(const char*, const Dims& dims) noexcept override { mTensor->dims = dims; }
+
+ private:
+  HostTensor* mTensor;
 };
 
 // "1x1000"; "" for a scalar.
