@@ -747,8 +747,8 @@ std::vector<std::pair<std::string, Producer>> tensorOrder(const ModelInfo& info,
   size_t insertAt = 0;
   for (const auto& [name, producer] : info.layerTensors) {
     const std::string& tensor = name;  // lambdas may not capture structured bindings (clang 14)
-    auto it = std::find_if(order.begin(), order.end(),
-                           [&](const auto& e) { return e.first == tensor; });
+    auto it =
+        std::find_if(order.begin(), order.end(), [&](const auto& e) { return e.first == tensor; });
     if (it != order.end()) {
       insertAt = static_cast<size_t>(it - order.begin()) + 1;
       continue;
