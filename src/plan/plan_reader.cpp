@@ -397,6 +397,16 @@ StatusOr<std::unique_ptr<ir::Graph>> readGraph(std::span<const uint8_t> plan, co
     }
     if (v.flags & kValueHasShapeValue) {
       KILN_ASSIGN_OR_RETURN(v.shapeValue, readShape(r, "shape value element"));
+      // A constant's element values must be its data (shape functions read the values, kernels
+      // the data).
+      if (v.constant) {
+        const auto& sv = *v.shapeValue;
+        bool same = static_cast<int64_t>(sv.size()) == v.constant->numel() &&
+                    (v.constant->dtype() == DataType::kINT64 || v.constant->dtype() == DataType::kINT32);
+        for (size_t k = 0; same && k < sv.size(); ++k)
+          same = sv[k].isConst() && sv[k].constValue() == v.constant->intAt(static_cast<int64_t>(k));
+        if (!same) return corrupted("%s: its recorded element values differ from its data", what.c_str());
+      }
     }
   }
 

@@ -485,6 +485,13 @@ Status topKKernel(CpuKernelContext& ctx) {
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < axis; ++i) outer *= x.dims[static_cast<size_t>(i)];
   for (int64_t i = axis + 1; i < rank; ++i) inner *= x.dims[static_cast<size_t>(i)];
+  // The outputs were sized from K's value at shape inference; K read here must agree (a
+  // corrupted plan can make them differ: never write past the outputs).
+  for (size_t o = 0; o < 2; ++o)
+    if (ctx.outputs[o].rank() != rank || ctx.outputs[o].dims[static_cast<size_t>(axis)] != k)
+      return ctx.error("output %zu has shape %s, which does not hold K = %lld values along axis %lld",
+                       o, ir::dimsToString(ctx.outputs[o].dims).c_str(), static_cast<long long>(k),
+                       static_cast<long long>(axis));
   const bool largest = ctx.attrs().getInt("largest", 1) != 0;
   int64_t* inds = ctx.outputs[1].as<int64_t>();
   void* vals = ctx.outputs[0].data;
