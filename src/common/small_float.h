@@ -29,19 +29,7 @@
 #include "common/half.h"
 #include "kiln/types.h"
 
-// The case labels of every low-precision DataType, for switches that refuse them:
-//   switch (t) { ...; KILN_LOW_PRECISION_TYPE_CASES: break; }
-#define KILN_LOW_PRECISION_TYPE_CASES  \
-  case ::kiln::DataType::kFP8E4M3FN:   \
-  case ::kiln::DataType::kFP8E4M3FNUZ: \
-  case ::kiln::DataType::kFP8E5M2:     \
-  case ::kiln::DataType::kFP8E5M2FNUZ: \
-  case ::kiln::DataType::kFP8E8M0:     \
-  case ::kiln::DataType::kINT4:        \
-  case ::kiln::DataType::kUINT4:       \
-  case ::kiln::DataType::kINT2:        \
-  case ::kiln::DataType::kUINT2:       \
-  case ::kiln::DataType::kFP4E2M1
+// The case labels of every low-precision DataType: KILN_CASE_LOW_PRECISION_TYPES (kiln/types.h).
 
 namespace kiln {
 

@@ -139,7 +139,7 @@ Status matmulKernel(CpuKernelContext& ctx) {
     case DataType::kUINT8:
     case DataType::kINT16:
     case DataType::kUINT16:
-    KILN_LOW_PRECISION_TYPE_CASES: break;
+    KILN_CASE_LOW_PRECISION_TYPES: break;
   }
   return ctx.unsupportedType(a.dtype);
 }
@@ -253,7 +253,7 @@ Status gemmKernel(CpuKernelContext& ctx) {
     case DataType::kUINT8:
     case DataType::kINT16:
     case DataType::kUINT16:
-    KILN_LOW_PRECISION_TYPE_CASES: break;
+    KILN_CASE_LOW_PRECISION_TYPES: break;
   }
   return ctx.unsupportedType(a.dtype);
 }
@@ -365,7 +365,7 @@ Status einsumKernel(CpuKernelContext& ctx) {
     case DataType::kUINT8:
     case DataType::kINT16:
     case DataType::kUINT16:
-    KILN_LOW_PRECISION_TYPE_CASES: break;
+    KILN_CASE_LOW_PRECISION_TYPES: break;
   }
   return ctx.unsupportedType(ctx.inputs[0].dtype);
 }
@@ -522,7 +522,7 @@ Status runConvTyped(const CpuKernelContext& ctx, const ConvGeom& g, Fn&& fn) {
     case DataType::kUINT8:
     case DataType::kINT16:
     case DataType::kUINT16:
-    KILN_LOW_PRECISION_TYPE_CASES: break;
+    KILN_CASE_LOW_PRECISION_TYPES: break;
   }
   return ctx.unsupportedType(x.dtype);
 }
