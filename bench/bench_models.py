@@ -301,6 +301,8 @@ def run_kiln(args, onnx_path, precision, feeds, workdir, log_path, timeout):
     outs = read_export_output(outputs)
     for p in (outputs, times):  # large; the numbers are in the results
         os.remove(p)
+    if args.profile:
+        stats["kiln_profile"] = profile_kiln(args, plan, specs, workdir, log_path, timeout)
     if args.validate:
         # One inference with KILN_VALIDATE=1: every layer re-run on the CPU; layers that disagree
         # are logged ("... differs from the CPU").
@@ -316,6 +318,38 @@ def run_kiln(args, onnx_path, precision, feeds, workdir, log_path, timeout):
         for ln in stats["kiln_validate"]:
             log(f"validate: {ln}")
     return stats, outs
+
+
+def profile_kiln(args, plan, specs, workdir, log_path, timeout):
+    """Per-layer GPU times (kiln run --exportProfile, eager launches, one event pair per layer)
+    summed by layer type (from --exportLayerInfo): where the time goes, for the optimizer work.
+    Returns {"by_type": [[type, ms, layers], ...], "top_layers": [[name, type, ms], ...]}."""
+    prof = os.path.join(workdir, "profile.json")
+    info = os.path.join(workdir, "layers.json")
+    cmd = [args.kiln, "run", f"--loadEngine={plan}", f"--device={args.kiln_device}", "--noDataTransfers",
+           "--warmUp=50", "--duration=0", "--iterations=20", f"--exportProfile={prof}",
+           f"--exportLayerInfo={info}"] + ([f"--loadInputs={','.join(specs)}"] if specs else [])
+    try:
+        run_cmd(cmd, log_path, timeout, log_stdout=False)
+        with open(prof) as f:
+            rows = [r for r in json.load(f) if "name" in r]
+        with open(info) as f:
+            types = {layer["name"]: layer.get("type", "?") for layer in json.load(f).get("layers", [])}
+    except Exception as e:  # noqa: BLE001 - diagnostics only
+        return {"error": first_line(str(e))}
+    by_type = {}
+    for r in rows:
+        t = types.get(r["name"], "?")
+        ms, n = by_type.get(t, (0.0, 0))
+        by_type[t] = (ms + r["medianMs"], n + 1)
+    total = sum(ms for ms, _ in by_type.values())
+    ranked = sorted(by_type.items(), key=lambda kv: -kv[1][0])
+    top = sorted(rows, key=lambda r: -r["medianMs"])[:12]
+    log(f"profile (sum of per-layer medians {total:.3f} ms, {len(rows)} layers): " +
+        ", ".join(f"{t} {ms:.3f} ms/{n}" for t, (ms, n) in ranked[:12]))
+    return {"sum_ms": total, "layers": len(rows),
+            "by_type": [[t, round(ms, 4), n] for t, (ms, n) in ranked],
+            "top_layers": [[r["name"], types.get(r["name"], "?"), round(r["medianMs"], 4)] for r in top]}
 
 
 # ---- PyTorch -------------------------------------------------------------------------------------
@@ -617,6 +651,9 @@ def parse_args(argv=None):
     p.add_argument("--precisions", nargs="+", default=["fp32,fp16"],
                    help="fp32 and/or fp16 (default: fp32,fp16)")
     p.add_argument("--skip-compile", action="store_true", help="do not time torch.compile")
+    p.add_argument("--profile", action="store_true",
+                   help="also record Kiln's per-layer GPU times summed by layer type "
+                        "(results.json: kiln_profile; the log line 'profile ...')")
     p.add_argument("--validate", action="store_true",
                    help="also run each plan once with KILN_VALIDATE=1 (every layer checked against the CPU)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
