@@ -100,6 +100,11 @@ class BuilderConfig {
   // --disablePasses`). Replaces the previous list; unknown names fail the build.
   void setDisabledPasses(const std::vector<std::string>& names);
   const std::vector<std::string>& getDisabledPasses() const;
+  // Tactic timing (GPU builds at optimization level >= 3) reads known results from this file and
+  // writes new ones back (trtexec's --timingCacheFile); "" (the default) keeps none. A file that
+  // is not a timing cache fails the build.
+  void setTimingCacheFile(const std::string& path);
+  const std::string& getTimingCacheFile() const;
 
  private:
   uint32_t mFlags = 0;
@@ -108,6 +113,7 @@ class BuilderConfig {
   DeviceType mDevice = DeviceType::kCPU;
   int mOptLevel = 3;
   std::vector<std::string> mDisabledPasses;
+  std::string mTimingCacheFile;
 };
 
 class Builder {

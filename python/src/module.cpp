@@ -413,6 +413,10 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
                     &kiln::BuilderConfig::setDeviceType)
       .def_property("builder_optimization_level", &kiln::BuilderConfig::getBuilderOptimizationLevel,
                     &kiln::BuilderConfig::setBuilderOptimizationLevel)
+      .def_property("timing_cache_file", &kiln::BuilderConfig::getTimingCacheFile,
+                    &kiln::BuilderConfig::setTimingCacheFile,
+                    "GPU builds: file of tactic timings read before and written after the build "
+                    "(trtexec --timingCacheFile); empty: none")
       .def_property("disabled_passes", &kiln::BuilderConfig::getDisabledPasses,
                     &kiln::BuilderConfig::setDisabledPasses,
                     "Optimizer passes to skip, by name (docs/optimizer.md; kiln build "

@@ -23,7 +23,8 @@ const OptimizationProfile::Entry* OptimizationProfile::find(const char* name) co
   return nullptr;
 }
 
-bool OptimizationProfile::setDimensions(const char* inputName, OptProfileSelector select, const Dims& dims) {
+bool OptimizationProfile::setDimensions(const char* inputName, OptProfileSelector select,
+                                        const Dims& dims) {
   if (!inputName || dims.nbDims < 0 || dims.nbDims > Dims::kMaxDims) return false;
   Entry* e = find(inputName);
   if (!e) {
@@ -50,7 +51,8 @@ Dims OptimizationProfile::getDimensions(const char* inputName, OptProfileSelecto
   return e->dims[k];
 }
 
-bool OptimizationProfile::setShape(const char* inputName, const Dims& min, const Dims& opt, const Dims& max) {
+bool OptimizationProfile::setShape(const char* inputName, const Dims& min, const Dims& opt,
+                                   const Dims& max) {
   return setDimensions(inputName, OptProfileSelector::kMIN, min) &&
          setDimensions(inputName, OptProfileSelector::kOPT, opt) &&
          setDimensions(inputName, OptProfileSelector::kMAX, max);
@@ -91,7 +93,8 @@ bool OptimizationProfile::isValid() const {
     if (!e.set[0] && !e.set[1] && !e.set[2] && e.valuesSet[0]) continue;  // values only
     if (!e.set[0] || !e.set[1] || !e.set[2]) return false;
     for (int i = 0; i < e.dims[0].nbDims; ++i)
-      if (e.dims[0].d[i] < 0 || e.dims[0].d[i] > e.dims[1].d[i] || e.dims[1].d[i] > e.dims[2].d[i]) return false;
+      if (e.dims[0].d[i] < 0 || e.dims[0].d[i] > e.dims[1].d[i] || e.dims[1].d[i] > e.dims[2].d[i])
+        return false;
   }
   return true;
 }
@@ -106,7 +109,9 @@ std::vector<std::string> OptimizationProfile::getInputNames() const {
 
 void BuilderConfig::setFlag(BuilderFlag flag) { mFlags |= 1u << static_cast<int>(flag); }
 void BuilderConfig::clearFlag(BuilderFlag flag) { mFlags &= ~(1u << static_cast<int>(flag)); }
-bool BuilderConfig::getFlag(BuilderFlag flag) const { return (mFlags >> static_cast<int>(flag)) & 1u; }
+bool BuilderConfig::getFlag(BuilderFlag flag) const {
+  return (mFlags >> static_cast<int>(flag)) & 1u;
+}
 void BuilderConfig::setMemoryPoolLimit(MemoryPoolType pool, size_t bytes) {
   if (pool == MemoryPoolType::kWORKSPACE) mWorkspace = bytes;
 }
@@ -130,13 +135,15 @@ int BuilderConfig::getBuilderOptimizationLevel() const { return mOptLevel; }
 void BuilderConfig::setDisabledPasses(const std::vector<std::string>& names) {
   mDisabledPasses = names;
 }
-const std::vector<std::string>& BuilderConfig::getDisabledPasses() const {
-  return mDisabledPasses;
-}
+void BuilderConfig::setTimingCacheFile(const std::string& path) { mTimingCacheFile = path; }
+const std::string& BuilderConfig::getTimingCacheFile() const { return mTimingCacheFile; }
+const std::vector<std::string>& BuilderConfig::getDisabledPasses() const { return mDisabledPasses; }
 
 // ---- Builder -----------------------------------------------------------------------------------
 
-std::unique_ptr<Builder> Builder::create(Logger& logger) { return std::unique_ptr<Builder>(new Builder(logger)); }
+std::unique_ptr<Builder> Builder::create(Logger& logger) {
+  return std::unique_ptr<Builder>(new Builder(logger));
+}
 Builder::~Builder() = default;
 
 std::unique_ptr<NetworkDefinition> Builder::createNetwork() {
@@ -148,7 +155,8 @@ OptimizationProfile* Builder::createOptimizationProfile() {
   return mProfiles.back().get();
 }
 
-std::unique_ptr<HostMemory> Builder::buildSerializedNetwork(NetworkDefinition& network, const BuilderConfig& config) {
+std::unique_ptr<HostMemory> Builder::buildSerializedNetwork(NetworkDefinition& network,
+                                                            const BuilderConfig& config) {
   auto fail = [&](const Status& s) -> std::unique_ptr<HostMemory> {
     mLastError = s.message();
     logMessage(&mLogger, Severity::kERROR, "builder", s.message());

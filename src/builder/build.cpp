@@ -1,6 +1,7 @@
 #include "builder/build.h"
 
 #include <chrono>
+#include <map>
 
 #include "api/network_impl.h"
 #include "backends/cpu/cpu_kernel.h"
@@ -11,6 +12,7 @@
 #include "runtime/executor.h"
 #include "runtime/gpu_backend.h"
 #include "runtime/memory_plan.h"
+#include "runtime/timing_cache.h"
 
 namespace kiln::build {
 
@@ -32,27 +34,34 @@ StatusOr<plan::ProfileInput> checkShapeValues(const ir::Value& in, const Optimiz
   for (int k = 0; k < 3; ++k) v[k] = prof.getShapeValues(in.name.c_str(), sels[k]);
   if (v[0].empty() && v[1].empty() && v[2].empty()) return out;
   if (!in.isShapeTensor)
-    return invalidArgument("optimization profile %d gives values for input '%s', which is not a "
-                           "shape tensor input (no layer reads its values to decide shapes)",
-                           p, in.name.c_str());
+    return invalidArgument(
+        "optimization profile %d gives values for input '%s', which is not a "
+        "shape tensor input (no layer reads its values to decide shapes)",
+        p, in.name.c_str());
   if (in.dtype != DataType::kINT32 && in.dtype != DataType::kINT64)
-    return invalidArgument("optimization profile %d gives values for shape tensor input '%s' of "
-                           "type %s; value bounds are supported for int32 and int64 inputs",
-                           p, in.name.c_str(), dataTypeName(in.dtype));
+    return invalidArgument(
+        "optimization profile %d gives values for shape tensor input '%s' of "
+        "type %s; value bounds are supported for int32 and int64 inputs",
+        p, in.name.c_str(), dataTypeName(in.dtype));
   const size_t n = static_cast<size_t>(ir::volumeOf(ir::staticDims(in.shape)));
   for (int k = 0; k < 3; ++k) {
     if (v[k].size() != n)
-      return invalidArgument("optimization profile %d: shape tensor input '%s' has %zu elements, "
-                             "but its %s values have %zu (give min, opt and max values)",
-                             p, in.name.c_str(), n, k == 0 ? "min" : k == 1 ? "opt" : "max",
-                             v[k].size());
+      return invalidArgument(
+          "optimization profile %d: shape tensor input '%s' has %zu elements, "
+          "but its %s values have %zu (give min, opt and max values)",
+          p, in.name.c_str(), n,
+          k == 0   ? "min"
+          : k == 1 ? "opt"
+                   : "max",
+          v[k].size());
   }
   for (size_t i = 0; i < n; ++i)
     if (!(v[0][i] <= v[1][i] && v[1][i] <= v[2][i]))
-      return invalidArgument("optimization profile %d, shape tensor input '%s': element %zu must "
-                             "satisfy min <= opt <= max (got %lld, %lld, %lld)",
-                             p, in.name.c_str(), i, static_cast<long long>(v[0][i]),
-                             static_cast<long long>(v[1][i]), static_cast<long long>(v[2][i]));
+      return invalidArgument(
+          "optimization profile %d, shape tensor input '%s': element %zu must "
+          "satisfy min <= opt <= max (got %lld, %lld, %lld)",
+          p, in.name.c_str(), i, static_cast<long long>(v[0][i]), static_cast<long long>(v[1][i]),
+          static_cast<long long>(v[2][i]));
   out.minValues = std::move(v[0]);
   out.optValues = std::move(v[1]);
   out.maxValues = std::move(v[2]);
@@ -140,7 +149,8 @@ StatusOr<std::vector<plan::Profile>> checkProfiles(const ir::Graph& g,
 
 // The activation memory a GPU context will plan at these shapes (the executor uses the same
 // planner), against one buffer per activation.
-void logActivationPlan(const ir::Graph& g, const ir::ShapeTable& table, Logger& logger, const std::string& where) {
+void logActivationPlan(const ir::Graph& g, const ir::ShapeTable& table, Logger& logger,
+                       const std::string& where) {
   auto order = g.topoOrder();
   if (!order.isOk()) return;
   std::vector<size_t> bytes(g.valueCapacity(), 0);
@@ -161,13 +171,80 @@ void logActivationPlan(const ir::Graph& g, const ir::ShapeTable& table, Logger& 
     }
     for (const ir::Value* out : n->outputs) external[static_cast<size_t>(out->id)] = true;
   }
-  std::vector<detail::ActivationRequest> reqs = detail::activationRequests(run, bytes, external);
+  const std::vector<int> roots = detail::foldAliases(run, bytes, external);  // reshapes as views
+  std::vector<detail::ActivationRequest> reqs =
+      detail::activationRequests(run, bytes, external, &roots);
   detail::ActivationPlan plan = detail::planOffsets(reqs);
-  double saved = plan.naiveBytes ? 100.0 * (1.0 - static_cast<double>(plan.totalBytes) / plan.naiveBytes) : 0.0;
+  double saved = plan.naiveBytes
+                     ? 100.0 * (1.0 - static_cast<double>(plan.totalBytes) / plan.naiveBytes)
+                     : 0.0;
   logMessage(&logger, Severity::kINFO, "builder",
-             strFormat("activation memory at %s: %.2f MiB planned for %zu activations (one buffer each: %.2f MiB; "
+             strFormat("activation memory at %s: %.2f MiB planned for %zu activations (one buffer "
+                       "each: %.2f MiB; "
                        "%.0f%% saved by reuse)",
-                       where.c_str(), plan.totalBytes / 1048576.0, reqs.size(), plan.naiveBytes / 1048576.0, saved));
+                       where.c_str(), plan.totalBytes / 1048576.0, reqs.size(),
+                       plan.naiveBytes / 1048576.0, saved));
+}
+
+// Tactic timing: layers with alternatives (cuDNN engines, cuBLASLt algorithms) are timed on this
+// GPU at the opt shapes of profile 0 (or the network's static shapes); the fastest is recorded
+// in the plan as the node's "tactic" attribute, which execution contexts then prepare.
+constexpr int kTacticTimingLevel = 3;
+
+Status timeTactics(plan::PlanContents& plan, const BuilderConfig& config, Logger& logger) {
+  std::map<std::string, std::vector<int64_t>> dims;
+  detail::HostValues values;
+  const ir::Graph& g = *plan.graph;
+  for (const ir::Value* in : g.inputs()) {
+    const plan::ProfileInput* pin = nullptr;
+    if (!plan.profiles.empty())
+      for (const plan::ProfileInput& p : plan.profiles[0].inputs)
+        if (p.name == in->name) pin = &p;
+    if (pin) {
+      dims[in->name] = pin->opt;
+    } else if (ir::isStatic(in->shape)) {
+      dims[in->name] = ir::staticDims(in->shape);
+    } else {
+      return internalError("input '%s' has neither a profile nor static dims", in->name.c_str());
+    }
+    if (!in->isShapeTensor) continue;
+    auto data = std::make_shared<ir::TensorData>(in->dtype, dims[in->name]);
+    if (!pin || static_cast<int64_t>(pin->optValues.size()) != data->numel())
+      return invalidArgument("shape tensor input '%s' needs values in the optimization profile",
+                             in->name.c_str());
+    for (size_t k = 0; k < pin->optValues.size(); ++k) {
+      if (in->dtype == DataType::kINT64)
+        data->as<int64_t>()[k] = pin->optValues[k];
+      else
+        data->as<int32_t>()[k] = static_cast<int32_t>(pin->optValues[k]);
+    }
+    values[in->name] = data;
+  }
+  const std::string& cachePath = config.getTimingCacheFile();
+  detail::TimingCache cache;
+  if (!cachePath.empty()) {
+    KILN_ASSIGN_OR_RETURN(cache, detail::TimingCache::load(cachePath));
+  }
+  const size_t cachedBefore = cache.size();
+  StatusOr<detail::TacticTimingReport> report =
+      detail::timeGpuTactics(plan, dims, values, cachePath.empty() ? nullptr : &cache, &logger);
+  if (!report.isOk()) return report.status().withContext("tactic timing");
+  for (ir::Node* n : plan.graph->nodes()) {
+    auto it = report->chosen.find(n->name);
+    if (it != report->chosen.end()) n->attrs.setString("tactic", it->second);
+  }
+  logMessage(
+      &logger, Severity::kINFO, "builder",
+      strFormat("tactic timing: %d layers with alternatives, %d timed, %d from the timing "
+                "cache, in %.2f s",
+                report->layersWithChoices, report->timed, report->fromCache, report->seconds));
+  if (!cachePath.empty()) {
+    KILN_RETURN_IF_ERROR(cache.save(cachePath));
+    logMessage(&logger, Severity::kINFO, "builder",
+               strFormat("timing cache '%s': %zu entries (%zu new)", cachePath.c_str(),
+                         cache.size(), cache.size() - cachedBefore));
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -231,8 +308,10 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
       if (pin.optValues.empty()) continue;
       auto data = std::make_shared<ir::TensorData>(v->dtype, ir::staticDims(v->shape));
       for (size_t k = 0; k < pin.optValues.size(); ++k) {
-        if (v->dtype == DataType::kINT64) data->as<int64_t>()[k] = pin.optValues[k];
-        else data->as<int32_t>()[k] = static_cast<int32_t>(pin.optValues[k]);
+        if (v->dtype == DataType::kINT64)
+          data->as<int64_t>()[k] = pin.optValues[k];
+        else
+          data->as<int32_t>()[k] = static_cast<int32_t>(pin.optValues[k]);
       }
       ir::ValueInfo& info = table[v->id];
       info.constant = data.get();
@@ -261,6 +340,8 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
   plan.graph = std::move(g);
   plan.profiles = std::move(profiles);
   plan.device = target;
+  if (gpu && config.getBuilderOptimizationLevel() >= kTacticTimingLevel)
+    KILN_RETURN_IF_ERROR(timeTactics(plan, config, logger));
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   logMessage(&logger, Severity::kINFO, "builder",

@@ -36,4 +36,6 @@ bool hasDataDependentShape(OpKind op) {
   }
 }
 
+bool isInternalOp(OpKind op) { return op == OpKind::kFusedMatMul || op == OpKind::kFusedConv; }
+
 }  // namespace kiln::ir

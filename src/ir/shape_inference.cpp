@@ -184,6 +184,8 @@ const ShapeFnTable& shapeFunctions() {
     registerVisionShapeFns(t);
     registerMiscShapeFns(t);
     registerDataDepShapeFns(t);
+    registerFusedMatMulShapeFns(t);
+    registerFusedConvShapeFns(t);
     registerPluginShapeFns(t);
     return t;
   }();

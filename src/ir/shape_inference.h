@@ -183,6 +183,8 @@ void registerSignalShapeFns(ShapeFnTable& t);  // shape_fns_signal.cpp
 void registerVisionShapeFns(ShapeFnTable& t);  // shape_fns_vision.cpp
 void registerMiscShapeFns(ShapeFnTable& t);  // shape_fns_misc.cpp
 void registerDataDepShapeFns(ShapeFnTable& t);  // shape_fns_datadep.cpp
+void registerFusedMatMulShapeFns(ShapeFnTable& t);  // shape_fns_fused_matmul.cpp
+void registerFusedConvShapeFns(ShapeFnTable& t);  // shape_fns_fused_conv.cpp
 // Plugin layers (src/plugins/plugin_shape_fn.cpp): asks the registered plugin.
 void registerPluginShapeFns(ShapeFnTable& t);
 

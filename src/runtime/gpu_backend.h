@@ -29,6 +29,23 @@ Status checkGpuLowering(const ir::Graph& g);
 StatusOr<std::shared_ptr<void>> createGpuEngineResources(const EngineImpl& engine);
 StatusOr<std::unique_ptr<Executor>> makeGpuExecutor(const EngineImpl& engine);
 
+class TimingCache;
+struct TacticTimingReport {
+  std::map<std::string, std::string> chosen;  // node name -> fastest tactic id
+  int layersWithChoices = 0;                  // layers with more than one tactic
+  int timed = 0;                              // of them, timed now
+  int fromCache = 0;                          // of them, taken from the timing cache
+  double seconds = 0;
+};
+// Build time (tactic timing, BuilderConfig optimization level >= 3): loads `plan` on the GPU,
+// prepares every layer's alternatives at `dims` (and shape tensor `values`), runs the network once
+// on zeroed inputs and times each layer's tactics (CUDA events, warm-up, median); `cache`
+// (optional) supplies known results and receives new ones.
+StatusOr<TacticTimingReport> timeGpuTactics(const plan::PlanContents& plan,
+                                            const std::map<std::string, std::vector<int64_t>>& dims,
+                                            const HostValues& values, TimingCache* cache,
+                                            Logger* logger);
+
 }  // namespace kiln::detail
 
 namespace kiln::detail {

@@ -19,6 +19,11 @@ StatusOr<plan::TargetDevice> currentGpuDevice() { return noCuda(); }
 Status checkGpuLowering(const ir::Graph&) { return noCuda(); }
 StatusOr<std::shared_ptr<void>> createGpuEngineResources(const EngineImpl&) { return noCuda(); }
 StatusOr<std::unique_ptr<Executor>> makeGpuExecutor(const EngineImpl&) { return noCuda(); }
+StatusOr<TacticTimingReport> timeGpuTactics(const plan::PlanContents&,
+                                            const std::map<std::string, std::vector<int64_t>>&,
+                                            const HostValues&, TimingCache*, Logger*) {
+  return noCuda();
+}
 StatusOr<std::vector<std::shared_ptr<ir::TensorData>>> runGraphOnGpuForTest(
     const ir::Graph&, const std::map<std::string, std::shared_ptr<const ir::TensorData>>&) {
   return noCuda();

@@ -41,7 +41,8 @@ ActivationPlan planOffsets(std::span<const ActivationRequest> requests, size_t a
 
 std::vector<ActivationRequest> activationRequests(std::span<const ir::Node* const> run,
                                                   const std::vector<size_t>& bytes,
-                                                  const std::vector<bool>& external) {
+                                                  const std::vector<bool>& external,
+                                                  const std::vector<int>* aliasRoot) {
   const size_t n = bytes.size();
   std::vector<int> first(n, -1), last(n, -1);
   for (size_t s = 0; s < run.size(); ++s) {
@@ -53,6 +54,8 @@ std::vector<ActivationRequest> activationRequests(std::span<const ir::Node* cons
     for (const ir::Value* in : run[s]->inputs) {
       if (!in) continue;
       size_t id = static_cast<size_t>(in->id);
+      if (aliasRoot && id < aliasRoot->size() && (*aliasRoot)[id] >= 0)
+        id = static_cast<size_t>((*aliasRoot)[id]);
       if (id < n && first[id] >= 0) last[id] = static_cast<int>(s);
     }
   }
@@ -61,6 +64,38 @@ std::vector<ActivationRequest> activationRequests(std::span<const ir::Node* cons
     if (first[id] >= 0 && bytes[id] > 0)
       out.push_back({static_cast<int>(id), bytes[id], first[id], last[id]});
   return out;
+}
+
+std::vector<int> foldAliases(std::vector<const ir::Node*>& run, const std::vector<size_t>& bytes,
+                             const std::vector<bool>& external) {
+  std::vector<int> root(bytes.size(), -1);
+  std::vector<const ir::Node*> kept;
+  kept.reserve(run.size());
+  for (const ir::Node* node : run) {
+    bool alias = false;
+    switch (node->op) {
+      case ir::OpKind::kReshape:
+      case ir::OpKind::kFlatten:
+      case ir::OpKind::kSqueeze:
+      case ir::OpKind::kUnsqueeze:
+      case ir::OpKind::kIdentity: alias = true; break;
+      default: break;
+    }
+    const ir::Value* in = node->inputs.empty() ? nullptr : node->inputs[0];
+    const ir::Value* out = node->outputs.size() == 1 ? node->outputs[0] : nullptr;
+    if (alias && in && out) {
+      const size_t i = static_cast<size_t>(in->id), o = static_cast<size_t>(out->id);
+      alias = i < bytes.size() && o < bytes.size() && !external[i] && !external[o] &&
+              bytes[i] > 0 && bytes[i] == bytes[o] && in->dtype == out->dtype;
+      if (alias) {
+        root[o] = root[i] >= 0 ? root[i] : static_cast<int>(i);
+        continue;
+      }
+    }
+    kept.push_back(node);
+  }
+  run = std::move(kept);
+  return root;
 }
 
 bool resolvedOnHost(const ir::Node& n, const ir::ShapeTable& table) {

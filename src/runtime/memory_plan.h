@@ -34,9 +34,19 @@ ActivationPlan planOffsets(std::span<const ActivationRequest> requests, size_t a
 // The arena's requests for steps `run` (in execution order): every output of a step that is not
 // `external` (network inputs/outputs, constants, host-resolved values) and has bytes > 0, with
 // its liveness interval. `bytes` and `external` are indexed by value id.
+// With `aliasRoot` (from foldAliases), a read of an alias counts as a read of its root.
 std::vector<ActivationRequest> activationRequests(std::span<const ir::Node* const> run,
                                                   const std::vector<size_t>& bytes,
-                                                  const std::vector<bool>& external);
+                                                  const std::vector<bool>& external,
+                                                  const std::vector<int>* aliasRoot = nullptr);
+
+// Layers that only reinterpret their input's bytes (Reshape, Flatten, Squeeze, Unsqueeze,
+// Identity) need no kernel: when input and output are both arena activations (not `external`)
+// of the same size, the output aliases the input's memory. Such nodes are removed from `run`;
+// the result maps each value id to the value whose memory it uses (its root, never itself an
+// alias), or -1.
+std::vector<int> foldAliases(std::vector<const ir::Node*>& run, const std::vector<size_t>& bytes,
+                             const std::vector<bool>& external);
 
 // True when inference resolved every output of `n` to concrete element values (shape
 // computations): such a node never runs as a kernel on the GPU; its values are written once.

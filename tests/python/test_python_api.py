@@ -879,3 +879,17 @@ def test_disabled_passes_keep_the_decomposed_gelu(tmp_path):
     config.disabled_passes = ["no-such-pass"]
     with pytest.raises(kiln.Error):
         builder.build_serialized_network(network, config)
+
+
+def test_timing_cache_file_property():
+    """config.timing_cache_file round-trips (it is read and written by GPU builds only; a CPU
+    build with a path set neither reads nor creates the file)."""
+    builder = kiln.Builder(kiln.Logger())
+    config = builder.create_builder_config()
+    assert config.timing_cache_file == ""
+    config.timing_cache_file = "/nonexistent/dir/cache.txt"
+    assert config.timing_cache_file == "/nonexistent/dir/cache.txt"
+    network = builder.create_network(0)
+    x = network.add_input("x", kiln.DataType.FLOAT, (2, 3))
+    network.mark_output(network.add_activation(x, kiln.ActivationType.RELU).get_output(0))
+    assert builder.build_serialized_network(network, config) is not None

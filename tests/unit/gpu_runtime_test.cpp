@@ -3,8 +3,11 @@
 // allocates nor synchronizes), dynamic shapes, many contexts on many threads, and the memory
 // plan's reuse. References are computed here in double precision. Skipped without a GPU.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <random>
 #include <thread>
 #include <vector>
@@ -329,6 +332,191 @@ TEST(GpuRuntime, ShapeComputationsResolvedOnTheHost) {
   EXPECT_EQ(got[1], 5);
   cudaFree(dx);
   cudaFree(ds);
+}
+
+// Reshape-like layers between activations run as views of their input's memory (no kernel): the
+// profiler sees only the computing layers, the values stay right, and the activation the views
+// alias stays alive for a later reader. y = Reshape(-(Unsqueeze(Reshape(relu(x))))) * relu(x).
+TEST(GpuRuntime, ReshapesBetweenActivationsAreViews) {
+  REQUIRE_GPU();
+  Log log;
+  auto builder = Builder::create(log);
+  auto net = builder->createNetwork();
+  Tensor* x = net->addInput("x", DataType::kFLOAT, {4, 6});
+  Tensor* a = net->addActivation(*x, ActivationType::kRELU)->getOutput(0);
+  Tensor* r = net->addReshape(*a, {2, 12})->getOutput(0);
+  Tensor* u = net->addUnsqueeze(*r, {0})->getOutput(0);
+  Tensor* ng = net->addUnary(*u, UnaryOperation::kNEG)->getOutput(0);
+  Tensor* f = net->addReshape(*ng, {4, 6})->getOutput(0);
+  Tensor* y = net->addElementWise(*f, *a, ElementWiseOperation::kPROD)->getOutput(0);
+  y->setName("y");
+  net->markOutput(*y);
+  auto config = builder->createConfig();
+  config->setDeviceType(DeviceType::kGPU);
+  config->setBuilderOptimizationLevel(0);  // keep every reshape as written
+  auto plan = builder->buildSerializedNetwork(*net, *config);
+  ASSERT_NE(plan, nullptr) << log.errors;
+  auto runtime = Runtime::create(log);
+  auto engine = runtime->deserializeEngine(plan->data(), plan->size());
+  ASSERT_NE(engine, nullptr) << log.errors;
+  auto ctx = engine->createExecutionContext();
+  std::vector<float> xs = randomInput(24, 3), ys(24);
+  float *dx = nullptr, *dy = nullptr;
+  CUDA_OK(cudaMalloc(&dx, 24 * sizeof(float)));
+  CUDA_OK(cudaMalloc(&dy, 24 * sizeof(float)));
+  CUDA_OK(cudaMemcpy(dx, xs.data(), 24 * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemset(dy, 0xFF, 24 * sizeof(float)));
+  CUDA_OK(cudaDeviceSynchronize());
+  ctx->setTensorAddress("x", dx);
+  ctx->setTensorAddress("y", dy);
+  struct Rec : Profiler {
+    std::vector<std::string> names;
+    void reportLayerTime(const char* name, float) noexcept override { names.emplace_back(name); }
+  } rec;
+  ctx->setProfiler(&rec);
+  ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
+  EXPECT_EQ(rec.names.size(), 3u);  // Relu, Neg, Mul; the three reshapes are views
+  CUDA_OK(cudaMemcpy(ys.data(), dy, 24 * sizeof(float), cudaMemcpyDeviceToHost));
+  for (size_t i = 0; i < 24; ++i) {
+    const double rx = std::max(0.0, static_cast<double>(xs[i]));
+    EXPECT_NEAR(ys[i], -rx * rx, 1e-6 * std::max(1.0, rx * rx)) << i;
+  }
+  cudaFree(dx);
+  cudaFree(dy);
+}
+
+// Tactic timing: a GPU build at the default optimization level times the convolution's cuDNN
+// engines, records the choice in the plan ("tactic" in the layer information) and in the timing
+// cache; a second build takes it from the cache; both plans compute the convolution (checked
+// against a double-precision reference); a damaged cache file fails the build with its name.
+TEST(GpuRuntime, TacticTimingRecordsTheChoiceAndUsesTheTimingCache) {
+  REQUIRE_GPU();
+  const int64_t n = 2, c = 16, k = 32, h = 20, w = 20;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> wt(static_cast<size_t>(k * c * 9)), bias(static_cast<size_t>(k));
+  for (float& v : wt) v = u(rng) * 0.2f;
+  for (float& v : bias) v = u(rng);
+  const std::string cachePath =
+      ::testing::TempDir() + "kiln_timing_cache_" + std::to_string(::getpid()) + ".txt";
+  std::remove(cachePath.c_str());
+  auto build = [&](Log& log, int level) {
+    auto builder = Builder::create(log);
+    auto net = builder->createNetwork();
+    Tensor* x = net->addInput("x", DataType::kFLOAT, {n, c, h, w});
+    ConvolutionDesc desc;
+    desc.padding = {1, 1};
+    Layer* conv = net->addConvolution(
+        *x, k, {3, 3}, Weights{DataType::kFLOAT, wt.data(), static_cast<int64_t>(wt.size())},
+        Weights{DataType::kFLOAT, bias.data(), k}, desc);
+    conv->getOutput(0)->setName("y");
+    net->markOutput(*conv->getOutput(0));
+    auto config = builder->createConfig();
+    config->setDeviceType(DeviceType::kGPU);
+    config->setBuilderOptimizationLevel(level);
+    config->setTimingCacheFile(cachePath);
+    return builder->buildSerializedNetwork(*net, *config);
+  };
+  auto find = [](const Log& log, const std::string& what) {
+    for (const std::string& m : log.messages)
+      if (m.find(what) != std::string::npos) return m;
+    return std::string();
+  };
+  const size_t xn = static_cast<size_t>(n * c * h * w), yn = static_cast<size_t>(n * k * h * w);
+  std::vector<float> xs = randomInput(xn, 5);
+  std::vector<double> want(yn);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t o = 0; o < k; ++o)
+      for (int64_t i = 0; i < h; ++i)
+        for (int64_t j = 0; j < w; ++j) {
+          double s = bias[static_cast<size_t>(o)];
+          for (int64_t ci = 0; ci < c; ++ci)
+            for (int64_t di = 0; di < 3; ++di)
+              for (int64_t dj = 0; dj < 3; ++dj) {
+                const int64_t yi = i + di - 1, xj = j + dj - 1;
+                if (yi < 0 || yi >= h || xj < 0 || xj >= w) continue;
+                s +=
+                    static_cast<double>(xs[static_cast<size_t>(((b * c + ci) * h + yi) * w + xj)]) *
+                    wt[static_cast<size_t>(((o * c + ci) * 3 + di) * 3 + dj)];
+              }
+          want[static_cast<size_t>(((b * k + o) * h + i) * w + j)] = s;
+        }
+  auto check = [&](const HostMemory& plan, Log& log) {
+    auto runtime = Runtime::create(log);
+    auto engine = runtime->deserializeEngine(plan.data(), plan.size());
+    ASSERT_NE(engine, nullptr) << log.errors;
+    auto ctx = engine->createExecutionContext();
+    float *dx = nullptr, *dy = nullptr;
+    CUDA_OK(cudaMalloc(&dx, xn * sizeof(float)));
+    CUDA_OK(cudaMalloc(&dy, yn * sizeof(float)));
+    CUDA_OK(cudaMemcpy(dx, xs.data(), xn * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemset(dy, 0xFF, yn * sizeof(float)));
+    CUDA_OK(cudaDeviceSynchronize());
+    ctx->setTensorAddress("x", dx);
+    ctx->setTensorAddress("y", dy);
+    ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
+    std::vector<float> y(yn);
+    CUDA_OK(cudaMemcpy(y.data(), dy, yn * sizeof(float), cudaMemcpyDeviceToHost));
+    double worst = 0;
+    for (size_t i = 0; i < yn; ++i)
+      worst = std::max(worst, std::fabs(y[i] - want[i]) / std::max(1.0, std::fabs(want[i])));
+    EXPECT_LE(worst, 1e-5);
+    cudaFree(dx);
+    cudaFree(dy);
+  };
+
+  Log first;
+  auto plan1 = build(first, 3);
+  ASSERT_NE(plan1, nullptr) << first.errors;
+  const std::string summary = find(first, "tactic timing: ");
+  ASSERT_NE(summary.find("layers with alternatives"), std::string::npos) << summary;
+  int layers = -1, timed = -1, cached = -1;
+  ASSERT_EQ(std::sscanf(summary.substr(summary.find("tactic timing: ")).c_str(),
+                        "tactic timing: %d layers with alternatives, %d timed, %d from", &layers,
+                        &timed, &cached),
+            3)
+      << summary;
+  EXPECT_EQ(timed, layers);
+  EXPECT_EQ(cached, 0);
+  check(*plan1, first);
+  if (layers > 0) {
+    auto runtime = Runtime::create(first);
+    auto engine = runtime->deserializeEngine(plan1->data(), plan1->size());
+    ASSERT_NE(engine, nullptr);
+    EXPECT_NE(engine->getLayerInformation(true).find("tactic=cudnn:engine="), std::string::npos)
+        << engine->getLayerInformation(true);
+    std::ifstream f(cachePath);
+    std::string header, entry;
+    ASSERT_TRUE(std::getline(f, header));
+    EXPECT_EQ(header, "kiln-timing-cache 1");
+    ASSERT_TRUE(std::getline(f, entry));
+    EXPECT_NE(entry.find("cudnn-conv float32"), std::string::npos) << entry;
+  } else {
+    std::printf("[kiln tests] cuDNN offered one engine for the test convolution: nothing timed\n");
+  }
+
+  Log second;
+  auto plan2 = build(second, 3);
+  ASSERT_NE(plan2, nullptr) << second.errors;
+  EXPECT_NE(find(second, std::to_string(layers) + " layers with alternatives, 0 timed, " +
+                             std::to_string(layers) + " from the timing cache"),
+            "")
+      << find(second, "tactic timing: ");
+  check(*plan2, second);
+
+  Log none;  // level 0: no timing at all
+  auto plan0 = build(none, 0);
+  ASSERT_NE(plan0, nullptr) << none.errors;
+  EXPECT_EQ(find(none, "tactic timing"), "");
+
+  {
+    std::ofstream f(cachePath, std::ios::trunc);
+    f << "not a cache\n";
+  }
+  Log damaged;
+  EXPECT_EQ(build(damaged, 3), nullptr);
+  EXPECT_NE(damaged.errors.find("is not a Kiln timing cache"), std::string::npos) << damaged.errors;
+  std::remove(cachePath.c_str());
 }
 
 #else

@@ -102,5 +102,55 @@ TEST(MemoryPlan, RequestsFromAGraphSkipExternalValuesAndUseLastReaders) {
   EXPECT_EQ(reqs[1].last, 2);
 }
 
+// Reshape-like layers between arena activations become views: no step, the output shares its
+// root's memory, and reads of the view keep the root alive. Reshapes touching network
+// inputs/outputs (user memory) or changing the byte count stay real steps.
+TEST(MemoryPlan, ReshapesOfActivationsBecomeViewsThatKeepTheirRootAlive) {
+  ir::Graph g;
+  ir::Value* x = g.addInput("x", DataType::kFLOAT, ir::shapeFromDims({2, 3}));
+  ir::Node* inRs = g.addNode(ir::OpKind::kFlatten, "in_rs", {x}, {});       // reads user memory
+  ir::Node* a = g.addNode(ir::OpKind::kRelu, "a", {inRs->outputs[0]}, {});  // step
+  ir::Node* r1 = g.addNode(ir::OpKind::kReshape, "r1", {a->outputs[0]}, {});
+  ir::Node* r2 = g.addNode(ir::OpKind::kUnsqueeze, "r2", {r1->outputs[0]}, {});  // view of view
+  ir::Node* b = g.addNode(ir::OpKind::kNeg, "b", {a->outputs[0]}, {});
+  ir::Node* c = g.addNode(ir::OpKind::kAdd, "c", {r2->outputs[0], b->outputs[0]}, {});
+  ir::Node* cast = g.addNode(ir::OpKind::kSqueeze, "sq", {c->outputs[0]}, {});  // size differs
+  ir::Node* out =
+      g.addNode(ir::OpKind::kIdentity, "out", {b->outputs[0]}, {});  // writes user memory
+  g.markOutput(cast->outputs[0]);
+  g.markOutput(out->outputs[0]);
+  std::vector<const ir::Node*> run = {inRs, a, r1, r2, b, c, cast, out};
+  std::vector<size_t> bytes(g.valueCapacity(), 24);
+  bytes[static_cast<size_t>(cast->outputs[0]->id)] = 12;  // (a Cast-like size change)
+  std::vector<bool> external(g.valueCapacity(), false);
+  external[static_cast<size_t>(x->id)] = true;
+  external[static_cast<size_t>(out->outputs[0]->id)] = true;
+  std::vector<int> root = foldAliases(run, bytes, external);
+  ASSERT_EQ(run.size(), 6u);
+  EXPECT_EQ(run[0], inRs);
+  EXPECT_EQ(run[1], a);
+  EXPECT_EQ(run[2], b);
+  EXPECT_EQ(run[3], c);
+  EXPECT_EQ(run[4], cast);
+  EXPECT_EQ(run[5], out);
+  EXPECT_EQ(root[static_cast<size_t>(r1->outputs[0]->id)], a->outputs[0]->id);
+  EXPECT_EQ(root[static_cast<size_t>(r2->outputs[0]->id)], a->outputs[0]->id);
+  EXPECT_EQ(root[static_cast<size_t>(a->outputs[0]->id)], -1);
+  EXPECT_EQ(root[static_cast<size_t>(cast->outputs[0]->id)], -1);
+  EXPECT_EQ(root[static_cast<size_t>(inRs->outputs[0]->id)], -1);
+  std::vector<ActivationRequest> reqs = activationRequests(run, bytes, external, &root);
+  bool sawA = false;
+  for (const ActivationRequest& r : reqs) {
+    EXPECT_NE(r.valueId, r1->outputs[0]->id);
+    EXPECT_NE(r.valueId, r2->outputs[0]->id);
+    if (r.valueId == a->outputs[0]->id) {
+      sawA = true;
+      EXPECT_EQ(r.first, 1);
+      EXPECT_EQ(r.last, 3);  // c (step 3) reads it through r2
+    }
+  }
+  EXPECT_TRUE(sawA);
+}
+
 }  // namespace
 }  // namespace kiln::detail

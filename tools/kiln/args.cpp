@@ -45,6 +45,9 @@ constexpr FlagDef kBuildFlags[] = {
     {"disablePasses", FlagKind::kList, "<pass>[,<pass>]",
      "Skip these optimizer passes, by name (e.g. gelu-fusion,batchnorm-folding; see "
      "docs/optimizer.md). Unknown names fail the build."},
+    {"timingCacheFile", FlagKind::kValue, "<file>",
+     "GPU builds: read tactic timings from this file and write new ones back, so the next build "
+     "skips the timing (created if missing)."},
 };
 
 constexpr FlagDef kRunFlags[] = {
@@ -371,6 +374,7 @@ StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
     KILN_ASSIGN_OR_RETURN(int64_t level, parseInt(args, "builderOptimizationLevel", 0, 5));
     o.optimizationLevel = static_cast<int>(level);
   }
+  o.timingCacheFile = args.get("timingCacheFile");
   if (args.has("disablePasses")) {
     const std::string list = args.get("disablePasses");
     size_t start = 0;

@@ -49,6 +49,7 @@ struct BuildOptions {
   std::optional<uint64_t> workspaceBytes;
   std::optional<int> optimizationLevel;
   std::vector<std::string> disabledPasses;  // --disablePasses, optimizer pass names
+  std::string timingCacheFile;              // --timingCacheFile
 };
 
 struct RunOptions {

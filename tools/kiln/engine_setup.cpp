@@ -40,11 +40,11 @@ Status checkShapeTensorValues(const Tensor& input, const std::vector<int64_t>& v
   int64_t n = 1;
   for (int i = 0; i < declared.nbDims; ++i) n *= declared.d[i];
   if (static_cast<int64_t>(values.size()) != n)
-    return invalidArgument("%s: input '%s' is a shape tensor input (shape %s): give its %lld "
-                           "value(s) separated by 'x', e.g. %s:%s; got %zu",
-                           flag, input.getName(), input.getShapeString().c_str(),
-                           static_cast<long long>(n), input.getName(), n == 2 ? "4x6" : "3",
-                           values.size());
+    return invalidArgument(
+        "%s: input '%s' is a shape tensor input (shape %s): give its %lld "
+        "value(s) separated by 'x', e.g. %s:%s; got %zu",
+        flag, input.getName(), input.getShapeString().c_str(), static_cast<long long>(n),
+        input.getName(), n == 2 ? "4x6" : "3", values.size());
   return Status::ok();
 }
 
@@ -109,8 +109,8 @@ StatusOr<bool> fillProfile(const BuildOptions& o, NetworkDefinition& net,
       if (!profile.setShapeValues(name.c_str(), OptProfileSelector::kMIN, vmin.data(), n) ||
           !profile.setShapeValues(name.c_str(), OptProfileSelector::kOPT, opt->data(), n) ||
           !profile.setShapeValues(name.c_str(), OptProfileSelector::kMAX, vmax.data(), n))
-        return invalidArgument("shape tensor input '%s': the optimization profile refused its values",
-                               name.c_str());
+        return invalidArgument(
+            "shape tensor input '%s': the optimization profile refused its values", name.c_str());
       anyDynamic = true;
       continue;
     }
@@ -152,8 +152,7 @@ StatusOr<bool> fillProfile(const BuildOptions& o, NetworkDefinition& net,
 
 }  // namespace
 
-StatusOr<ParsedModel> parseOnnxModel(const std::string& path, Logger& logger,
-                                     bool preferPlugins) {
+StatusOr<ParsedModel> parseOnnxModel(const std::string& path, Logger& logger, bool preferPlugins) {
   KILN_RETURN_IF_ERROR(checkReadableFile(path));
   if (looksLikePlan(path))
     return invalidArgument("'%s' is a Kiln plan, not an ONNX model (use --loadEngine)",
@@ -196,6 +195,7 @@ StatusOr<std::vector<uint8_t>> buildParsedModel(ParsedModel& m, const BuildOptio
   if (o.workspaceBytes) config->setMemoryPoolLimit(MemoryPoolType::kWORKSPACE, *o.workspaceBytes);
   if (o.optimizationLevel) config->setBuilderOptimizationLevel(*o.optimizationLevel);
   if (!o.disabledPasses.empty()) config->setDisabledPasses(o.disabledPasses);
+  if (!o.timingCacheFile.empty()) config->setTimingCacheFile(o.timingCacheFile);
   config->setDeviceType(common.device);
 
   OptimizationProfile* profile = m.builder->createOptimizationProfile();

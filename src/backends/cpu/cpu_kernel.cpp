@@ -28,6 +28,8 @@ const CpuKernelTable& cpuKernels() {
     registerVisionKernels(t);
     registerMiscKernels(t);
     registerDataDepKernels(t);
+    registerFusedMatMulKernels(t);
+    registerFusedConvKernels(t);
     registerPluginKernels(t);
     return t;
   }();

@@ -85,6 +85,8 @@ void registerSignalKernels(CpuKernelTable& t);  // kernels_signal.cpp
 void registerVisionKernels(CpuKernelTable& t);  // kernels_vision.cpp
 void registerMiscKernels(CpuKernelTable& t);  // kernels_misc.cpp
 void registerDataDepKernels(CpuKernelTable& t);  // kernels_datadep.cpp
+void registerFusedMatMulKernels(CpuKernelTable& t);  // kernels_fused_matmul.cpp
+void registerFusedConvKernels(CpuKernelTable& t);  // kernels_fused_conv.cpp
 // Plugin layers (src/plugins/plugin_cpu.cpp): a transient plugin instance per call; the
 // runtime's executor keeps one instance per execution context instead.
 void registerPluginKernels(CpuKernelTable& t);

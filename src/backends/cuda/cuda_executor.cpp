@@ -13,6 +13,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,7 @@
 #include "runtime/engine_impl.h"
 #include "runtime/gpu_backend.h"
 #include "runtime/memory_plan.h"
+#include "runtime/timing_cache.h"
 
 namespace kiln::cuda {
 
@@ -206,6 +208,14 @@ class CudaExecutor final : public detail::Executor {
                  const detail::HostValues& hostValues) override;
   Status execute(const std::map<std::string, void*>& addresses, void* stream, bool sync) override;
 
+  // Tactic timing (the builder): set before prepare, so that kernels prepare every alternative.
+  void setTuning(bool on) { mTuning = on; }
+  // After a tuning prepare: runs the network once on zeroed inputs, then times each layer's
+  // tactics and selects the fastest (entries of `cache` under keyPrefix + timingKey() are used
+  // without timing; new results are added).
+  Status tuneTactics(detail::TimingCache* cache, const std::string& keyPrefix,
+                     detail::TacticTimingReport& report);
+
  private:
   enum class Where : uint8_t { kNone, kConst, kIO, kResolved, kArena, kEmpty };
   struct Loc {
@@ -244,11 +254,12 @@ class CudaExecutor final : public detail::Executor {
   std::vector<Loc> mLocs;  // by value id
   std::vector<void*> mIOPtrs;
   std::vector<cudaEvent_t> mEvents;  // profiling only
-  detail::HostValues mHostValues;  // shape tensor values mTable points into
+  detail::HostValues mHostValues;    // shape tensor values mTable points into
   ir::ShapeTable mTable;
   DeviceBuffer mArena, mResolved, mWorkspace;
   size_t mWorkspaceBytes = 0;
   bool mPrepared = false;
+  bool mTuning = false;
 };
 
 void* CudaExecutor::pointerOf(const ir::Value* v) const {
@@ -283,10 +294,11 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
     const ir::ValueInfo& info = table[v->id];
     if (!info.known) continue;
     if (!ir::isStatic(info.shape))
-      return unsupported("tensor '%s' has no concrete shape after binding inputs (%s): its shape "
-                         "depends on tensor data (NonZero, Unique, ...), which only the CPU "
-                         "backend runs for now",
-                         v->name.c_str(), ir::shapeToString(info.shape).c_str());
+      return unsupported(
+          "tensor '%s' has no concrete shape after binding inputs (%s): its shape "
+          "depends on tensor data (NonZero, Unique, ...), which only the CPU "
+          "backend runs for now",
+          v->name.c_str(), ir::shapeToString(info.shape).c_str());
     KILN_ASSIGN_OR_RETURN(bytes[static_cast<size_t>(v->id)], detail::tensorBytes(*v, info));
     Loc& l = locs[static_cast<size_t>(v->id)];
     if (l.where == Where::kIO) continue;
@@ -302,7 +314,8 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
   for (const ir::Value* in : g.inputs()) {
     if (!in->isShapeTensor) continue;
     const ir::ValueInfo& info = table[in->id];
-    if (!info.constant) return internalError("shape tensor input '%s' has no values", in->name.c_str());
+    if (!info.constant)
+      return internalError("shape tensor input '%s' has no values", in->name.c_str());
     size_t off = alignUp(staging.size());
     size_t nbytes = bytes[static_cast<size_t>(in->id)];
     staging.resize(off + alignUp(std::max<size_t>(nbytes, 1)));
@@ -334,8 +347,11 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
   // (runtime/memory_plan.h; the builder reports the same plan at the profile's opt shapes).
   std::vector<bool> external(numValues, false);
   for (size_t id = 0; id < numValues; ++id) external[id] = locs[id].where != Where::kNone;
+  // Reshape-like layers whose output can share their input's memory run no kernel.
+  const size_t layersBeforeAliasing = run.size();
+  const std::vector<int> aliasRoot = detail::foldAliases(run, bytes, external);
   std::vector<detail::ActivationRequest> requests =
-      detail::activationRequests(run, bytes, external);
+      detail::activationRequests(run, bytes, external, &aliasRoot);
   detail::ActivationPlan aplan = detail::planOffsets(requests, kAlign);
   for (size_t r = 0; r < requests.size(); ++r) {
     Loc& l = locs[static_cast<size_t>(requests[r].valueId)];
@@ -348,6 +364,8 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
       if (locs[static_cast<size_t>(out->id)].where == Where::kNone &&
           bytes[static_cast<size_t>(out->id)] == 0)
         locs[static_cast<size_t>(out->id)].where = Where::kEmpty;
+  for (size_t id = 0; id < numValues; ++id)
+    if (aliasRoot[id] >= 0) locs[id] = locs[static_cast<size_t>(aliasRoot[id])];
   const size_t arenaBytes = aplan.totalBytes;
   const size_t naive = aplan.naiveBytes;
   for (size_t id = 0; id < numValues; ++id)
@@ -408,7 +426,15 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
       st.outIO.push_back(io);
     }
     PrepareContext pc{*n, mTable, st.ins, st.outs, *mLibs};
+    pc.tuning = mTuning;
     Status ps = k->prepare(pc);
+    // The plan's tactic (kernels that honour it prepared only it; the others, with several
+    // alternatives, switch to it here).
+    if (ps.isOk() && !mTuning && k->tacticCount() > 1) {
+      const std::string want = pc.tacticFromPlan();
+      for (int t = 0; !want.empty() && t < k->tacticCount(); ++t)
+        if (k->tacticId(t) == want) ps = k->selectTactic(t);
+    }
     if (!ps.isOk()) return ps;
     workspace = std::max(workspace, k->workspaceSize());
     steps.push_back(std::move(st));
@@ -446,11 +472,13 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
       mEngine.logger, Severity::kVERBOSE, "cuda",
       strFormat("memory plan: %zu activations in %zu bytes (naive %zu, %.0f%% saved), workspace "
                 "%zu bytes, "
-                "%zu layers on the GPU, %zu shape computations on the host",
+                "%zu layers on the GPU (%zu reshapes as views), %zu shape computations on the "
+                "host",
                 requests.size(), arenaBytes, naive,
                 naive ? 100.0 * (1.0 - static_cast<double>(arenaBytes) / static_cast<double>(naive))
                       : 0.0,
-                workspace, run.size(), mEngine.order.size() - run.size()));
+                workspace, run.size(), layersBeforeAliasing - run.size(),
+                mEngine.order.size() - layersBeforeAliasing));
   mPrepared = true;
   return Status::ok();
 }
@@ -506,6 +534,126 @@ Status CudaExecutor::execute(const std::map<std::string, void*>& addresses, void
           cudaMemcpyAsync(dst, src, c.bytes, cudaMemcpyDeviceToDevice, stream));
   }
   if (sync) KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  return Status::ok();
+}
+
+Status CudaExecutor::tuneTactics(detail::TimingCache* cache, const std::string& keyPrefix,
+                                 detail::TacticTimingReport& report) {
+  if (!mPrepared) return internalError("tactic timing before prepare");
+  const auto start = std::chrono::steady_clock::now();
+  // Zeroed I/O buffers (zero is a valid index for Gather-like layers) and one full run, so that
+  // every activation holds what the network computes from them.
+  std::vector<DeviceBuffer> io(mEngine.io.size());
+  std::map<std::string, void*> addresses;
+  for (size_t i = 0; i < mEngine.io.size(); ++i) {
+    const ir::Value* v = mEngine.io[i].value;
+    const size_t bytes =
+        static_cast<size_t>(std::max<int64_t>(volumeOf(v), 1)) * dataTypeSize(v->dtype);
+    KILN_RETURN_IF_ERROR(io[i].reserve(alignUp(bytes), "a tactic-timing input/output"));
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemset(io[i].data(), 0, io[i].size()));
+    addresses[mEngine.io[i].name] = io[i].data();
+  }
+  KILN_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  KILN_RETURN_IF_ERROR(execute(addresses, mStream, /*sync=*/true));
+
+  cudaEvent_t ev[2] = {nullptr, nullptr};
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventCreate(&ev[0]));
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventCreate(&ev[1]));
+  struct Events {
+    cudaEvent_t* e;
+    ~Events() {
+      (void)cudaEventDestroy(e[0]);
+      (void)cudaEventDestroy(e[1]);
+    }
+  } events{ev};
+  // One step's launch (the I/O pointers bound as execute binds them).
+  auto launch = [&](Step& st) -> Status {
+    LaunchContext lc{*st.node,          st.ins,          st.outs, mStream,
+                     mWorkspace.data(), mWorkspaceBytes, *mLibs};
+    return st.kernel->enqueue(lc);
+  };
+  // Median of kSamples timings of kReps back-to-back launches, per launch (ms).
+  constexpr int kWarmup = 2, kReps = 5, kSamples = 5;
+  auto timeStep = [&](Step& st) -> StatusOr<double> {
+    for (int i = 0; i < kWarmup; ++i) KILN_RETURN_IF_ERROR(launch(st));
+    std::vector<double> samples;
+    for (int s = 0; s < kSamples; ++s) {
+      KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev[0], mStream));
+      for (int r = 0; r < kReps; ++r) KILN_RETURN_IF_ERROR(launch(st));
+      KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev[1], mStream));
+      KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev[1]));
+      float ms = 0;
+      KILN_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, ev[0], ev[1]));
+      samples.push_back(static_cast<double>(ms) / kReps);
+    }
+    std::sort(samples.begin(), samples.end());
+    return samples[samples.size() / 2];
+  };
+
+  std::vector<Step*> choices;
+  for (Step& st : mSteps)
+    if (st.kernel->tacticCount() > 1) choices.push_back(&st);
+  report.layersWithChoices += static_cast<int>(choices.size());
+  int lastPercent = -1;
+  for (size_t c = 0; c < choices.size(); ++c) {
+    Step& st = *choices[c];
+    for (size_t i = 0; i < st.ins.size(); ++i)
+      if (st.inIO[i] >= 0) st.ins[i].data = io[static_cast<size_t>(st.inIO[i])].data();
+    for (size_t i = 0; i < st.outs.size(); ++i)
+      if (st.outIO[i] >= 0) st.outs[i].data = io[static_cast<size_t>(st.outIO[i])].data();
+    CudaKernel& k = *st.kernel;
+    const int count = k.tacticCount();
+    const std::string key = k.timingKey().empty() ? "" : keyPrefix + k.timingKey();
+    int best = -1;
+    double bestMs = 0;
+    if (cache && !key.empty()) {
+      if (const detail::TimingCache::Entry* e = cache->find(key)) {
+        for (int t = 0; t < count && best < 0; ++t)
+          if (k.tacticId(t) == e->tactic) best = t;
+        if (best >= 0) {
+          bestMs = e->ms;
+          ++report.fromCache;
+        }
+      }
+    }
+    std::string tried;
+    if (best < 0) {
+      for (int t = 0; t < count; ++t) {
+        KILN_RETURN_IF_ERROR(k.selectTactic(t));
+        StatusOr<double> ms = timeStep(st);
+        if (!ms.isOk()) {
+          // A candidate that fails to launch is skipped; a sticky device error ends the build.
+          KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(mStream));
+          tried += strFormat(" %s:failed", k.tacticId(t).c_str());
+          continue;
+        }
+        tried += strFormat(" %s:%.4f", k.tacticId(t).c_str(), *ms);
+        if (best < 0 || *ms < bestMs) {
+          best = t;
+          bestMs = *ms;
+        }
+      }
+      if (best < 0)
+        return internalError("%s: every tactic failed to run (%s)", st.node->describe().c_str(),
+                             tried.c_str());
+      ++report.timed;
+      if (cache && !key.empty()) cache->insert(key, k.tacticId(best), bestMs);
+    }
+    KILN_RETURN_IF_ERROR(k.selectTactic(best));
+    report.chosen[st.node->name] = k.tacticId(best);
+    logMessage(mEngine.logger, Severity::kVERBOSE, "tactics",
+               strFormat("%s: %s (%.4f ms%s)%s", st.node->describe().c_str(),
+                         k.tacticId(best).c_str(), bestMs, tried.empty() ? ", timing cache" : "",
+                         tried.empty() ? "" : (" of" + tried).c_str()));
+    const int percent = static_cast<int>(100 * (c + 1) / choices.size());
+    if (percent / 10 != lastPercent / 10 || c + 1 == choices.size()) {
+      lastPercent = percent;
+      logMessage(mEngine.logger, Severity::kINFO, "builder",
+                 strFormat("tactic timing: %3d%% (%zu of %zu layers with alternatives)", percent,
+                           c + 1, choices.size()));
+    }
+  }
+  report.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return Status::ok();
 }
 
@@ -644,6 +792,29 @@ StatusOr<std::shared_ptr<void>> createGpuEngineResources(const EngineImpl& engin
       engine.logger, Severity::kVERBOSE, "cuda",
       strFormat("uploaded %zu bytes of weights to %s", res->weightBytes, props.name.c_str()));
   return std::shared_ptr<void>(res);
+}
+
+StatusOr<TacticTimingReport> timeGpuTactics(const plan::PlanContents& plan,
+                                            const std::map<std::string, std::vector<int64_t>>& dims,
+                                            const HostValues& values, TimingCache* cache,
+                                            Logger* logger) {
+  plan::PlanContents copy;
+  copy.networkName = plan.networkName;
+  copy.graph = plan.graph->clone();
+  copy.profiles = plan.profiles;
+  copy.device = plan.device;
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<EngineImpl> engine,
+                        EngineImpl::create(std::move(copy), logger));
+  auto res = std::static_pointer_cast<cuda::EngineResources>(engine->gpuResources);
+  if (!res) return internalError("GPU engine without GPU resources");
+  auto ex = std::make_unique<cuda::CudaExecutor>(*engine, res);
+  KILN_RETURN_IF_ERROR(ex->init());
+  ex->setTuning(true);
+  KILN_RETURN_IF_ERROR(ex->prepare(dims, values));
+  TacticTimingReport report;
+  const std::string prefix = plan.device.name + "|" + plan.device.libraries + "|";
+  KILN_RETURN_IF_ERROR(ex->tuneTactics(cache, prefix, report));
+  return report;
 }
 
 StatusOr<std::unique_ptr<Executor>> makeGpuExecutor(const EngineImpl& engine) {

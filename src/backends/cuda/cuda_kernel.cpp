@@ -107,6 +107,8 @@ const CudaKernelTable& cudaKernels() {
     registerShapeOpKernels(t);
     registerIndexingKernels(t);
     registerTransformerQuantKernels(t);
+    registerFusedMatMulKernels(t);
+    registerFusedConvKernels(t);
     return t;
   }();
   return table;

@@ -103,9 +103,16 @@ struct PrepareContext {
   std::span<const CudaTensor> outputs;  // dims/dtype; data null
   CudaLibs& libs;
   bool allowTF32 = false;  // BuilderFlag::kTF32 (off by default)
+  // Tactic timing (the builder's tuning run, docs/cuda_backend.md "Tactics"): when set, kernels
+  // with alternatives prepare all of them (tacticCount() > 1) for the builder to time; otherwise
+  // they prepare the one the plan recorded (tacticFromPlan()) or their default.
+  bool tuning = false;
 
   const ir::Attributes& attrs() const { return node.attrs; }
   bool hasInput(size_t i) const { return node.hasInput(i); }
+  // The tactic id the builder chose and stored in the plan (the node's "tactic" attribute), or "".
+  std::string tacticFromPlan() const { return node.attrs.getString(kTacticAttr, ""); }
+  static constexpr const char* kTacticAttr = "tactic";
   // Host copy of input i when it is a constant (weights, shape-like inputs), else null.
   const ir::TensorData* hostConstant(size_t i) const;
   // Element values of input i as integers when known without reading device memory (a constant
@@ -156,6 +163,23 @@ class CudaKernel {
   virtual Status enqueue(const LaunchContext& ctx) = 0;
   // The implementation chosen (for the build log and `kiln inspect`), e.g. "cublasLt algo 3".
   virtual std::string tactic() const { return "kiln"; }
+
+  // Tactics: alternative implementations of the layer for the shapes of the last prepare(), which
+  // the builder times on the GPU (src/backends/cuda/cuda_executor.cpp, tuneTactics). tacticId(i)
+  // is stable across processes for the same GPU and library versions ("cudnn:engine=12"): the
+  // builder stores the fastest in the plan (PrepareContext::tacticFromPlan) and in the timing
+  // cache under timingKey(), which names the problem (op, types, shapes; "" = never cached).
+  // selectTactic only switches between prepared alternatives: no allocation, no GPU work, and
+  // workspaceSize() already covers every alternative.
+  virtual int tacticCount() const { return 1; }
+  virtual std::string tacticId(int i) const {
+    (void)i;
+    return "";
+  }
+  virtual Status selectTactic(int i) {
+    return i == 0 ? Status::ok() : invalidArgument("tactic %d of a kernel with one tactic", i);
+  }
+  virtual std::string timingKey() const { return ""; }
 };
 
 // Creates the kernel for `node`, or fails with kUnsupported naming what is not supported
@@ -194,6 +218,9 @@ void registerIndexingKernels(
     CudaKernelTable& t);  // kernels_indexing.cu: Gather*, Scatter*, OneHot, TopK, Resize...
 void registerTransformerQuantKernels(
     CudaKernelTable& t);  // kernels_transformer_quant.cu: Attention, Rotary, Q/DQ
+void registerFusedMatMulKernels(
+    CudaKernelTable& t);                            // kernels_fused_matmul.cpp (cuBLASLt epilogues)
+void registerFusedConvKernels(CudaKernelTable& t);  // kernels_fused_conv.cpp (cuDNN + epilogue)
 
 // Numbers of elements per grid: a grid-stride launch sized to the GPU.
 int gridFor(int64_t n, int threads, const DeviceProps* props = nullptr);

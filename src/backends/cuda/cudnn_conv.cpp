@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace kiln::cuda {
@@ -124,6 +126,9 @@ uint32_t pointerAlignment(const void* p) {
 
 }  // namespace
 
+// Tactic ids of cuDNN plans: the engine's global index (stable for one cuDNN version).
+constexpr const char* kTacticPrefix = "cudnn:engine=";
+
 struct CudnnConv::Impl {
   std::string who;
   ConvProblem problem;
@@ -137,6 +142,7 @@ struct CudnnConv::Impl {
   };
   std::vector<Plan> plans;
   int selected = 0;
+  bool allowTF32 = false;
   // Variant pack cache: rebuilt only when a pointer changes.
   BackendDesc variantPack;
   std::array<const void*, 4> vpPointers{};  // img, w, col, workspace
@@ -147,11 +153,20 @@ CudnnConv::CudnnConv() = default;
 CudnnConv::~CudnnConv() = default;
 
 Status CudnnConv::build(cudnnContext* handleCtx, const ConvProblem& p, bool allowTF32,
-                        const std::string& who) {
+                        const std::string& who, const CudnnTacticRequest& request) {
   mImpl = std::make_unique<Impl>();
   Impl& im = *mImpl;
   im.who = who;
   im.problem = p;
+  im.allowTF32 = allowTF32;
+  int64_t preferredEngine = -1;
+  if (request.preferred.rfind(kTacticPrefix, 0) == 0) {
+    const std::string num = request.preferred.substr(std::strlen(kTacticPrefix));
+    char* end = nullptr;
+    const long long v = std::strtoll(num.c_str(), &end, 10);
+    if (!num.empty() && end && *end == '\0' && v >= 0) preferredEngine = v;
+  }
+  const int maxPlans = request.allCandidates ? kMaxCandidates : 1;
   cudnnHandle_t handle = handleCtx;
 
   cudnnDataType_t dt, compute;
@@ -306,87 +321,93 @@ Status CudnnConv::build(cudnnContext* handleCtx, const ConvProblem& p, bool allo
   };
   const std::array<std::pair<cudnnBackendHeurMode_t, const char*>, 2> modes = {
       std::pair{CUDNN_HEUR_MODE_A, "heuristic A"}, std::pair{CUDNN_HEUR_MODE_FALLBACK, "fallback"}};
-  for (const auto& [mode, modeName] : modes) {
-    if (!im.plans.empty()) break;
-    BackendDesc heur;
-    KILN_CUDNN_TRY(heur.create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
-    KILN_CUDNN_TRY(setDesc(heur.get(), CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, im.graph));
-    KILN_CUDNN_TRY(cudnnBackendSetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_MODE,
-                                            CUDNN_TYPE_HEUR_MODE, 1, &mode));
-    cudnnStatus_t st = cudnnBackendFinalize(heur.get());
-    if (st != CUDNN_STATUS_SUCCESS) {
-      note(strFormat("%s: %s", modeName, cudnnFailure(st, "heuristic finalize").c_str()));
-      continue;
-    }
-    int64_t count = 0;
-    st = cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
-    if (st != CUDNN_STATUS_SUCCESS || count <= 0) {
-      note(strFormat("%s: no engine configs", modeName));
-      continue;
-    }
-    // GetAttribute fills descriptors that must already exist.
-    std::vector<BackendDesc> cfgs(static_cast<size_t>(count));
-    std::vector<cudnnBackendDescriptor_t> raw(static_cast<size_t>(count));
-    for (size_t i = 0; i < cfgs.size(); ++i) {
-      KILN_CUDNN_TRY(cfgs[i].create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
-      raw[i] = cfgs[i].get();
-    }
-    int64_t got = 0;
-    KILN_CUDNN_TRY(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                            CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got,
-                                            raw.data()));
-    int attempts = 0;
-    for (int64_t i = 0; i < got && attempts < kMaxCandidates; ++i) {
-      BackendDesc engine;
-      KILN_CUDNN_TRY(engine.create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
-      cudnnBackendDescriptor_t engineRaw = engine.get();
-      int64_t n = 0;
-      KILN_CUDNN_TRY(cudnnBackendGetAttribute(raw[static_cast<size_t>(i)],
-                                              CUDNN_ATTR_ENGINECFG_ENGINE,
-                                              CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engineRaw));
-      int64_t engineIndex = -1;
-      KILN_CUDNN_TRY(cudnnBackendGetAttribute(engineRaw, CUDNN_ATTR_ENGINE_GLOBAL_INDEX,
-                                              CUDNN_TYPE_INT64, 1, &n, &engineIndex));
-      std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
-      int64_t numNotes = 0;
-      KILN_CUDNN_TRY(cudnnBackendGetAttribute(
-          engineRaw, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
-          static_cast<int64_t>(notes.size()), &numNotes, notes.data()));
-      const char* rejected = nullptr;
-      for (int64_t k = 0; k < numNotes && k < static_cast<int64_t>(notes.size()) && !rejected; ++k)
-        rejected = rejectNote(notes[static_cast<size_t>(k)], p.dtype, allowTF32);
-      if (rejected) {
-        note(strFormat("%s engine %lld skipped: %s", modeName, static_cast<long long>(engineIndex),
-                       rejected));
-        continue;
-      }
-      ++attempts;
-      Impl::Plan plan;
-      KILN_CUDNN_TRY(plan.plan.create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR));
-      KILN_CUDNN_TRY(cudnnBackendSetAttribute(plan.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_HANDLE,
-                                              CUDNN_TYPE_HANDLE, 1, &handle));
-      cudnnBackendDescriptor_t cfgRaw = raw[static_cast<size_t>(i)];
-      KILN_CUDNN_TRY(cudnnBackendSetAttribute(plan.plan.get(),
-                                              CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                              CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgRaw));
-      st = cudnnBackendFinalize(plan.plan.get());
+  // With a preferred engine: one round looking only for it, then (if it is gone) the default.
+  for (int round = preferredEngine >= 0 ? 0 : 1; round < 2 && im.plans.empty(); ++round)
+    for (const auto& [mode, modeName] : modes) {
+      if (!im.plans.empty()) break;
+      const int64_t only = round == 0 ? preferredEngine : -1;
+      BackendDesc heur;
+      KILN_CUDNN_TRY(heur.create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
+      KILN_CUDNN_TRY(setDesc(heur.get(), CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, im.graph));
+      KILN_CUDNN_TRY(cudnnBackendSetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_MODE,
+                                              CUDNN_TYPE_HEUR_MODE, 1, &mode));
+      cudnnStatus_t st = cudnnBackendFinalize(heur.get());
       if (st != CUDNN_STATUS_SUCCESS) {
-        note(strFormat("%s engine %lld: %s", modeName, static_cast<long long>(engineIndex),
-                       cudnnFailure(st, "plan finalize").c_str()));
+        note(strFormat("%s: %s", modeName, cudnnFailure(st, "heuristic finalize").c_str()));
         continue;
       }
-      int64_t ws = 0;
-      KILN_CUDNN_TRY(cudnnBackendGetAttribute(
-          plan.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &ws));
-      plan.config = std::move(cfgs[static_cast<size_t>(i)]);
-      plan.engine = engineIndex;
-      plan.workspace = ws;
-      plan.mode = modeName;
-      im.plans.push_back(std::move(plan));
-      break;  // the first plan that finalizes wins (a tuner may later build and time more)
+      int64_t count = 0;
+      st = cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
+      if (st != CUDNN_STATUS_SUCCESS || count <= 0) {
+        note(strFormat("%s: no engine configs", modeName));
+        continue;
+      }
+      // GetAttribute fills descriptors that must already exist.
+      std::vector<BackendDesc> cfgs(static_cast<size_t>(count));
+      std::vector<cudnnBackendDescriptor_t> raw(static_cast<size_t>(count));
+      for (size_t i = 0; i < cfgs.size(); ++i) {
+        KILN_CUDNN_TRY(cfgs[i].create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
+        raw[i] = cfgs[i].get();
+      }
+      int64_t got = 0;
+      KILN_CUDNN_TRY(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                              CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got,
+                                              raw.data()));
+      int attempts = 0;
+      for (int64_t i = 0; i < got && attempts < kMaxCandidates; ++i) {
+        BackendDesc engine;
+        KILN_CUDNN_TRY(engine.create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
+        cudnnBackendDescriptor_t engineRaw = engine.get();
+        int64_t n = 0;
+        KILN_CUDNN_TRY(cudnnBackendGetAttribute(raw[static_cast<size_t>(i)],
+                                                CUDNN_ATTR_ENGINECFG_ENGINE,
+                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engineRaw));
+        int64_t engineIndex = -1;
+        KILN_CUDNN_TRY(cudnnBackendGetAttribute(engineRaw, CUDNN_ATTR_ENGINE_GLOBAL_INDEX,
+                                                CUDNN_TYPE_INT64, 1, &n, &engineIndex));
+        if (only >= 0 && engineIndex != only) continue;
+        std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
+        int64_t numNotes = 0;
+        KILN_CUDNN_TRY(cudnnBackendGetAttribute(
+            engineRaw, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+            static_cast<int64_t>(notes.size()), &numNotes, notes.data()));
+        const char* rejected = nullptr;
+        for (int64_t k = 0; k < numNotes && k < static_cast<int64_t>(notes.size()) && !rejected;
+             ++k)
+          rejected = rejectNote(notes[static_cast<size_t>(k)], p.dtype, allowTF32);
+        if (rejected) {
+          note(strFormat("%s engine %lld skipped: %s", modeName,
+                         static_cast<long long>(engineIndex), rejected));
+          continue;
+        }
+        ++attempts;
+        Impl::Plan plan;
+        KILN_CUDNN_TRY(plan.plan.create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR));
+        KILN_CUDNN_TRY(cudnnBackendSetAttribute(plan.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_HANDLE,
+                                                CUDNN_TYPE_HANDLE, 1, &handle));
+        cudnnBackendDescriptor_t cfgRaw = raw[static_cast<size_t>(i)];
+        KILN_CUDNN_TRY(cudnnBackendSetAttribute(plan.plan.get(),
+                                                CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgRaw));
+        st = cudnnBackendFinalize(plan.plan.get());
+        if (st != CUDNN_STATUS_SUCCESS) {
+          note(strFormat("%s engine %lld: %s", modeName, static_cast<long long>(engineIndex),
+                         cudnnFailure(st, "plan finalize").c_str()));
+          continue;
+        }
+        int64_t ws = 0;
+        KILN_CUDNN_TRY(cudnnBackendGetAttribute(plan.plan.get(),
+                                                CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                                CUDNN_TYPE_INT64, 1, &n, &ws));
+        plan.config = std::move(cfgs[static_cast<size_t>(i)]);
+        plan.engine = engineIndex;
+        plan.workspace = ws;
+        plan.mode = modeName;
+        im.plans.push_back(std::move(plan));
+        if (static_cast<int>(im.plans.size()) >= maxPlans) break;  // tuning keeps several
+      }
     }
-  }
   if (im.plans.empty())
     return unsupported("%s: cuDNN has no usable engine for this %s (%s)", who.c_str(),
                        p.transposed ? "transposed convolution" : "convolution",
@@ -406,6 +427,38 @@ std::string CudnnConv::tactic() const {
   if (!mImpl || mImpl->plans.empty()) return "cudnn (no plan)";
   const Impl::Plan& pl = mImpl->plans[static_cast<size_t>(mImpl->selected)];
   return strFormat("cudnn engine %lld (%s)", static_cast<long long>(pl.engine), pl.mode);
+}
+
+int CudnnConv::tacticCount() const { return mImpl ? static_cast<int>(mImpl->plans.size()) : 0; }
+
+std::string CudnnConv::tacticId(int i) const {
+  if (!mImpl || i < 0 || i >= tacticCount()) return "";
+  return strFormat("%s%lld", kTacticPrefix,
+                   static_cast<long long>(mImpl->plans[static_cast<size_t>(i)].engine));
+}
+
+Status CudnnConv::selectTactic(int i) {
+  if (!mImpl || i < 0 || i >= tacticCount())
+    return internalError("cuDNN tactic %d of %d", i, tacticCount());
+  mImpl->selected = i;
+  return Status::ok();
+}
+
+std::string CudnnConv::timingKey() const {
+  if (!mImpl) return "";
+  const ConvProblem& p = mImpl->problem;
+  auto list = [](const std::vector<int64_t>& v) {
+    std::string s;
+    for (int64_t x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
+    return s;
+  };
+  return strFormat("cudnn-conv%s %s n%lld c%lld->%lld g%lld img %s col %s k %s s %s d %s p %s%s",
+                   p.transposed ? "-transposed" : "", dataTypeName(p.dtype),
+                   static_cast<long long>(p.batch), static_cast<long long>(p.imgChannels),
+                   static_cast<long long>(p.colChannels), static_cast<long long>(p.group),
+                   list(p.imgSizes).c_str(), list(p.colSizes).c_str(), list(p.kernel).c_str(),
+                   list(p.strides).c_str(), list(p.dilations).c_str(), list(p.padBegin).c_str(),
+                   mImpl->allowTF32 ? " tf32" : "");
 }
 
 Status CudnnConv::run(cudnnContext* handleCtx, const void* x, const void* w, void* y,

@@ -30,10 +30,21 @@ struct ConvProblem {
   std::vector<int64_t> imgSizes, colSizes, kernel, strides, dilations, padBegin;
 };
 
+// Which engine plans CudnnConv::build finalizes (tactic timing, docs/cuda_backend.md).
+struct CudnnTacticRequest {
+  // A tactic id from the plan ("cudnn:engine=<global index>"): only that engine is finalized
+  // when the heuristics still offer it; otherwise the default choice (a plan built with another
+  // cuDNN version is refused at load, so this is rare).
+  std::string preferred;
+  // The builder's tuning run: finalize up to kMaxCandidates engines to time them.
+  bool allCandidates = false;
+};
+
 class CudnnConv {
  public:
-  // Candidate engine configs tried per heuristic mode (the first that finalizes wins for now).
-  static constexpr int kMaxCandidates = 4;
+  // Engine configs tried per heuristic mode: by default the first that finalizes wins; the
+  // builder's tuning run keeps up to this many and times them.
+  static constexpr int kMaxCandidates = 6;
   // BYTE_ALIGNMENT promised for X, W and Y; calls with less aligned pointers must not use the plan.
   static constexpr uint32_t kAlignment = 16;
 
@@ -46,10 +57,18 @@ class CudnnConv {
   // numerics the CPU reference would not match (TF32/down-conversion for float32 unless allowTF32,
   // FFT/Winograd for float32, reduced-precision reduction, non-determinism) and finalizes plans.
   // kUnsupported (with the reasons) when no plan finalizes. Host work: prepare time only.
-  Status build(cudnnContext* handle, const ConvProblem& p, bool allowTF32, const std::string& who);
+  Status build(cudnnContext* handle, const ConvProblem& p, bool allowTF32, const std::string& who,
+               const CudnnTacticRequest& request = {});
 
+  // The largest workspace of the finalized plans.
   size_t workspaceSize() const;
   std::string tactic() const;
+  // Tactics (CudaKernel's interface): the finalized plans, in heuristic order.
+  int tacticCount() const;
+  std::string tacticId(int i) const;
+  Status selectTactic(int i);
+  // The problem: direction, type, shapes, geometry, TF32 (the timing cache key).
+  std::string timingKey() const;
 
   // Runs the plan on `stream` (binds the handle to it). x is the column side for transposed
   // problems (the ConvTranspose input), y the image side; see ConvProblem.

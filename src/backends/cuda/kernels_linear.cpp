@@ -574,7 +574,8 @@ class ConvKernel final : public CudaKernel {
     } else {
       KILN_ASSIGN_OR_RETURN(cudnnContext * handle, ctx.libs.cudnn());
       auto conv = std::make_unique<CudnnConv>();
-      const Status st = conv->build(handle, p, ctx.allowTF32, who);
+      const Status st = conv->build(handle, p, ctx.allowTF32, who,
+                                    CudnnTacticRequest{ctx.tacticFromPlan(), ctx.tuning});
       if (st.isOk()) {
         mCudnn = std::move(conv);
       } else if (st.code() == StatusCode::kUnsupported) {
@@ -592,6 +593,12 @@ class ConvKernel final : public CudaKernel {
   }
 
   size_t workspaceSize() const override { return mCudnn ? mCudnn->workspaceSize() : 0; }
+  int tacticCount() const override { return mCudnn ? mCudnn->tacticCount() : 1; }
+  std::string tacticId(int i) const override { return mCudnn ? mCudnn->tacticId(i) : ""; }
+  Status selectTactic(int i) override {
+    return mCudnn ? mCudnn->selectTactic(i) : CudaKernel::selectTactic(i);
+  }
+  std::string timingKey() const override { return mCudnn ? mCudnn->timingKey() : ""; }
 
   Status enqueue(const LaunchContext& ctx) override {
     const CudaTensor& y = ctx.outputs[0];
