@@ -20,9 +20,19 @@ const std::vector<PassInfo>& allPasses() {
        "Mul, Add) over the last axis by one LayerNormalization"},
       {"gelu-fusion", &geluFusionPass, 2,
        "replaces the decomposed GELU (Erf form, or Tanh form) by one Gelu"},
+      {"attention-fusion", &attentionFusionPass, 2,
+       "replaces MatMul(Q, K^T), optional scale and additive mask (or causal Where), Softmax "
+       "and MatMul with V by one Attention"},
       {"transpose-reshape-cancellation", &transposeReshapeCancellationPass, 2,
        "composes back-to-back Transposes into one (or an Identity) and collapses back-to-back "
        "Reshapes into one"},
+      {"matmul-epilogue-fusion", &matmulEpilogueFusionPass, 2,
+       "replaces MatMul/Gemm followed by a bias Add and/or an activation (Relu, LeakyRelu, "
+       "Clip, Sigmoid, Tanh, Gelu, HardSwish, Silu) by one FusedMatMul"},
+      {"conv-epilogue-fusion", &convEpilogueFusionPass, 2,
+       "replaces Conv followed by a residual Add and/or an activation (Relu, LeakyRelu, Clip, "
+       "Sigmoid, Tanh, HardSwish, Gelu, SiLU) by one FusedConv; per-channel constant Adds fold "
+       "into its bias"},
       {"dead-layer-elimination", &deadLayerEliminationPass, 0,
        "removes layers whose outputs are never used"},
   };

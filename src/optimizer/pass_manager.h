@@ -57,7 +57,10 @@ StatusOr<bool> deadLayerEliminationPass(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> batchNormFoldingPass(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> layerNormFusionPass(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> geluFusionPass(ir::Graph& g, PassContext& ctx);
+StatusOr<bool> attentionFusionPass(ir::Graph& g, PassContext& ctx);
 StatusOr<bool> transposeReshapeCancellationPass(ir::Graph& g, PassContext& ctx);
+StatusOr<bool> matmulEpilogueFusionPass(ir::Graph& g, PassContext& ctx);
+StatusOr<bool> convEpilogueFusionPass(ir::Graph& g, PassContext& ctx);
 
 // Not in the table: the builder runs it once, after runPasses, when ctx.fp16 is set (it changes
 // precision, not structure, and must see the graph the other passes left).

@@ -131,6 +131,14 @@ TEST(GpuElementwise, BroadcastPatterns) {
       {{4, 0}, {}},                                          // empty output, scalar
       {{7, 1, 33}, {1, 5, 1}},
       {{1, 1029}, {3, 1}},
+      // A row repeated over the leading dims (bias adds; the row vector path when a row is a
+      // whole number of 16-byte vectors, either operand, and the scalar path otherwise).
+      {{5, 64}, {64}},
+      {{64}, {3, 5, 64}},
+      {{2, 3, 16}, {3, 16}},
+      {{7, 24}, {1, 24}},
+      {{5, 12}, {12}},
+      {{33, 1032}, {1032}},
   };
   for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kINT8, DataType::kINT64}) {
     for (const auto& [da, db] : cases) {

@@ -201,9 +201,25 @@ Status LtGemm::init(cublasLtContext* ltCtx, const LtGemmSpec& spec, const std::s
   KILN_RETURN_IF_ERROR(im.check(
       cublasLtMatmulDescSetAttribute(im.op, CUBLASLT_MATMUL_DESC_TRANSB, &opLtB, sizeof(opLtB)),
       "cublasLtMatmulDescSetAttribute(TRANSB)"));
-  if (spec.cMode == LtGemmSpec::CMode::kBiasRow) {
+  if (spec.act != LtGemmSpec::Act::kNone &&
+      (spec.cMode == LtGemmSpec::CMode::kFull || spec.dtype == DataType::kDOUBLE))
+    return unsupported("%s: cuBLASLt activation epilogue with C or for %s", who.c_str(),
+                       dataTypeName(spec.dtype));
+  const bool biasEpi = spec.cMode == LtGemmSpec::CMode::kBiasRow;
+  cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
+  switch (spec.act) {
+    case LtGemmSpec::Act::kNone:
+      epi = biasEpi ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+      break;
+    case LtGemmSpec::Act::kRelu:
+      epi = biasEpi ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+      break;
+    case LtGemmSpec::Act::kGeluTanh:
+      epi = biasEpi ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+      break;
+  }
+  if (epi != CUBLASLT_EPILOGUE_DEFAULT) {
     // Bias type defaults to D's type (C and Y share the dtype); length N = rows of D.
-    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
     KILN_RETURN_IF_ERROR(im.check(
         cublasLtMatmulDescSetAttribute(im.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)),
         "cublasLtMatmulDescSetAttribute(EPILOGUE)"));
@@ -225,7 +241,9 @@ Status LtGemm::init(cublasLtContext* ltCtx, const LtGemmSpec& spec, const std::s
         "%s: cuBLASLt has no algorithm for %s GEMM M=%lld N=%lld K=%lld batch=%lld%s", who.c_str(),
         dataTypeName(spec.dtype), static_cast<long long>(spec.m), static_cast<long long>(spec.n),
         static_cast<long long>(spec.k), static_cast<long long>(spec.batch),
-        spec.cMode == LtGemmSpec::CMode::kBiasRow ? " with the BIAS epilogue" : "");
+        epi != CUBLASLT_EPILOGUE_DEFAULT
+            ? strFormat(" with the %s epilogue", epilogueName(spec)).c_str()
+            : "");
   const uint32_t minAlign = static_cast<uint32_t>(im.elemSize);
   if (im.assumedAlign > minAlign) {
     StatusOr<std::vector<cublasLtMatmulHeuristicResult_t>> safe = im.query(lt, minAlign, 1);
@@ -237,6 +255,16 @@ Status LtGemm::init(cublasLtContext* ltCtx, const LtGemmSpec& spec, const std::s
   }
   im.selected = 0;
   return Status::ok();
+}
+
+const char* LtGemm::epilogueName(const LtGemmSpec& spec) {
+  const bool bias = spec.cMode == LtGemmSpec::CMode::kBiasRow;
+  switch (spec.act) {
+    case LtGemmSpec::Act::kNone: return bias ? "BIAS" : "DEFAULT";
+    case LtGemmSpec::Act::kRelu: return bias ? "RELU_BIAS" : "RELU";
+    case LtGemmSpec::Act::kGeluTanh: return bias ? "GELU_BIAS" : "GELU";
+  }
+  return "?";
 }
 
 size_t LtGemm::workspaceSize() const {

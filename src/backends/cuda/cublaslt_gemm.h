@@ -32,6 +32,11 @@ struct LtGemmSpec {
   int64_t batch = 1;
   int64_t strideA = 0, strideB = 0, strideY = 0;
   CMode cMode = CMode::kNone;
+  // An activation cuBLASLt applies in its epilogue, after the bias (kBiasRow) or directly to the
+  // product (kNone); not with kFull or float64. kGeluTanh is cuBLASLt's GELU epilogue, the tanh
+  // approximation (ONNX Gelu approximate="tanh").
+  enum class Act : uint8_t { kNone, kRelu, kGeluTanh };
+  Act act = Act::kNone;
   double alpha = 1.0, beta = 0.0;
   bool allowTF32 = false;
   // Byte alignment that every matrix start keeps relative to its base pointer (batch strides and
@@ -61,6 +66,9 @@ class LtGemm {
   void selectCandidate(int i);
   int selectedCandidate() const;
   std::string tactic() const;
+  // The cuBLASLt epilogue of the spec: "DEFAULT", "BIAS", "RELU", "RELU_BIAS", "GELU",
+  // "GELU_BIAS".
+  static const char* epilogueName(const LtGemmSpec& spec);
 
   // Enqueues the GEMM (launch only: no allocation, no sync). `c` is C for kFull (may equal y),
   // the bias vector for kBiasRow, ignored for kNone.

@@ -117,6 +117,9 @@ struct BinaryArgs {
   int32_t op = 0;
   bool use32 = true;  // numel < 2^31: 32-bit index math
   bool vec = false;   // flat index and aligned pointers: 16-byte vector path
+  // > 0: the vector path over a [rows, cols] index where each input is contiguous or one row
+  // repeated for every row (a bias over the last dims): cols / vector width.
+  int32_t rowVec = 0;
   BroadcastIndex<2> ix;
 };
 
@@ -214,10 +217,13 @@ __device__ __forceinline__ void binaryBody(const BinaryArgs& args, F f) {
   int64_t start = 0;
   if (kVectorize && args.vec) {
     // Flat index: each input is contiguous (stride 1) or one broadcast element (stride 0).
+    // Row index (rowVec > 0): each input is contiguous or one row of rowVec vectors repeated.
     constexpr int V = kVec<T>;
     using PI = Pack<T, V>;
     using PO = Pack<TOut, V>;
-    const bool sa = args.ix.strides[0][0] == 0, sb = args.ix.strides[0][1] == 0;
+    const bool row = args.rowVec > 0;
+    const bool sa = !row && args.ix.strides[0][0] == 0, sb = !row && args.ix.strides[0][1] == 0;
+    const bool ra = row && args.ix.strides[0][0] == 0, rb = row && args.ix.strides[0][1] == 0;
     const T a0 = pa[0], b0 = pb[0];
     const int64_t nv = n / V;
     for (int64_t v = tid; v < nv; v += step) {
@@ -226,13 +232,13 @@ __device__ __forceinline__ void binaryBody(const BinaryArgs& args, F f) {
 #pragma unroll
         for (int e = 0; e < V; ++e) va.v[e] = a0;
       } else {
-        va = reinterpret_cast<const PI*>(pa)[v];
+        va = reinterpret_cast<const PI*>(pa)[ra ? v % args.rowVec : v];
       }
       if (sb) {
 #pragma unroll
         for (int e = 0; e < V; ++e) vb.v[e] = b0;
       } else {
-        vb = reinterpret_cast<const PI*>(pb)[v];
+        vb = reinterpret_cast<const PI*>(pb)[rb ? v % args.rowVec : v];
       }
       PO r;
 #pragma unroll
@@ -1193,6 +1199,16 @@ class BinaryKernel final : public CudaKernel {
     mOutAlign = std::min<size_t>(16, dataTypeSize(out.dtype) * static_cast<size_t>(mVec));
     mGridVec = gridForElems(ctx, numel, mVec);
     mGridScalar = gridForElems(ctx, numel, 1);
+    // A row repeated over the leading dims (bias adds: [M, N] + [N]): the vector path still
+    // applies when a row is a whole number of vectors.
+    mRowVec = 0;
+    const BroadcastIndex<2>& ix = mArgs.ix;
+    if (ix.rank == 2 && ix.dims[1] % mVec == 0 && ix.dims[1] / mVec < (int64_t{1} << 30)) {
+      bool rows = true;
+      for (int j = 0; j < 2; ++j)
+        rows = rows && ix.strides[1][j] == 1 && (ix.strides[0][j] == 0 || ix.strides[0][j] == ix.dims[1]);
+      if (rows) mRowVec = static_cast<int32_t>(ix.dims[1] / mVec);
+    }
     return Status::ok();
   }
 
@@ -1202,10 +1218,15 @@ class BinaryKernel final : public CudaKernel {
     args.a = ctx.inputs[0].data;
     args.b = ctx.inputs[1].data;
     args.out = ctx.outputs[0].data;
-    args.vec = mAllowVec && args.ix.flat() && args.numel >= mVec &&
-               isAligned(args.out, mOutAlign) &&
-               (args.ix.strides[0][0] == 0 || isAligned(args.a, 16)) &&
-               (args.ix.strides[0][1] == 0 || isAligned(args.b, 16));
+    if (args.ix.flat()) {
+      args.vec = mAllowVec && args.numel >= mVec && isAligned(args.out, mOutAlign) &&
+                 (args.ix.strides[0][0] == 0 || isAligned(args.a, 16)) &&
+                 (args.ix.strides[0][1] == 0 || isAligned(args.b, 16));
+    } else {
+      args.vec = mAllowVec && mRowVec > 0 && isAligned(args.out, mOutAlign) &&
+                 isAligned(args.a, 16) && isAligned(args.b, 16);
+      args.rowVec = args.vec ? mRowVec : 0;
+    }
     return launchStatus(ctx, mLaunch(args, args.vec ? mGridVec : mGridScalar, ctx.stream));
   }
 
@@ -1215,6 +1236,7 @@ class BinaryKernel final : public CudaKernel {
   LaunchFnT<BinaryArgs> mLaunch = nullptr;
   bool mAllowVec = true;
   int mVec = 1;
+  int32_t mRowVec = 0;
   size_t mOutAlign = 1;
   int mGridVec = 1, mGridScalar = 1;
 };

@@ -13,9 +13,15 @@
 // double with scale and softcap, a row kernel adding the mask/causal/window/padding bias and
 // taking the softmax in place, and a tiled PV. Scores live in the workspace (double); the
 // chunk size bounds it.
+// The plain cases (no past, softcap, window or extra outputs; head sizes equal and <= 128; float16,
+// bfloat16 or float32) take a fused flash-attention kernel instead (flashAttnKernel, below).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
+
+#include <climits>
+#include <type_traits>
 
 #include "backends/cuda/cuda_kernel.h"
 #include "ir/window_params.h"
@@ -23,6 +29,8 @@
 namespace kiln::cuda {
 
 namespace {
+
+namespace wmma = nvcuda::wmma;
 
 constexpr int kThreads = 256;
 
@@ -949,6 +957,313 @@ __global__ void attnPresentKernel(AttnParams p, AttnPtrs a, bool isValue, int64_
   }
 }
 
+// ------------------------------------------------------------------------------------------------
+// Fused attention (flash-attention-2 style): one block per (64 queries, query head, batch), 4
+// warps of 16 query rows each. The Q tile stays in shared memory; K and V stream through it in
+// blocks of 64 keys (zero-filled past Skv and past D). Per key block each warp computes its
+// 16x64 scores S = Q K^T (WMMA 16x16x16 with float accumulators for float16/bfloat16, CUDA-core
+// FMAs for float32), adds scale, mask and causal bias in float, updates its rows' running max m
+// and sum l (online softmax: O is rescaled by exp(m_old - m_new)), writes P in the input type
+// and accumulates O += P V in float (shared memory). At the end Y = O / l; a row with no finite
+// score (fully masked) gives 0, as the CPU kernel. Used when prepare() finds the simple case
+// (see FlashPlan); everything else takes the three-kernel double path above.
+// ------------------------------------------------------------------------------------------------
+
+constexpr int kFaRows = 64, kFaKeys = 64, kFaWarps = 4, kFaThreads = kFaWarps * 32;
+constexpr int kFaMaxD = 128;
+
+enum class FaMask : int { kNone = 0, kFloat32 = 1, kSameAsQ = 2, kBool = 3 };
+
+struct FlashParams {
+  int64_t lq = 0, lkv = 0, d = 0, hq = 0, group = 1;
+  HeadStrides q, k, v;
+  bool is4d = true, causal = false;
+  float scale = 1.f;
+  FaMask mask = FaMask::kNone;
+  int64_t ms[3] = {0, 0, 0};  // mask element strides for b, h, i (0: broadcast)
+  int64_t mlen = 0;           // the mask's last dim: keys at or past it are masked
+};
+
+template <typename T>
+__device__ __forceinline__ float faToFloat(T v);
+template <>
+__device__ __forceinline__ float faToFloat<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ float faToFloat<__half>(__half v) {
+  return __half2float(v);
+}
+template <>
+__device__ __forceinline__ float faToFloat<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+template <typename T>
+__device__ __forceinline__ T faFromFloat(float v);
+template <>
+__device__ __forceinline__ float faFromFloat<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __half faFromFloat<__half>(float v) {
+  return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 faFromFloat<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+constexpr size_t faAlign(size_t n) { return (n + 127) / 128 * 128; }
+
+// Shared-memory layout for element type T and padded head size kDP (a multiple of 16). Leading
+// dimensions are WMMA-legal (multiples of 8 halves / 4 floats, every 16-row/16-column tile
+// 32-byte aligned) for the 16-bit types, and odd for float32 (no bank conflicts on column reads).
+template <typename T, int kDP>
+struct FaLayout {
+  static constexpr bool kWmma = !std::is_same_v<T, float>;
+  static constexpr int kLdt = kWmma ? kDP + 8 : kDP + 1;          // sQ, sK, sV [64][kLdt] T
+  static constexpr int kLds = kFaKeys + 4;                        // sS [64][kLds] float
+  static constexpr int kLdp = kWmma ? kFaKeys + 8 : kFaKeys + 1;  // sP [64][kLdp] T
+  static constexpr int kLdo = kDP + 4;                            // sO [64][kLdo] float
+  static constexpr size_t kTileBytes = faAlign(size_t{kFaRows} * kLdt * sizeof(T));
+  static constexpr size_t kOffK = kTileBytes;
+  static constexpr size_t kOffV = 2 * kTileBytes;
+  static constexpr size_t kOffS = 3 * kTileBytes;
+  static constexpr size_t kOffP = kOffS + faAlign(size_t{kFaRows} * kLds * sizeof(float));
+  static constexpr size_t kOffO = kOffP + faAlign(size_t{kFaRows} * kLdp * sizeof(T));
+  static constexpr size_t kBytes = kOffO + faAlign(size_t{kFaRows} * kLdo * sizeof(float));
+};
+
+// Mask bias of query i (< lq) and key j (< lkv) for batch b, query head h.
+template <typename T>
+__device__ __forceinline__ float faMaskBias(const FlashParams& p, const void* mask, int64_t b,
+                                            int64_t h, int64_t i, int64_t j) {
+  const float kNegInfF = -__int_as_float(0x7f800000);
+  if (p.mask == FaMask::kNone) return 0.f;
+  if (j >= p.mlen) return kNegInfF;
+  const int64_t mi = b * p.ms[0] + h * p.ms[1] + i * p.ms[2] + j;
+  switch (p.mask) {
+    case FaMask::kFloat32: return static_cast<const float*>(mask)[mi];
+    case FaMask::kSameAsQ: return faToFloat<T>(static_cast<const T*>(mask)[mi]);
+    case FaMask::kBool: return static_cast<const uint8_t*>(mask)[mi] != 0 ? 0.f : kNegInfF;
+    default: return 0.f;
+  }
+}
+
+template <typename T, int kDP>
+__global__ void __launch_bounds__(kFaThreads)
+    flashAttnKernel(FlashParams p, const T* __restrict__ q, const T* __restrict__ k,
+                    const T* __restrict__ v, const void* __restrict__ mask, T* __restrict__ y) {
+  using L = FaLayout<T, kDP>;
+  static_assert(kDP % 16 == 0 && kDP <= kFaMaxD, "padded head size");
+  extern __shared__ __align__(128) unsigned char faSmem[];
+  T* sQ = reinterpret_cast<T*>(faSmem);
+  T* sK = reinterpret_cast<T*>(faSmem + L::kOffK);
+  T* sV = reinterpret_cast<T*>(faSmem + L::kOffV);
+  float* sS = reinterpret_cast<float*>(faSmem + L::kOffS);
+  T* sP = reinterpret_cast<T*>(faSmem + L::kOffP);
+  float* sO = reinterpret_cast<float*>(faSmem + L::kOffO);
+  const float kNegInfF = -__int_as_float(0x7f800000);
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * kFaRows;
+  const int64_t h = blockIdx.y, b = blockIdx.z, hk = h / p.group;
+  const T* qb = q + b * p.q.b + h * p.q.h;
+  const T* kb = k + b * p.k.b + hk * p.k.h;
+  const T* vb = v + b * p.v.b + hk * p.v.h;
+  const T zero = faFromFloat<T>(0.f);
+
+  // Q tile (zero past Sq and D) and O = 0.
+  for (int idx = tid; idx < kFaRows * kDP; idx += kFaThreads) {
+    const int r = idx / kDP, c = idx % kDP;
+    const int64_t i = q0 + r;
+    sQ[r * L::kLdt + c] = i < p.lq && c < p.d ? qb[i * p.q.i + c] : zero;
+    sO[r * L::kLdo + c] = 0.f;
+  }
+  // Running max and sum of this warp's 16 rows (every lane holds the same values).
+  float mRow[16], lRow[16];
+#pragma unroll
+  for (int r = 0; r < 16; ++r) mRow[r] = kNegInfF, lRow[r] = 0.f;
+
+  const int rowBase = warp * 16;
+  float* sSw = sS + rowBase * L::kLds;
+  // With is_causal, keys past the block's last query are masked for every row: skipped.
+  int64_t kEnd = p.lkv;
+  if (p.causal && q0 + kFaRows < kEnd) kEnd = q0 + kFaRows;
+  for (int64_t k0 = 0; k0 < kEnd; k0 += kFaKeys) {
+    __syncthreads();  // every warp is done with the previous K/V block (and sQ/sO are written)
+    for (int idx = tid; idx < kFaKeys * kDP; idx += kFaThreads) {
+      const int r = idx / kDP, c = idx % kDP;
+      const int64_t j = k0 + r;
+      const bool in = j < p.lkv && c < p.d;
+      sK[r * L::kLdt + c] = in ? kb[j * p.k.i + c] : zero;
+      sV[r * L::kLdt + c] = in ? vb[j * p.v.i + c] : zero;
+    }
+    __syncthreads();
+
+    // S = Q K^T for rows [rowBase, rowBase + 16) and the 64 keys.
+    if constexpr (L::kWmma) {
+#pragma unroll
+      for (int n = 0; n < kFaKeys / 16; ++n) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.f);
+#pragma unroll
+        for (int kk = 0; kk < kDP / 16; ++kk) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+          wmma::load_matrix_sync(fa, sQ + rowBase * L::kLdt + kk * 16, L::kLdt);
+          // K^T (d x key) is K (key x d) read column-major.
+          wmma::load_matrix_sync(fb, sK + n * 16 * L::kLdt + kk * 16, L::kLdt);
+          wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(sSw + n * 16, acc, L::kLds, wmma::mem_row_major);
+      }
+    } else {
+      float acc[16][2];
+#pragma unroll
+      for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1] = 0.f;
+      for (int c = 0; c < kDP; ++c) {
+        const float k0v = faToFloat<T>(sK[lane * L::kLdt + c]);
+        const float k1v = faToFloat<T>(sK[(lane + 32) * L::kLdt + c]);
+#pragma unroll
+        for (int r = 0; r < 16; ++r) {
+          const float qv = faToFloat<T>(sQ[(rowBase + r) * L::kLdt + c]);
+          acc[r][0] = fmaf(qv, k0v, acc[r][0]);
+          acc[r][1] = fmaf(qv, k1v, acc[r][1]);
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < 16; ++r) {
+        sSw[r * L::kLds + lane] = acc[r][0];
+        sSw[r * L::kLds + lane + 32] = acc[r][1];
+      }
+    }
+    __syncwarp();
+
+    // Online softmax over the block's keys, row by row; lane owns keys lane and lane + 32.
+#pragma unroll
+    for (int r = 0; r < 16; ++r) {
+      const int64_t i = q0 + rowBase + r;
+      float z[2];
+#pragma unroll
+      for (int t = 0; t < 2; ++t) {
+        const int c = lane + 32 * t;
+        const int64_t j = k0 + c;
+        float bias = 0.f;
+        if (j >= p.lkv) {
+          bias = kNegInfF;
+        } else if (i < p.lq) {
+          bias = faMaskBias<T>(p, mask, b, h, i, j);
+          if (p.causal && j > i) bias = kNegInfF;
+        }
+        z[t] = sSw[r * L::kLds + c] * p.scale + bias;
+      }
+      const float mx =
+          warpAllReduce(fmaxf(z[0], z[1]), [](float a, float c) { return fmaxf(a, c); });
+      const float mNew = fmaxf(mRow[r], mx);
+      float alpha = 1.f, p0 = 0.f, p1 = 0.f;
+      if (mNew != kNegInfF) {          // else nothing finite yet: O and l stay 0
+        alpha = expf(mRow[r] - mNew);  // 0 when mRow was -inf
+        p0 = expf(z[0] - mNew);        // 0 for masked keys
+        p1 = expf(z[1] - mNew);
+      }
+      const T pt0 = faFromFloat<T>(p0), pt1 = faFromFloat<T>(p1);
+      sP[(rowBase + r) * L::kLdp + lane] = pt0;
+      sP[(rowBase + r) * L::kLdp + lane + 32] = pt1;
+      // l sums the probabilities as they enter P V (rounded to T).
+      const float sum = warpAllReduce(faToFloat<T>(pt0) + faToFloat<T>(pt1),
+                                      [](float a, float c) { return a + c; });
+      lRow[r] = lRow[r] * alpha + sum;
+      mRow[r] = mNew;
+      float* o = sO + (rowBase + r) * L::kLdo;
+      for (int c = lane; c < kDP; c += 32) o[c] *= alpha;
+    }
+    __syncwarp();
+
+    // O += P V for this warp's rows.
+    if constexpr (L::kWmma) {
+#pragma unroll
+      for (int n = 0; n < kDP / 16; ++n) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, sO + rowBase * L::kLdo + n * 16, L::kLdo, wmma::mem_row_major);
+#pragma unroll
+        for (int kk = 0; kk < kFaKeys / 16; ++kk) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+          wmma::load_matrix_sync(fa, sP + rowBase * L::kLdp + kk * 16, L::kLdp);
+          wmma::load_matrix_sync(fb, sV + kk * 16 * L::kLdt + n * 16, L::kLdt);
+          wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(sO + rowBase * L::kLdo + n * 16, acc, L::kLdo, wmma::mem_row_major);
+      }
+    } else {
+      for (int r = 0; r < 16; ++r) {
+        float* o = sO + (rowBase + r) * L::kLdo;
+        const T* pr = sP + (rowBase + r) * L::kLdp;
+        for (int c = lane; c < kDP; c += 32) {
+          float acc = o[c];
+          for (int kk = 0; kk < kFaKeys; ++kk)
+            acc = fmaf(faToFloat<T>(pr[kk]), faToFloat<T>(sV[kk * L::kLdt + c]), acc);
+          o[c] = acc;
+        }
+      }
+    }
+    __syncwarp();
+  }
+  __syncthreads();  // sO is complete (with no key block at all, other warps zeroed these rows)
+
+  // Y = O / l (0 for a row without any finite score).
+#pragma unroll
+  for (int r = 0; r < 16; ++r) {
+    const int64_t i = q0 + rowBase + r;
+    if (i >= p.lq) continue;
+    const float inv = lRow[r] > 0.f ? 1.f / lRow[r] : 0.f;
+    const float* o = sO + (rowBase + r) * L::kLdo;
+    const int64_t base =
+        p.is4d ? ((b * p.hq + h) * p.lq + i) * p.d : (b * p.lq + i) * p.hq * p.d + h * p.d;
+    for (int c = lane; c < p.d; c += 32)
+      y[base + c] = faFromFloat<T>(lRow[r] > 0.f ? o[c] * inv : 0.f);
+  }
+}
+
+using FlashLaunchFn = void (*)(const FlashParams&, const LaunchContext&, dim3, size_t);
+
+template <typename T, int kDP>
+void launchFlash(const FlashParams& p, const LaunchContext& ctx, dim3 grid, size_t smem) {
+  flashAttnKernel<T, kDP><<<grid, kFaThreads, smem, ctx.stream>>>(
+      p, static_cast<const T*>(ctx.inputs[0].data), static_cast<const T*>(ctx.inputs[1].data),
+      static_cast<const T*>(ctx.inputs[2].data),
+      p.mask != FaMask::kNone ? ctx.inputs[3].data : nullptr, static_cast<T*>(ctx.outputs[0].data));
+}
+
+// The instantiation for T and the padded head size, its shared memory, and the one-time
+// attribute that allows more than 48 KB of it.
+struct FlashChoice {
+  FlashLaunchFn launch = nullptr;
+  size_t smem = 0;
+  int kDP = 0;
+};
+
+template <typename T, int kDP>
+StatusOr<FlashChoice> flashChoiceFor(const DeviceProps& props) {
+  FlashChoice c;
+  c.launch = &launchFlash<T, kDP>;
+  c.smem = FaLayout<T, kDP>::kBytes;
+  c.kDP = kDP;
+  if (c.smem > props.sharedMemPerBlockOptin) return FlashChoice{};
+  KILN_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(flashAttnKernel<T, kDP>,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 static_cast<int>(c.smem)));
+  return c;
+}
+
+template <typename T>
+StatusOr<FlashChoice> flashChoice(int64_t d, const DeviceProps& props) {
+  if (d <= 32) return flashChoiceFor<T, 32>(props);
+  if (d <= 64) return flashChoiceFor<T, 64>(props);
+  return flashChoiceFor<T, 128>(props);
+}
+
 class AttentionKernel final : public CudaKernel {
  public:
   Status prepare(const PrepareContext& ctx) override {
@@ -1040,6 +1355,13 @@ class AttentionKernel final : public CudaKernel {
     if (ctx.outputs.size() > 3) p.qkType = ctx.outputs[3].dtype;
     mP = p;
 
+    // The fused path (FlashParams) when the case is the plain one; else the double path.
+    KILN_ASSIGN_OR_RETURN(mFlash, prepareFlash(ctx, p));
+    if (mFlash) {
+      mWorkspace = 0;
+      return Status::ok();
+    }
+
     // Scores workspace: (b, h) pairs in chunks of at most ~512 MiB of doubles.
     mPairs = p.batch * p.hq;
     const int64_t perPair = p.lq * p.total * static_cast<int64_t>(sizeof(double));
@@ -1055,7 +1377,19 @@ class AttentionKernel final : public CudaKernel {
   }
   size_t workspaceSize() const override { return mWorkspace; }
 
+  std::string tactic() const override {
+    if (!mFlash) return "attention in double (scores, softmax, output kernels)";
+    return strFormat("fused flash attention (%s, head size padded to %d)",
+                     mFlashType == DataType::kFLOAT ? "float32 FMA" : "WMMA, float accumulators",
+                     mFlashChoice.kDP);
+  }
+
   Status enqueue(const LaunchContext& ctx) override {
+    if (mFlash) {
+      mFlashChoice.launch(mFp, ctx, mGrid, mFlashChoice.smem);
+      KILN_CUDA_CHECK_LAUNCH("Attention fused kernel");
+      return Status::ok();
+    }
     const AttnParams& p = mP;
     AttnPtrs a{};
     a.q = ctx.inputs[0].data;
@@ -1120,10 +1454,75 @@ class AttentionKernel final : public CudaKernel {
   }
 
  private:
+  // Decides the fused path: float16/bfloat16/float32 Q, K, V and Y of one type, head sizes equal
+  // and <= 128, no past/nonpad/softcap/sliding window, only the Y output, mask absent, bool,
+  // float32 or Q's type (broadcast over B, H, Sq through zero strides), grid within limits and
+  // the shared memory available. Sets the kernel's one-time shared-memory attribute.
+  StatusOr<bool> prepareFlash(const PrepareContext& ctx, const AttnParams& p) {
+    const DataType t = p.qType;
+    if (t != DataType::kHALF && t != DataType::kBF16 && t != DataType::kFLOAT) return false;
+    if (p.kType != t || p.vType != t || p.yType != t || ctx.outputs.size() != 1) return false;
+    if (p.hasPast || p.hasNonpad || p.softcap > 0 || p.softcap < 0 || p.mode != 0 || p.left >= 0 ||
+        p.right >= 0)
+      return false;
+    if (p.d != p.dv || p.d < 1 || p.d > kFaMaxD || p.lq < 1 || p.batch < 1 || p.hq < 1 ||
+        p.batch > 65535 || p.hq > 65535 || (p.lq + kFaRows - 1) / kFaRows > INT_MAX)
+      return false;
+    FlashParams f;
+    if (p.hasMask) {
+      if (p.maskBool)
+        f.mask = FaMask::kBool;
+      else if (p.maskType == DataType::kFLOAT)
+        f.mask = FaMask::kFloat32;
+      else if (p.maskType == t)
+        f.mask = FaMask::kSameAsQ;
+      else
+        return false;
+      const int64_t* m = p.mdims;
+      f.ms[0] = m[0] == 1 ? 0 : m[1] * m[2] * m[3];
+      f.ms[1] = m[1] == 1 ? 0 : m[2] * m[3];
+      f.ms[2] = m[2] == 1 ? 0 : m[3];
+      f.mlen = m[3];
+    }
+    f.lq = p.lq, f.lkv = p.lkv, f.d = p.d, f.hq = p.hq, f.group = p.group;
+    f.q = p.q, f.k = p.k, f.v = p.v;
+    f.is4d = p.is4d;
+    f.causal = p.causal;
+    f.scale = static_cast<float>(p.scale);
+    const DeviceProps& props = ctx.libs.props();
+    FlashChoice c;
+    switch (t) {
+      case DataType::kHALF: {
+        KILN_ASSIGN_OR_RETURN(c, flashChoice<__half>(p.d, props));
+        break;
+      }
+      case DataType::kBF16: {
+        KILN_ASSIGN_OR_RETURN(c, flashChoice<__nv_bfloat16>(p.d, props));
+        break;
+      }
+      default: {
+        KILN_ASSIGN_OR_RETURN(c, flashChoice<float>(p.d, props));
+        break;
+      }
+    }
+    if (!c.launch) return false;  // not enough shared memory on this GPU
+    mFp = f;
+    mFlashChoice = c;
+    mFlashType = t;
+    mGrid = dim3(static_cast<unsigned>((p.lq + kFaRows - 1) / kFaRows), static_cast<unsigned>(p.hq),
+                 static_cast<unsigned>(p.batch));
+    return true;
+  }
+
   AttnParams mP;
   int64_t mPairs = 0, mChunk = 1, mPresentKN = 0, mPresentVN = 0;
   size_t mWorkspace = 0;
   int mRowGrid = 1;
+  bool mFlash = false;
+  FlashParams mFp;
+  FlashChoice mFlashChoice;
+  DataType mFlashType = DataType::kFLOAT;
+  dim3 mGrid;
 };
 
 // ================================================================================================

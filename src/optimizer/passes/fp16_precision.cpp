@@ -7,8 +7,9 @@
 // Like TensorRT's --fp16 with PyTorch autocast's op lists. Every layer is a half layer or a
 // float layer:
 //
-// - Compute layers (Conv, ConvTranspose, MatMul, Gemm, Einsum, Attention) run in float16 whenever
-//   they have a float32 data input: that is where float16 pays (tensor cores, half the bytes).
+// - Compute layers (Conv, ConvTranspose, MatMul, Gemm, Einsum, Attention, FusedMatMul, FusedConv)
+//   run in float16 whenever they have a float32 data input: that is where float16 pays (tensor
+//   cores, half the bytes).
 // - The other layers on the allow-list (activations, elementwise arithmetic, pooling,
 //   normalization, softmax, data movement, Cast to float) follow their inputs: they run in
 //   float16 when one of their float32 data inputs already is float16 (comes from a half layer)
@@ -64,8 +65,10 @@ OpRule ruleOf(const ir::Node& n) {
   switch (n.op) {
     case OpKind::kConv:
     case OpKind::kConvTranspose:
+    case OpKind::kFusedConv:  // Z (the residual) follows as a data input
     case OpKind::kMatMul:
     case OpKind::kGemm:
+    case OpKind::kFusedMatMul:
     case OpKind::kEinsum:
     case OpKind::kAttention: return OpRule::kCompute;
     case OpKind::kAdd:
