@@ -322,10 +322,8 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
       "with ExecutionContext.set_output_allocator; after a run, `shape` and `to_numpy(dtype)` "
       "give the output (ExecutionContext.infer does this itself).")
       .def(py::init<>())
-      .def_property_readonly("shape",
-                             [](const HostOutputAllocator& a) {
-                               return py::tuple(py::cast(a.shape));
-                             })
+      .def_property_readonly(
+          "shape", [](const HostOutputAllocator& a) { return py::tuple(py::cast(a.shape)); })
       .def(
           "to_numpy",
           [](const HostOutputAllocator& a, py::object dtype) {

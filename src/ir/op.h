@@ -19,7 +19,17 @@ constexpr int kNumOps = 0
 #undef KILN_OP
     ;
 
-enum class OpFamily : uint8_t { Binary, Unary, Linear, Pool, Norm, Reduce, Shape, Recurrent, Plugin };
+enum class OpFamily : uint8_t {
+  Binary,
+  Unary,
+  Linear,
+  Pool,
+  Norm,
+  Reduce,
+  Shape,
+  Recurrent,
+  Plugin
+};
 
 const char* opName(OpKind op);
 OpFamily opFamily(OpKind op);

@@ -35,10 +35,11 @@ StatusOr<std::vector<int64_t>> InferContext::inInts(size_t i, const char* what) 
         // Known when the engine runs (input dims, shape tensor values): inferNode falls back to
         // inferWithDeferredValues when the op has a rule for it.
         mDeferredReads |= uint64_t{1} << std::min<size_t>(i, 63);
-        return unsupported("%s: %s must be known when the engine is built, but it depends on "
-                           "values known only at run time (%s), and Kiln cannot infer the "
-                           "output shape of op %s from them yet",
-                           mNode.describe().c_str(), what, d.toString().c_str(), opName(mNode.op));
+        return unsupported(
+            "%s: %s must be known when the engine is built, but it depends on "
+            "values known only at run time (%s), and Kiln cannot infer the "
+            "output shape of op %s from them yet",
+            mNode.describe().c_str(), what, d.toString().c_str(), opName(mNode.op));
       }
       out.push_back(d.constValue());
     }
@@ -46,19 +47,20 @@ StatusOr<std::vector<int64_t>> InferContext::inInts(size_t i, const char* what) 
   }
   if (in.deferred) {
     mDeferredReads |= uint64_t{1} << std::min<size_t>(i, 63);
-    return unsupported("%s: %s comes from shape tensor input '%s', known only at run time, and "
-                       "Kiln cannot infer the output shape of op %s from it yet",
-                       mNode.describe().c_str(), what, mNode.inputs[i]->name.c_str(),
-                       opName(mNode.op));
+    return unsupported(
+        "%s: %s comes from shape tensor input '%s', known only at run time, and "
+        "Kiln cannot infer the output shape of op %s from it yet",
+        mNode.describe().c_str(), what, mNode.inputs[i]->name.c_str(), opName(mNode.op));
   }
   return dataDependentInputError(i, what);
 }
 
 Status InferContext::deferredInputError(size_t i, const char* what) const {
   mDeferredReads |= uint64_t{1} << std::min<size_t>(i, 63);
-  return unsupported("%s: %s is known only at run time, and Kiln cannot infer the output shape "
-                     "of op %s from it yet",
-                     mNode.describe().c_str(), what, opName(mNode.op));
+  return unsupported(
+      "%s: %s is known only at run time, and Kiln cannot infer the output shape "
+      "of op %s from it yet",
+      mNode.describe().c_str(), what, opName(mNode.op));
 }
 
 bool InferContext::inDeferred(size_t i) const {
@@ -81,9 +83,10 @@ DimExpr InferContext::runtimeDim(size_t output, size_t dim) const {
 // bounds, ...) that the graph computes from tensor data: unsupported, not invalid. The ONNX
 // importer gives the same message when it checks such inputs itself.
 Status InferContext::dataDependentInputError(size_t i, const char* what) const {
-  return unsupported("input '%s' of node '%s' (%s) must be a constant or computed from shapes; "
-                     "it is computed from tensor data, which Kiln does not support yet (%s)",
-                     mNode.inputs[i]->name.c_str(), mNode.name.c_str(), opName(mNode.op), what);
+  return unsupported(
+      "input '%s' of node '%s' (%s) must be a constant or computed from shapes; "
+      "it is computed from tensor data, which Kiln does not support yet (%s)",
+      mNode.inputs[i]->name.c_str(), mNode.name.c_str(), opName(mNode.op), what);
 }
 
 StatusOr<std::vector<double>> InferContext::inDoubles(size_t i, const char* what) const {
@@ -97,7 +100,8 @@ StatusOr<std::vector<double>> InferContext::inDoubles(size_t i, const char* what
     return dataDependentInputError(i, what);
   }
   std::vector<double> out(static_cast<size_t>(in.constant->numel()));
-  for (int64_t k = 0; k < in.constant->numel(); ++k) out[static_cast<size_t>(k)] = in.constant->doubleAt(k);
+  for (int64_t k = 0; k < in.constant->numel(); ++k)
+    out[static_cast<size_t>(k)] = in.constant->doubleAt(k);
   return out;
 }
 
@@ -133,7 +137,8 @@ Status InferContext::expectInputs(size_t minInputs, size_t maxInputs) const {
 
 StatusOr<int64_t> InferContext::normalizeAxis(int64_t axis, int64_t rank, const char* what) const {
   if (axis < -rank || axis >= rank || rank == 0) {
-    if (rank == 0 && (axis == 0 || axis == -1)) return error("%s %lld is invalid for a scalar input", what, static_cast<long long>(axis));
+    if (rank == 0 && (axis == 0 || axis == -1))
+      return error("%s %lld is invalid for a scalar input", what, static_cast<long long>(axis));
     return error("%s %lld is out of range for rank %lld (valid: [%lld, %lld])", what,
                  static_cast<long long>(axis), static_cast<long long>(rank),
                  static_cast<long long>(-rank), static_cast<long long>(rank - 1));
@@ -156,7 +161,8 @@ StatusOr<Shape> broadcastShapes(const InferContext& ctx, const Shape& a, const S
     } else if (da.isConst() && db.isConst()) {
       return ctx.error("cannot broadcast shapes %s and %s (dimension %zu: %lld vs %lld)",
                        shapeToString(a).c_str(), shapeToString(b).c_str(), i,
-                       static_cast<long long>(da.constValue()), static_cast<long long>(db.constValue()));
+                       static_cast<long long>(da.constValue()),
+                       static_cast<long long>(db.constValue()));
     } else {
       // Undecidable now (a symbol against another dim): one of them is 1 or they are equal at
       // run time, so the result is the larger. Checked again with constants at run time.
@@ -195,11 +201,12 @@ const ShapeFnTable& shapeFunctions() {
 Status inferNode(const Node& node, ShapeTable& table, uint64_t* deferredReads) {
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     if (node.inputs[i] && !table[node.inputs[i]->id].known)
-      return internalError("%s: input %zu ('%s') has no inferred shape", node.describe().c_str(),
-                           i, node.inputs[i]->name.c_str());
+      return internalError("%s: input %zu ('%s') has no inferred shape", node.describe().c_str(), i,
+                           node.inputs[i]->name.c_str());
   }
   ShapeFn fn = shapeFunctions()[static_cast<size_t>(node.op)];
-  if (!fn) return unsupported("%s: no shape function for op %s", node.describe().c_str(), opName(node.op));
+  if (!fn)
+    return unsupported("%s: no shape function for op %s", node.describe().c_str(), opName(node.op));
   InferContext ctx(node, table);
   Status st = fn(ctx);
   if (deferredReads) *deferredReads = ctx.deferredReads();
@@ -219,7 +226,8 @@ Status inferNode(const Node& node, ShapeTable& table, uint64_t* deferredReads) {
   }
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     ValueInfo& out = table[node.outputs[i]->id];
-    if (!out.known) return internalError("%s: shape function left output %zu unset", node.describe().c_str(), i);
+    if (!out.known)
+      return internalError("%s: shape function left output %zu unset", node.describe().c_str(), i);
     for (const DimExpr& d : out.shape) {
       if (d.isConst() && d.constValue() < 0)
         return invalidArgument("%s: output %zu would have a negative dimension (shape %s)",
@@ -232,7 +240,8 @@ Status inferNode(const Node& node, ShapeTable& table, uint64_t* deferredReads) {
 Status markShapeTensorInput(Value& v) {
   if (v.isShapeTensor) return Status::ok();
   if (!v.isGraphInput || v.isConstant())
-    return internalError("'%s' is not a graph input; only inputs can be shape tensors", v.name.c_str());
+    return internalError("'%s' is not a graph input; only inputs can be shape tensors",
+                         v.name.c_str());
   if (v.dtype == DataType::kBOOL || !isStatic(v.shape) ||
       volumeOf(staticDims(v.shape)) > kMaxShapeValueElements)
     return unsupported(
@@ -244,7 +253,8 @@ Status markShapeTensorInput(Value& v) {
   if (v.dtype == DataType::kINT64 || v.dtype == DataType::kINT32) {
     std::vector<DimExpr> vals;
     const int64_t n = volumeOf(staticDims(v.shape));
-    for (int64_t k = 0; k < n; ++k) vals.push_back(DimExpr::symbol(v.name + "[" + std::to_string(k) + "]"));
+    for (int64_t k = 0; k < n; ++k)
+      vals.push_back(DimExpr::symbol(v.name + "[" + std::to_string(k) + "]"));
     v.shapeValue = std::move(vals);
   }
   return Status::ok();
@@ -296,7 +306,8 @@ bool promoteShapeSources(const Graph& g, Value& v, ShapeTable& scratch) {
       continue;
     }
     if (!x->producer || !smallIntValue(*x) || chain.size() > 256) return false;
-    if (std::find(chain.begin(), chain.end(), x->producer) == chain.end()) chain.push_back(x->producer);
+    if (std::find(chain.begin(), chain.end(), x->producer) == chain.end())
+      chain.push_back(x->producer);
     for (Value* in : x->producer->inputs)
       if (in) stack.push_back(in);
   }

@@ -175,16 +175,16 @@ void registerPoolShapeFns(ShapeFnTable& t);
 void registerNormShapeFns(ShapeFnTable& t);
 void registerReduceShapeFns(ShapeFnTable& t);
 void registerShapeOpShapeFns(ShapeFnTable& t);
-void registerIndexingShapeFns(ShapeFnTable& t);  // shape_fns_indexing.cpp
+void registerIndexingShapeFns(ShapeFnTable& t);          // shape_fns_indexing.cpp
 void registerTransformerQuantShapeFns(ShapeFnTable& t);  // shape_fns_transformer_quant.cpp
-void registerRecurrentShapeFns(ShapeFnTable& t);  // shape_fns_recurrent.cpp
-void registerAttentionExtShapeFns(ShapeFnTable& t);  // shape_fns_attention_ext.cpp
-void registerSignalShapeFns(ShapeFnTable& t);  // shape_fns_signal.cpp
-void registerVisionShapeFns(ShapeFnTable& t);  // shape_fns_vision.cpp
-void registerMiscShapeFns(ShapeFnTable& t);  // shape_fns_misc.cpp
-void registerDataDepShapeFns(ShapeFnTable& t);  // shape_fns_datadep.cpp
-void registerFusedMatMulShapeFns(ShapeFnTable& t);  // shape_fns_fused_matmul.cpp
-void registerFusedConvShapeFns(ShapeFnTable& t);  // shape_fns_fused_conv.cpp
+void registerRecurrentShapeFns(ShapeFnTable& t);         // shape_fns_recurrent.cpp
+void registerAttentionExtShapeFns(ShapeFnTable& t);      // shape_fns_attention_ext.cpp
+void registerSignalShapeFns(ShapeFnTable& t);            // shape_fns_signal.cpp
+void registerVisionShapeFns(ShapeFnTable& t);            // shape_fns_vision.cpp
+void registerMiscShapeFns(ShapeFnTable& t);              // shape_fns_misc.cpp
+void registerDataDepShapeFns(ShapeFnTable& t);           // shape_fns_datadep.cpp
+void registerFusedMatMulShapeFns(ShapeFnTable& t);       // shape_fns_fused_matmul.cpp
+void registerFusedConvShapeFns(ShapeFnTable& t);         // shape_fns_fused_conv.cpp
 // Plugin layers (src/plugins/plugin_shape_fn.cpp): asks the registered plugin.
 void registerPluginShapeFns(ShapeFnTable& t);
 

@@ -55,8 +55,12 @@ std::shared_ptr<ir::TensorData> fromDoubles(DataType dtype, const std::vector<in
       case DataType::kUINT16: t->as<uint16_t>()[i] = static_cast<uint16_t>(x); break;
       case DataType::kUINT32: t->as<uint32_t>()[i] = static_cast<uint32_t>(x); break;
       case DataType::kUINT64: t->as<uint64_t>()[i] = static_cast<uint64_t>(x); break;
-      case DataType::kBOOL: t->as<uint8_t>()[i] = x != 0 ? 1 : 0; break;
-      KILN_CASE_LOW_PRECISION_TYPES: ADD_FAILURE() << "fromDoubles: " << dataTypeName(dtype); break;
+      case DataType::kBOOL:
+        t->as<uint8_t>()[i] = x != 0 ? 1 : 0;
+        break;
+      KILN_CASE_LOW_PRECISION_TYPES:
+        ADD_FAILURE() << "fromDoubles: " << dataTypeName(dtype);
+        break;
     }
   }
   return t;

@@ -31,7 +31,9 @@ struct CpuTensor {
   }
   int64_t rank() const { return static_cast<int64_t>(dims.size()); }
   template <typename T>
-  T* as() const { return static_cast<T*>(data); }
+  T* as() const {
+    return static_cast<T*>(data);
+  }
   // Element i converted to double / int64 (any dtype); for attribute-like small inputs.
   double doubleAt(int64_t i) const;
   int64_t intAt(int64_t i) const;
@@ -77,16 +79,16 @@ void registerPoolKernels(CpuKernelTable& t);
 void registerNormKernels(CpuKernelTable& t);
 void registerReduceKernels(CpuKernelTable& t);
 void registerShapeOpKernels(CpuKernelTable& t);
-void registerIndexingKernels(CpuKernelTable& t);  // kernels_indexing.cpp
+void registerIndexingKernels(CpuKernelTable& t);          // kernels_indexing.cpp
 void registerTransformerQuantKernels(CpuKernelTable& t);  // kernels_transformer_quant.cpp
-void registerRecurrentKernels(CpuKernelTable& t);  // kernels_recurrent.cpp
-void registerAttentionExtKernels(CpuKernelTable& t);  // kernels_attention_ext.cpp
-void registerSignalKernels(CpuKernelTable& t);  // kernels_signal.cpp
-void registerVisionKernels(CpuKernelTable& t);  // kernels_vision.cpp
-void registerMiscKernels(CpuKernelTable& t);  // kernels_misc.cpp
-void registerDataDepKernels(CpuKernelTable& t);  // kernels_datadep.cpp
-void registerFusedMatMulKernels(CpuKernelTable& t);  // kernels_fused_matmul.cpp
-void registerFusedConvKernels(CpuKernelTable& t);  // kernels_fused_conv.cpp
+void registerRecurrentKernels(CpuKernelTable& t);         // kernels_recurrent.cpp
+void registerAttentionExtKernels(CpuKernelTable& t);      // kernels_attention_ext.cpp
+void registerSignalKernels(CpuKernelTable& t);            // kernels_signal.cpp
+void registerVisionKernels(CpuKernelTable& t);            // kernels_vision.cpp
+void registerMiscKernels(CpuKernelTable& t);              // kernels_misc.cpp
+void registerDataDepKernels(CpuKernelTable& t);           // kernels_datadep.cpp
+void registerFusedMatMulKernels(CpuKernelTable& t);       // kernels_fused_matmul.cpp
+void registerFusedConvKernels(CpuKernelTable& t);         // kernels_fused_conv.cpp
 // Plugin layers (src/plugins/plugin_cpu.cpp): a transient plugin instance per call; the
 // runtime's executor keeps one instance per execution context instead.
 void registerPluginKernels(CpuKernelTable& t);

@@ -1206,7 +1206,8 @@ class BinaryKernel final : public CudaKernel {
     if (ix.rank == 2 && ix.dims[1] % mVec == 0 && ix.dims[1] / mVec < (int64_t{1} << 30)) {
       bool rows = true;
       for (int j = 0; j < 2; ++j)
-        rows = rows && ix.strides[1][j] == 1 && (ix.strides[0][j] == 0 || ix.strides[0][j] == ix.dims[1]);
+        rows = rows && ix.strides[1][j] == 1 &&
+               (ix.strides[0][j] == 0 || ix.strides[0][j] == ix.dims[1]);
       if (rows) mRowVec = static_cast<int32_t>(ix.dims[1] / mVec);
     }
     return Status::ok();
