@@ -519,6 +519,71 @@ TEST(GpuRuntime, TacticTimingRecordsTheChoiceAndUsesTheTimingCache) {
   std::remove(cachePath.c_str());
 }
 
+// Tactic timing of cuBLASLt GEMMs: the candidates of the heuristic are timed, the plan records
+// the chosen index, and the engine (which prepares that candidate) computes the product.
+TEST(GpuRuntime, TacticTimingOfCublasLtGemms) {
+  REQUIRE_GPU();
+  const int64_t m = 64, k = 256, n = 128;
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> w(static_cast<size_t>(n * k)), bias(static_cast<size_t>(n));
+  for (float& v : w) v = u(rng) * 0.1f;
+  for (float& v : bias) v = u(rng);
+  Log log;
+  auto builder = Builder::create(log);
+  auto net = builder->createNetwork();
+  Tensor* x = net->addInput("x", DataType::kFLOAT, {m, k});
+  Layer* fc = net->addFullyConnected(*x, n, Weights{DataType::kFLOAT, w.data(), n * k},
+                                     Weights{DataType::kFLOAT, bias.data(), n});
+  ASSERT_NE(fc, nullptr) << net->getLastError();
+  Tensor* y = net->addActivation(*fc->getOutput(0), ActivationType::kRELU)->getOutput(0);
+  y->setName("y");
+  net->markOutput(*y);
+  auto config = builder->createConfig();
+  config->setDeviceType(DeviceType::kGPU);
+  auto plan = builder->buildSerializedNetwork(*net, *config);
+  ASSERT_NE(plan, nullptr) << log.errors;
+  std::string summary;
+  for (const std::string& msg : log.messages)
+    if (msg.find("layers with alternatives, ") != std::string::npos) summary = msg;
+  ASSERT_NE(summary, "");
+  auto runtime = Runtime::create(log);
+  auto engine = runtime->deserializeEngine(plan->data(), plan->size());
+  ASSERT_NE(engine, nullptr) << log.errors;
+  if (summary.find("tactic timing: 0 layers") == std::string::npos) {
+    EXPECT_NE(engine->getLayerInformation(true).find("tactic=\"cublaslt:candidate="),
+              std::string::npos)
+        << engine->getLayerInformation(true);
+  }
+  auto ctx = engine->createExecutionContext();
+  std::vector<float> xs = randomInput(static_cast<size_t>(m * k), 9),
+                     ys(static_cast<size_t>(m * n));
+  float *dx = nullptr, *dy = nullptr;
+  CUDA_OK(cudaMalloc(&dx, xs.size() * sizeof(float)));
+  CUDA_OK(cudaMalloc(&dy, ys.size() * sizeof(float)));
+  CUDA_OK(cudaMemcpy(dx, xs.data(), xs.size() * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemset(dy, 0xFF, ys.size() * sizeof(float)));
+  CUDA_OK(cudaDeviceSynchronize());
+  ctx->setTensorAddress("x", dx);
+  ctx->setTensorAddress("y", dy);
+  ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
+  CUDA_OK(cudaMemcpy(ys.data(), dy, ys.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  double worst = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = bias[static_cast<size_t>(j)];
+      for (int64_t p = 0; p < k; ++p)
+        s += static_cast<double>(xs[static_cast<size_t>(i * k + p)]) *
+             w[static_cast<size_t>(j * k + p)];
+      const double want = std::max(0.0, s);
+      worst = std::max(worst, std::fabs(ys[static_cast<size_t>(i * n + j)] - want) /
+                                  std::max(1.0, std::fabs(want)));
+    }
+  EXPECT_LE(worst, 1e-5);
+  cudaFree(dx);
+  cudaFree(dy);
+}
+
 #else
 
 TEST(GpuRuntime, SkippedWithoutCuda) { GTEST_SKIP() << "this build has no CUDA backend"; }

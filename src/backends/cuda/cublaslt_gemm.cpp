@@ -283,6 +283,40 @@ void LtGemm::selectCandidate(int i) {
 
 int LtGemm::selectedCandidate() const { return mImpl ? mImpl->selected : 0; }
 
+std::string LtGemm::timingKey() const {
+  if (!mImpl) return "";
+  const LtGemmSpec& s = mImpl->spec;
+  return strFormat(
+      "cublaslt %s m%lld n%lld k%lld t%d%d b%lld sa%lld sb%lld sy%lld c%d act%d alpha%.17g "
+      "beta%.17g%s align%u",
+      dataTypeName(s.dtype), static_cast<long long>(s.m), static_cast<long long>(s.n),
+      static_cast<long long>(s.k), s.transA ? 1 : 0, s.transB ? 1 : 0,
+      static_cast<long long>(s.batch), static_cast<long long>(s.strideA),
+      static_cast<long long>(s.strideB), static_cast<long long>(s.strideY),
+      static_cast<int>(s.cMode), static_cast<int>(s.act), s.alpha, s.beta,
+      s.allowTF32 ? " tf32" : "", s.structAlign);
+}
+
+int ltTacticCount(const LtGemm* gemm) { return gemm ? std::max(1, gemm->numCandidates()) : 1; }
+
+std::string ltTacticId(const LtGemm* gemm, int i) {
+  if (!gemm || i < 0 || i >= gemm->numCandidates()) return "";
+  return strFormat("cublaslt:candidate=%d", i);
+}
+
+Status ltSelectTactic(LtGemm* gemm, int i) {
+  if (!gemm) {
+    return i == 0 ? Status::ok()
+                  : internalError("cuBLASLt tactic %d of a kernel without cuBLASLt", i);
+  }
+  if (i < 0 || i >= gemm->numCandidates())
+    return internalError("cuBLASLt tactic %d of %d", i, gemm->numCandidates());
+  gemm->selectCandidate(i);
+  return Status::ok();
+}
+
+std::string ltTimingKey(const LtGemm* gemm) { return gemm ? gemm->timingKey() : ""; }
+
 std::string LtGemm::tactic() const {
   if (!mImpl) return "cublasLt (not initialized)";
   std::string t = strFormat("cublasLt algo #%d", mImpl->selected);

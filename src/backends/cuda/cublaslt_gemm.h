@@ -66,6 +66,10 @@ class LtGemm {
   void selectCandidate(int i);
   int selectedCandidate() const;
   std::string tactic() const;
+  // The problem (types, sizes, transposes, batch strides, epilogue, scalars, TF32, alignment):
+  // the timing cache key of the candidates. The candidate list of one problem is the same in
+  // every process with the same cuBLASLt, so candidate indices are stable tactic ids.
+  std::string timingKey() const;
   // The cuBLASLt epilogue of the spec: "DEFAULT", "BIAS", "RELU", "RELU_BIAS", "GELU",
   // "GELU_BIAS".
   static const char* epilogueName(const LtGemmSpec& spec);
@@ -79,6 +83,13 @@ class LtGemm {
   struct Impl;
   std::unique_ptr<Impl> mImpl;
 };
+
+// CudaKernel's tactic methods for kernels whose alternatives are the candidates of one LtGemm
+// (null when the kernel does not run cuBLASLt: one tactic). Ids: "cublaslt:candidate=<i>".
+int ltTacticCount(const LtGemm* gemm);
+std::string ltTacticId(const LtGemm* gemm, int i);
+Status ltSelectTactic(LtGemm* gemm, int i);
+std::string ltTimingKey(const LtGemm* gemm);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers in kernels_linear_util.cu

@@ -145,6 +145,10 @@ class FusedMatMulKernel final : public CudaKernel {
   }
 
   size_t workspaceSize() const override { return mGemm ? mGemm->workspaceSize() : 0; }
+  int tacticCount() const override { return ltTacticCount(mGemm.get()); }
+  std::string tacticId(int i) const override { return ltTacticId(mGemm.get(), i); }
+  Status selectTactic(int i) override { return ltSelectTactic(mGemm.get(), i); }
+  std::string timingKey() const override { return ltTimingKey(mGemm.get()); }
 
   Status enqueue(const LaunchContext& ctx) override {
     const CudaTensor& y = ctx.outputs[0];
