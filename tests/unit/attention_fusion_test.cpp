@@ -18,168 +18,18 @@
 #include "ir/shape_inference.h"
 #include "kiln/kiln.h"
 #include "optimizer/pass_manager.h"
+#include "pass_test_util.h"
 
 namespace kiln {
 namespace {
 
-class QuietLogger : public Logger {
- public:
-  void log(Severity s, const char* msg) noexcept override {
-    if (s == Severity::kVERBOSE) verbose += std::string(msg) + "\n";
-  }
-  std::string verbose;
-};
+using namespace testing_passes;
 
-using NetFn = std::function<void(NetworkDefinition&)>;
-
-constexpr double kTol = 1e-5;
 constexpr const char* kPass = "attention-fusion";
 
-std::vector<float> randomVec(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-// Keeps host arrays alive while the network copies them.
-struct Consts {
-  std::vector<std::vector<float>> keep;
-  std::vector<std::vector<uint8_t>> keepBool;
-  Tensor* add(NetworkDefinition& net, const Dims& dims, std::vector<float> v) {
-    keep.push_back(std::move(v));
-    return net.addConstant(dims, Weights{DataType::kFLOAT, keep.back().data(),
-                                         static_cast<int64_t>(keep.back().size())});
-  }
-  Tensor* scalar(NetworkDefinition& net, float v) { return add(net, Dims{}, {v}); }
-  Tensor* boolean(NetworkDefinition& net, const Dims& dims, std::vector<uint8_t> v) {
-    keepBool.push_back(std::move(v));
-    return net.addConstant(dims, Weights{DataType::kBOOL, keepBool.back().data(),
-                                         static_cast<int64_t>(keepBool.back().size())});
-  }
-};
-
-Tensor* op(NetworkDefinition& net, const char* type, std::vector<Tensor*> ins,
-           std::vector<Attribute> attrs = {}) {
-  Layer* l = net.addOp(type, ins, attrs);
-  EXPECT_NE(l, nullptr) << type << ": " << net.getLastError();
-  return l ? l->getOutput(0) : nullptr;
-}
-
-// The graph after the optimizer (every pass but `disabled`) on a clone of the network.
-std::unique_ptr<ir::Graph> graphAfterPasses(const NetFn& fn, std::set<std::string> disabled = {},
-                                            std::string* verbose = nullptr) {
-  QuietLogger logger;
-  auto builder = Builder::create(logger);
-  auto net = builder->createNetwork();
-  fn(*net);
-  std::unique_ptr<ir::Graph> g = net->impl().graph->clone();
-  EXPECT_TRUE(ir::inferGraphInPlace(*g).isOk());
-  opt::PassContext ctx;
-  ctx.logger = &logger;
-  ctx.disabledPasses = std::move(disabled);
-  ctx.verifyEachPass = true;
-  Status st = opt::runPasses(*g, ctx);
-  EXPECT_TRUE(st.isOk()) << st.toString();
-  EXPECT_TRUE(ir::verifyGraph(*g).isOk());
-  if (verbose) *verbose = logger.verbose;
-  return g;
-}
-
-std::multiset<std::string> opsOf(const ir::Graph& g) {
-  std::multiset<std::string> ops;
-  for (const ir::Node* n : g.nodes()) ops.insert(ir::opName(n->op));
-  return ops;
-}
-
-std::multiset<std::string> opsAfterPasses(const NetFn& fn, std::set<std::string> disabled = {}) {
-  return opsOf(*graphAfterPasses(fn, std::move(disabled)));
-}
-
-std::multiset<std::string> ops(std::initializer_list<const char*> names) {
-  std::multiset<std::string> s;
-  for (const char* n : names) s.insert(n);
-  return s;
-}
-
-const ir::Node* findOp(const ir::Graph& g, ir::OpKind op) {
-  for (const ir::Node* n : g.nodes())
-    if (n->op == op) return n;
-  return nullptr;
-}
-
-struct RunResult {
-  std::vector<std::vector<float>> outputs;
-  int layers = 0;
-};
-
-// Builds with `disabled` passes off and runs on the CPU; float32 inputs random with `seed`.
-RunResult buildAndRun(const NetFn& fn, const std::vector<std::string>& disabled, uint32_t seed,
-                      bool fp16 = false) {
-  RunResult r;
-  QuietLogger logger;
-  auto builder = Builder::create(logger);
-  auto net = builder->createNetwork();
-  fn(*net);
-  auto config = builder->createConfig();
-  config->setDisabledPasses(disabled);
-  if (fp16) config->setFlag(BuilderFlag::kFP16);
-  auto plan = builder->buildSerializedNetwork(*net, *config);
-  EXPECT_NE(plan, nullptr) << builder->getLastError();
-  if (!plan) return r;
-  auto runtime = Runtime::create(logger);
-  auto engine = runtime->deserializeEngine(plan->data(), plan->size());
-  EXPECT_NE(engine, nullptr);
-  if (!engine) return r;
-  r.layers = engine->getNbLayers();
-  auto ctx = engine->createExecutionContext();
-  std::vector<std::vector<float>> inputs;
-  std::vector<std::string> outNames;
-  for (int i = 0; i < engine->getNbIOTensors(); ++i) {
-    const char* name = engine->getIOTensorName(i);
-    if (engine->getTensorIOMode(name) == TensorIOMode::kINPUT) {
-      Dims d = engine->getTensorShape(name);
-      inputs.push_back(
-          randomVec(static_cast<size_t>(d.volume()), seed + static_cast<uint32_t>(i), -2.f, 2.f));
-      EXPECT_TRUE(ctx->setTensorAddress(name, inputs.back().data()));
-    } else {
-      outNames.push_back(name);
-    }
-  }
-  r.outputs.resize(outNames.size());
-  for (size_t i = 0; i < outNames.size(); ++i) {
-    Dims d = ctx->getTensorShape(outNames[i].c_str());
-    r.outputs[i].resize(static_cast<size_t>(d.volume()));
-    EXPECT_TRUE(ctx->setTensorAddress(outNames[i].c_str(), r.outputs[i].data()));
-  }
-  EXPECT_TRUE(ctx->executeV2()) << ctx->getLastError();
-  return r;
-}
-
-double relError(const std::vector<float>& got, const std::vector<float>& want) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-// Disabled vs enabled: same outputs (two input draws), `fewer` fewer layers when enabled.
+// Disabled vs enabled (testing_passes::expectEquivalent) for this pass.
 void expectEquivalent(const NetFn& fn, int fewer) {
-  for (uint32_t seed : {11u, 97u}) {
-    RunResult off = buildAndRun(fn, {kPass}, seed);
-    RunResult on = buildAndRun(fn, {}, seed);
-    ASSERT_EQ(off.outputs.size(), on.outputs.size());
-    ASSERT_FALSE(on.outputs.empty());
-    for (size_t i = 0; i < on.outputs.size(); ++i) {
-      ASSERT_EQ(on.outputs[i].size(), off.outputs[i].size());
-      for (float v : on.outputs[i]) ASSERT_TRUE(std::isfinite(v));
-      EXPECT_LE(relError(on.outputs[i], off.outputs[i]), kTol) << "output " << i;
-    }
-    EXPECT_EQ(off.layers - on.layers, fewer);
-  }
+  testing_passes::expectEquivalent(fn, kPass, fewer);
 }
 
 // ---- network builders
@@ -268,7 +118,7 @@ TEST(AttentionFusion, BertLikeBecomesOneAttention) {
     BertCfg c;
     c.mask = mk;
     std::string verbose;
-    std::unique_ptr<ir::Graph> g = graphAfterPasses(bertLike(c), {}, &verbose);
+    std::unique_ptr<ir::Graph> g = optimized(bertLike(c), {}, 3, &verbose);
     EXPECT_EQ(opsOf(*g), fusedBertOps());
     EXPECT_NE(verbose.find("fused the decomposed attention"), std::string::npos) << verbose;
     const ir::Node* att = findOp(*g, ir::OpKind::kAttention);
@@ -289,7 +139,7 @@ TEST(AttentionFusion, BertLikeBecomesOneAttention) {
     expectEquivalent(bertLike(c), 4);
   }
   BertCfg c;
-  EXPECT_EQ(opsAfterPasses(bertLike(c), {kPass}),
+  EXPECT_EQ(opsAfter(bertLike(c), {kPass}),
             ops({"Reshape", "Reshape", "Reshape", "Transpose", "Transpose", "Transpose", "MatMul",
                  "Div", "Add", "Softmax", "MatMul", "Transpose", "Reshape"}));
 }
@@ -298,7 +148,7 @@ TEST(AttentionFusion, InferenceDropoutIsRemovedFirst) {
   // Dropout imports as Identity; identity-elimination (level 1) removes it before the fusion.
   BertCfg c;
   c.dropout = true;
-  EXPECT_EQ(opsAfterPasses(bertLike(c)), fusedBertOps());
+  EXPECT_EQ(opsAfter(bertLike(c)), fusedBertOps());
   expectEquivalent(bertLike(c), 4);
 }
 
@@ -306,7 +156,7 @@ TEST(AttentionFusion, VitLikeMulScaleNoMask) {
   BertCfg c;
   c.mask = MaskKind::kNone;
   c.scale = ScaleKind::kMulScores;
-  std::unique_ptr<ir::Graph> g = graphAfterPasses(bertLike(c));
+  std::unique_ptr<ir::Graph> g = optimized(bertLike(c));
   EXPECT_EQ(opsOf(*g), fusedBertOps());
   const ir::Node* att = findOp(*g, ir::OpKind::kAttention);
   ASSERT_NE(att, nullptr);
@@ -318,7 +168,7 @@ TEST(AttentionFusion, VitLikeMulScaleNoMask) {
 TEST(AttentionFusion, ScaleOnQAndKIsFolded) {
   BertCfg c;
   c.scale = ScaleKind::kOnQAndK;
-  std::unique_ptr<ir::Graph> g = graphAfterPasses(bertLike(c));
+  std::unique_ptr<ir::Graph> g = optimized(bertLike(c));
   EXPECT_EQ(opsOf(*g), fusedBertOps());
   const ir::Node* att = findOp(*g, ir::OpKind::kAttention);
   ASSERT_NE(att, nullptr);
@@ -331,7 +181,7 @@ TEST(AttentionFusion, NoScaleAnywhereMeansScaleOne) {
   // Attention's default scale would be 1/sqrt(D): the pass must set 1 explicitly.
   BertCfg c;
   c.scale = ScaleKind::kNone;
-  std::unique_ptr<ir::Graph> g = graphAfterPasses(bertLike(c));
+  std::unique_ptr<ir::Graph> g = optimized(bertLike(c));
   const ir::Node* att = findOp(*g, ir::OpKind::kAttention);
   ASSERT_NE(att, nullptr);
   ASSERT_TRUE(att->attrs.has("scale"));
@@ -342,7 +192,7 @@ TEST(AttentionFusion, NoScaleAnywhereMeansScaleOne) {
 TEST(AttentionFusion, KtFromAnyProducerGetsATranspose) {
   BertCfg c;
   c.ktAsInput = true;
-  std::unique_ptr<ir::Graph> g = graphAfterPasses(bertLike(c));
+  std::unique_ptr<ir::Graph> g = optimized(bertLike(c));
   const ir::Node* att = findOp(*g, ir::OpKind::kAttention);
   ASSERT_NE(att, nullptr);
   const ir::Node* kt = att->inputs[1]->producer;
@@ -356,7 +206,7 @@ TEST(AttentionFusion, KtFromAnyProducerGetsATranspose) {
 
 TEST(AttentionFusion, NotFusedWhenUnsafe) {
   auto notFused = [&](const BertCfg& c, const char* what) {
-    std::multiset<std::string> after = opsAfterPasses(bertLike(c));
+    std::multiset<std::string> after = opsAfter(bertLike(c));
     EXPECT_EQ(after.count("Attention"), 0u) << what;
     EXPECT_EQ(after.count("Softmax"), 1u) << what;
     EXPECT_EQ(after.count("MatMul"), 2u) << what;
@@ -382,7 +232,7 @@ TEST(AttentionFusion, NotFusedWhenUnsafe) {
   // The softmax axis written as 3 is the last axis: fused.
   c = BertCfg{};
   c.softmaxAxis = 3;
-  EXPECT_EQ(opsAfterPasses(bertLike(c)), fusedBertOps());
+  EXPECT_EQ(opsAfter(bertLike(c)), fusedBertOps());
 }
 
 TEST(AttentionFusion, ScoresWithASecondReaderStay) {
@@ -398,7 +248,7 @@ TEST(AttentionFusion, ScoresWithASecondReaderStay) {
     Tensor* p = net.addSoftMax(*s, -1)->getOutput(0);
     net.markOutput(*op(net, "MatMul", {p, v}));
   };
-  EXPECT_EQ(opsAfterPasses(fn), ops({"MatMul", "Relu", "Div", "Softmax", "MatMul"}));
+  EXPECT_EQ(opsAfter(fn), ops({"MatMul", "Relu", "Div", "Softmax", "MatMul"}));
 }
 
 TEST(AttentionFusion, ThreeDScoresStay) {
@@ -412,7 +262,7 @@ TEST(AttentionFusion, ThreeDScoresStay) {
     Tensor* p = net.addSoftMax(*s, -1)->getOutput(0);
     net.markOutput(*op(net, "MatMul", {p, v}));
   };
-  EXPECT_EQ(opsAfterPasses(fn), ops({"MatMul", "Div", "Softmax", "MatMul"}));
+  EXPECT_EQ(opsAfter(fn), ops({"MatMul", "Div", "Softmax", "MatMul"}));
 }
 
 TEST(AttentionFusion, BroadcastingMatMulStays) {
@@ -424,7 +274,7 @@ TEST(AttentionFusion, BroadcastingMatMulStays) {
     Tensor* p = net.addSoftMax(*op(net, "MatMul", {q, kt}), -1)->getOutput(0);
     net.markOutput(*op(net, "MatMul", {p, v}));
   };
-  EXPECT_EQ(opsAfterPasses(fn), ops({"MatMul", "Softmax", "MatMul"}));
+  EXPECT_EQ(opsAfter(fn), ops({"MatMul", "Softmax", "MatMul"}));
 }
 
 // ---- causal Where (GPT-2) -----------------------------------------------------------------------
@@ -459,7 +309,7 @@ TEST(AttentionFusion, CausalWhereBecomesIsCausal) {
   for (CondKind ck : {CondKind::kTril, CondKind::kTrilSliced}) {
     for (float fill : {lowest, -std::numeric_limits<float>::infinity()}) {
       SCOPED_TRACE(static_cast<int>(ck));
-      std::unique_ptr<ir::Graph> g = graphAfterPasses(gpt2Like(ck, fill));
+      std::unique_ptr<ir::Graph> g = optimized(gpt2Like(ck, fill));
       EXPECT_EQ(opsOf(*g), ops({"Transpose", "Attention"}));
       const ir::Node* att = findOp(*g, ir::OpKind::kAttention);
       ASSERT_NE(att, nullptr);
@@ -471,8 +321,8 @@ TEST(AttentionFusion, CausalWhereBecomesIsCausal) {
     }
   }
   // Not causal: the upper triangle; a fill that does not vanish in exp.
-  EXPECT_EQ(opsAfterPasses(gpt2Like(CondKind::kUpper, lowest)).count("Attention"), 0u);
-  EXPECT_EQ(opsAfterPasses(gpt2Like(CondKind::kTril, -100.f)).count("Attention"), 0u);
+  EXPECT_EQ(opsAfter(gpt2Like(CondKind::kUpper, lowest)).count("Attention"), 0u);
+  EXPECT_EQ(opsAfter(gpt2Like(CondKind::kTril, -100.f)).count("Attention"), 0u);
 }
 
 TEST(AttentionFusion, DynamicSeqCausalSlice) {
@@ -502,7 +352,7 @@ TEST(AttentionFusion, DynamicSeqCausalSlice) {
     Tensor* p = net.addSoftMax(*s, -1)->getOutput(0);
     net.markOutput(*op(net, "MatMul", {p, v}));
   };
-  std::unique_ptr<ir::Graph> g = graphAfterPasses(fn);
+  std::unique_ptr<ir::Graph> g = optimized(fn);
   const ir::Node* att = findOp(*g, ir::OpKind::kAttention);
   ASSERT_NE(att, nullptr);
   EXPECT_EQ(att->attrs.getInt("is_causal", 0), 1);
@@ -514,7 +364,7 @@ TEST(AttentionFusion, Fp16BuildRunsTheFusedAttentionInHalf) {
   // The fp16 pass (after the fusion passes) makes the Attention a float16 layer, its mask too;
   // the engine agrees with the unfused float32 one to float16 accuracy.
   BertCfg c;
-  std::unique_ptr<ir::Graph> g = graphAfterPasses(bertLike(c));
+  std::unique_ptr<ir::Graph> g = optimized(bertLike(c));
   opt::PassContext ctx;
   ctx.fp16 = true;
   StatusOr<bool> changed = opt::fp16PrecisionPass(*g, ctx);

@@ -17,54 +17,14 @@
 #include "ir/shape_inference.h"
 #include "kiln/kiln.h"
 #include "optimizer/pass_manager.h"
+#include "pass_test_util.h"
 
 namespace kiln {
 namespace {
 
 constexpr const char* kPass = "conv-epilogue-fusion";
 
-class QuietLogger : public Logger {
- public:
-  void log(Severity s, const char* msg) noexcept override {
-    if (s <= Severity::kERROR) errors += std::string(msg) + "\n";
-    if (s == Severity::kVERBOSE) verbose += std::string(msg) + "\n";
-  }
-  std::string errors, verbose;
-};
-
-using NetFn = std::function<void(NetworkDefinition&)>;
-
-std::vector<float> randomVec(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-// Keeps constant data alive while the network copies it.
-struct Consts {
-  std::vector<std::vector<float>> keep;
-  Weights w(std::vector<float> v) {
-    keep.push_back(std::move(v));
-    return Weights{DataType::kFLOAT, keep.back().data(), static_cast<int64_t>(keep.back().size())};
-  }
-  Tensor* add(NetworkDefinition& net, const Dims& dims, std::vector<float> v) {
-    return net.addConstant(dims, w(std::move(v)));
-  }
-  Tensor* scalar(NetworkDefinition& net, float v) { return add(net, Dims{}, {v}); }
-  Tensor* random(NetworkDefinition& net, const Dims& dims, uint32_t seed, float lo = -1.f,
-                 float hi = 1.f) {
-    return add(net, dims, randomVec(static_cast<size_t>(dims.volume()), seed, lo, hi));
-  }
-};
-
-Tensor* op(NetworkDefinition& net, const char* type, std::vector<Tensor*> ins,
-           std::vector<Attribute> attrs = {}) {
-  Layer* l = net.addOp(type, ins, attrs);
-  EXPECT_NE(l, nullptr) << type << ": " << net.getLastError();
-  return l ? l->getOutput(0) : nullptr;
-}
+using namespace testing_passes;
 
 // x [2, 4, 7, 6] -> Conv(outC, 3x3, pads 1, groups) with random constant weights (and bias).
 Tensor* conv(NetworkDefinition& net, Consts& k, Tensor* x, int64_t outC, bool bias = true,
@@ -85,124 +45,9 @@ Tensor* input(NetworkDefinition& net, const char* name = "x", Dims d = {2, 4, 7,
   return net.addInput(name, DataType::kFLOAT, d);
 }
 
-// The optimized graph (all passes but `disabled`) of a clone of the network.
-std::unique_ptr<ir::Graph> optimized(const NetFn& fn, std::set<std::string> disabled = {},
-                                     int level = 3) {
-  QuietLogger logger;
-  auto builder = Builder::create(logger);
-  auto net = builder->createNetwork();
-  fn(*net);
-  std::unique_ptr<ir::Graph> g = net->impl().graph->clone();
-  EXPECT_TRUE(ir::inferGraphInPlace(*g).isOk());
-  opt::PassContext ctx;
-  ctx.disabledPasses = std::move(disabled);
-  ctx.verifyEachPass = true;
-  ctx.optimizationLevel = level;
-  Status st = opt::runPasses(*g, ctx);
-  EXPECT_TRUE(st.isOk()) << st.toString();
-  EXPECT_TRUE(ir::verifyGraph(*g).isOk());
-  return g;
-}
-
-std::multiset<std::string> opsOf(const ir::Graph& g) {
-  std::multiset<std::string> ops;
-  for (const ir::Node* n : g.nodes()) ops.insert(ir::opName(n->op));
-  return ops;
-}
-std::multiset<std::string> opsAfter(const NetFn& fn, std::set<std::string> disabled = {}) {
-  return opsOf(*optimized(fn, std::move(disabled)));
-}
-std::multiset<std::string> ops(std::initializer_list<const char*> names) {
-  return std::multiset<std::string>(names.begin(), names.end());
-}
-
-const ir::Node* onlyNode(const ir::Graph& g, ir::OpKind op) {
-  const ir::Node* found = nullptr;
-  for (const ir::Node* n : g.nodes()) {
-    if (n->op != op) continue;
-    EXPECT_EQ(found, nullptr) << "more than one " << ir::opName(op);
-    found = n;
-  }
-  EXPECT_NE(found, nullptr) << "no " << ir::opName(op);
-  return found;
-}
-
-struct RunResult {
-  std::vector<std::vector<float>> outputs;
-  int layers = 0;
-  std::string layerInfo;  // JSON of the deserialized engine
-};
-
-// Builds (pass list `disabled` off, `fp16` flag), serializes, deserializes and runs the network on
-// the CPU on random inputs drawn with `seed` (float32 inputs with static shapes).
-RunResult buildAndRun(const NetFn& fn, const std::vector<std::string>& disabled, uint32_t seed,
-                      bool fp16 = false) {
-  RunResult r;
-  QuietLogger logger;
-  auto builder = Builder::create(logger);
-  auto net = builder->createNetwork();
-  fn(*net);
-  auto config = builder->createConfig();
-  config->setDisabledPasses(disabled);
-  if (fp16) config->setFlag(BuilderFlag::kFP16);
-  auto plan = builder->buildSerializedNetwork(*net, *config);
-  EXPECT_NE(plan, nullptr) << builder->getLastError();
-  if (!plan) return r;
-  auto runtime = Runtime::create(logger);
-  auto engine = runtime->deserializeEngine(plan->data(), plan->size());
-  EXPECT_NE(engine, nullptr) << logger.errors;
-  if (!engine) return r;
-  r.layers = engine->getNbLayers();
-  r.layerInfo = engine->getLayerInformation(true);
-  auto ctx = engine->createExecutionContext();
-  std::vector<std::vector<float>> inputs;
-  std::vector<std::string> outNames;
-  for (int i = 0; i < engine->getNbIOTensors(); ++i) {
-    const char* name = engine->getIOTensorName(i);
-    if (engine->getTensorIOMode(name) == TensorIOMode::kINPUT) {
-      Dims d = engine->getTensorShape(name);
-      inputs.push_back(
-          randomVec(static_cast<size_t>(d.volume()), seed + static_cast<uint32_t>(i), -2.f, 2.f));
-      EXPECT_TRUE(ctx->setTensorAddress(name, inputs.back().data()));
-    } else {
-      outNames.push_back(name);
-    }
-  }
-  r.outputs.resize(outNames.size());
-  for (size_t i = 0; i < outNames.size(); ++i) {
-    Dims d = ctx->getTensorShape(outNames[i].c_str());
-    r.outputs[i].resize(static_cast<size_t>(d.volume()));
-    EXPECT_TRUE(ctx->setTensorAddress(outNames[i].c_str(), r.outputs[i].data()));
-  }
-  EXPECT_TRUE(ctx->executeV2()) << ctx->getLastError();
-  return r;
-}
-
-// max |got - want| / max |want|.
-double relError(const std::vector<float>& got, const std::vector<float>& want) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-// The network with the pass disabled and enabled gives the same outputs (two fresh input draws),
-// and the enabled build has `fewer` fewer layers.
-void expectEquivalent(const NetFn& fn, int fewer, double tol = 1e-5) {
-  for (uint32_t seed : {21u, 977u}) {
-    RunResult off = buildAndRun(fn, {kPass}, seed);
-    RunResult on = buildAndRun(fn, {}, seed);
-    ASSERT_EQ(off.outputs.size(), on.outputs.size());
-    ASSERT_FALSE(on.outputs.empty());
-    for (size_t i = 0; i < on.outputs.size(); ++i) {
-      ASSERT_EQ(on.outputs[i].size(), off.outputs[i].size());
-      for (float v : on.outputs[i]) ASSERT_TRUE(std::isfinite(v));
-      EXPECT_LE(relError(on.outputs[i], off.outputs[i]), tol) << "output " << i;
-    }
-    EXPECT_EQ(off.layers - on.layers, fewer);
-  }
+// Disabled vs enabled (testing_passes::expectEquivalent) on this file's two input draws.
+void expectEquivalent(const NetFn& fn, int fewer, double tol = kTol) {
+  testing_passes::expectEquivalent(fn, kPass, fewer, tol, {21u, 977u});
 }
 
 // ---- networks ---------------------------------------------------------------------------------
@@ -605,20 +450,20 @@ TEST(ConvEpilogueFusion, Float16BuildMatchesFloat32) {
     RunResult full = buildAndRun(fn, {kPass}, 5, false);
     ASSERT_EQ(half.outputs.size(), 1u);
     ASSERT_EQ(full.outputs.size(), 1u);
-    EXPECT_NE(half.layerInfo.find("\"type\": \"FusedConv\""), std::string::npos) << half.layerInfo;
+    EXPECT_NE(half.layerJson.find("\"type\": \"FusedConv\""), std::string::npos) << half.layerJson;
     EXPECT_LE(relError(half.outputs[0], full.outputs[0]), 1e-2);
   }
 }
 
 TEST(ConvEpilogueFusion, FusedLayerSurvivesThePlanRoundTrip) {
   RunResult on = buildAndRun(residual(false, false), {}, 3);
-  const std::string& info = on.layerInfo;
+  const std::string& info = on.layerJson;
   const size_t at = info.find("\"type\": \"FusedConv\"");
   ASSERT_NE(at, std::string::npos) << info;
   EXPECT_NE(info.find("activation=\\\"Relu\\\"", at), std::string::npos) << info;
   EXPECT_EQ(on.layers, 1);
   RunResult clip = buildAndRun(convClip(-0.5f, 0.75f), {}, 4);
-  EXPECT_NE(clip.layerInfo.find("activation_beta=0.75"), std::string::npos) << clip.layerInfo;
+  EXPECT_NE(clip.layerJson.find("activation_beta=0.75"), std::string::npos) << clip.layerJson;
 }
 
 }  // namespace

@@ -18,157 +18,12 @@
 #include "ir/shape_inference.h"
 #include "kiln/kiln.h"
 #include "optimizer/pass_manager.h"
+#include "pass_test_util.h"
 
 namespace kiln {
 namespace {
 
-class QuietLogger : public Logger {
- public:
-  void log(Severity s, const char* msg) noexcept override {
-    if (s <= Severity::kERROR) errors += std::string(msg) + "\n";
-    if (s == Severity::kVERBOSE) verbose += std::string(msg) + "\n";
-  }
-  std::string errors, verbose;
-};
-
-using NetFn = std::function<void(NetworkDefinition&)>;
-
-constexpr double kTol = 1e-5;
-
-std::vector<float> randomVec(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-// Constant holder: keeps host arrays alive while the network copies them.
-struct Consts {
-  std::vector<std::vector<float>> keep;
-  Weights w(std::vector<float> v) {
-    keep.push_back(std::move(v));
-    return Weights{DataType::kFLOAT, keep.back().data(), static_cast<int64_t>(keep.back().size())};
-  }
-  Tensor* add(NetworkDefinition& net, const Dims& dims, std::vector<float> v) {
-    return net.addConstant(dims, w(std::move(v)));
-  }
-  Tensor* scalar(NetworkDefinition& net, float v) { return add(net, Dims{}, {v}); }
-  Tensor* random(NetworkDefinition& net, const Dims& dims, uint32_t seed, float lo = -1.f,
-                 float hi = 1.f) {
-    return add(net, dims, randomVec(static_cast<size_t>(dims.volume()), seed, lo, hi));
-  }
-};
-
-Tensor* op(NetworkDefinition& net, const char* type, std::vector<Tensor*> ins,
-           std::vector<Attribute> attrs = {}) {
-  Layer* l = net.addOp(type, ins, attrs);
-  EXPECT_NE(l, nullptr) << type << ": " << net.getLastError();
-  return l ? l->getOutput(0) : nullptr;
-}
-
-// Op types left after the optimizer (all passes but `disabled`) on a clone of the network.
-std::multiset<std::string> opsAfterPasses(const NetFn& fn, std::set<std::string> disabled = {}) {
-  QuietLogger logger;
-  auto builder = Builder::create(logger);
-  auto net = builder->createNetwork();
-  fn(*net);
-  std::unique_ptr<ir::Graph> g = net->impl().graph->clone();
-  EXPECT_TRUE(ir::inferGraphInPlace(*g).isOk());
-  opt::PassContext ctx;
-  ctx.disabledPasses = std::move(disabled);
-  ctx.verifyEachPass = true;
-  Status st = opt::runPasses(*g, ctx);
-  EXPECT_TRUE(st.isOk()) << st.toString();
-  EXPECT_TRUE(ir::verifyGraph(*g).isOk());
-  std::multiset<std::string> ops;
-  for (const ir::Node* n : g->nodes()) ops.insert(ir::opName(n->op));
-  return ops;
-}
-
-std::multiset<std::string> ops(std::initializer_list<const char*> names) {
-  std::multiset<std::string> s;
-  for (const char* n : names) s.insert(n);
-  return s;
-}
-
-struct RunResult {
-  std::vector<std::vector<float>> inputs;  // in I/O tensor order
-  std::vector<std::vector<float>> outputs;
-  int layers = 0;
-  std::string verbose;
-};
-
-// Builds the network with `disabled` passes off and runs it on the CPU; inputs are random with
-// `seed` (all inputs float32 with static shapes).
-RunResult buildAndRun(const NetFn& fn, const std::vector<std::string>& disabled, uint32_t seed) {
-  RunResult r;
-  QuietLogger logger;
-  auto builder = Builder::create(logger);
-  auto net = builder->createNetwork();
-  fn(*net);
-  auto config = builder->createConfig();
-  config->setDisabledPasses(disabled);
-  auto plan = builder->buildSerializedNetwork(*net, *config);
-  EXPECT_NE(plan, nullptr) << builder->getLastError();
-  if (!plan) return r;
-  r.verbose = logger.verbose;
-  auto runtime = Runtime::create(logger);
-  auto engine = runtime->deserializeEngine(plan->data(), plan->size());
-  EXPECT_NE(engine, nullptr);
-  if (!engine) return r;
-  r.layers = engine->getNbLayers();
-  auto ctx = engine->createExecutionContext();
-  std::vector<std::vector<float>> inputs;
-  std::vector<std::string> outNames;
-  for (int i = 0; i < engine->getNbIOTensors(); ++i) {
-    const char* name = engine->getIOTensorName(i);
-    if (engine->getTensorIOMode(name) == TensorIOMode::kINPUT) {
-      Dims d = engine->getTensorShape(name);
-      inputs.push_back(
-          randomVec(static_cast<size_t>(d.volume()), seed + static_cast<uint32_t>(i), -2.f, 2.f));
-      EXPECT_TRUE(ctx->setTensorAddress(name, inputs.back().data()));
-    } else {
-      outNames.push_back(name);
-    }
-  }
-  r.outputs.resize(outNames.size());
-  for (size_t i = 0; i < outNames.size(); ++i) {
-    Dims d = ctx->getTensorShape(outNames[i].c_str());
-    r.outputs[i].resize(static_cast<size_t>(d.volume()));
-    EXPECT_TRUE(ctx->setTensorAddress(outNames[i].c_str(), r.outputs[i].data()));
-  }
-  EXPECT_TRUE(ctx->executeV2()) << ctx->getLastError();
-  r.inputs = std::move(inputs);
-  return r;
-}
-
-// max |got - want| / max |want|.
-double relError(const std::vector<float>& got, const std::vector<float>& want) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-// The network with `pass` disabled and enabled gives the same outputs (two input draws), and
-// the enabled build has `fewer` fewer layers.
-void expectEquivalent(const NetFn& fn, const std::string& pass, int fewer) {
-  for (uint32_t seed : {11u, 97u}) {
-    RunResult off = buildAndRun(fn, {pass}, seed);
-    RunResult on = buildAndRun(fn, {}, seed);
-    ASSERT_EQ(off.outputs.size(), on.outputs.size());
-    ASSERT_FALSE(on.outputs.empty());
-    for (size_t i = 0; i < on.outputs.size(); ++i) {
-      ASSERT_EQ(on.outputs[i].size(), off.outputs[i].size());
-      for (float v : on.outputs[i]) ASSERT_TRUE(std::isfinite(v));
-      EXPECT_LE(relError(on.outputs[i], off.outputs[i]), kTol) << pass << " output " << i;
-    }
-    EXPECT_EQ(off.layers - on.layers, fewer) << pass;
-  }
-}
+using namespace testing_passes;
 
 // ---- batchnorm-folding --------------------------------------------------------------------------
 
@@ -199,8 +54,8 @@ NetFn convBn(bool bias, int64_t groups) {
 TEST(BatchNormFolding, ConvBnBecomesOneConv) {
   for (bool bias : {true, false})
     for (int64_t groups : {1, 2}) {
-      EXPECT_EQ(opsAfterPasses(convBn(bias, groups)), ops({"Conv"}));
-      EXPECT_EQ(opsAfterPasses(convBn(bias, groups), {"batchnorm-folding"}),
+      EXPECT_EQ(opsAfter(convBn(bias, groups)), ops({"Conv"}));
+      EXPECT_EQ(opsAfter(convBn(bias, groups), {"batchnorm-folding"}),
                 ops({"Conv", "BatchNormalization"}));
       expectEquivalent(convBn(bias, groups), "batchnorm-folding", 1);
     }
@@ -224,7 +79,7 @@ NetFn deconvBn(int64_t groups) {
 
 TEST(BatchNormFolding, ConvTransposeBnBecomesOneConvTranspose) {
   for (int64_t groups : {1, 2}) {
-    EXPECT_EQ(opsAfterPasses(deconvBn(groups)), ops({"ConvTranspose"}));
+    EXPECT_EQ(opsAfter(deconvBn(groups)), ops({"ConvTranspose"}));
     expectEquivalent(deconvBn(groups), "batchnorm-folding", 1);
   }
 }
@@ -263,7 +118,7 @@ TEST(BatchNormFolding, GemmBnBecomesOneGemm) {
       SCOPED_TRACE(::testing::Message()
                    << "transB=" << transB << " C rank " << (cd ? int(cd->size()) : -1));
       NetFn fn = gemmBn(transB, cd, 0.7f, 0.5f);
-      EXPECT_EQ(opsAfterPasses(fn), ops({"Gemm"}));
+      EXPECT_EQ(opsAfter(fn), ops({"Gemm"}));
       expectEquivalent(fn, "batchnorm-folding", 1);
     }
 }
@@ -297,12 +152,12 @@ NetFn gemmScale() {
 }
 
 TEST(BatchNormFolding, PerChannelMulAddFoldIntoConvAndGemm) {
-  EXPECT_EQ(opsAfterPasses(convScale()), ops({"Conv"}));
-  EXPECT_EQ(opsAfterPasses(convScale(), {"batchnorm-folding"}),
+  EXPECT_EQ(opsAfter(convScale()), ops({"Conv"}));
+  EXPECT_EQ(opsAfter(convScale(), {"batchnorm-folding"}),
             ops({"Conv", "Mul", "Add", "Sub", "Div"}));
   expectEquivalent(convScale(), "batchnorm-folding", 4);
   // matmul-epilogue-fusion would turn the folded Gemm into a FusedMatMul (tested there).
-  EXPECT_EQ(opsAfterPasses(gemmScale(), {"matmul-epilogue-fusion"}), ops({"Gemm"}));
+  EXPECT_EQ(opsAfter(gemmScale(), {"matmul-epilogue-fusion"}), ops({"Gemm"}));
   expectEquivalent(gemmScale(), "batchnorm-folding", 2);
 }
 
@@ -315,7 +170,7 @@ TEST(BatchNormFolding, NotFoldedWhenUnsafe) {
     net.markOutput(*conv->getOutput(0));
     net.markOutput(*addBn(net, k, *conv->getOutput(0), 6, 3)->getOutput(0));
   };
-  EXPECT_EQ(opsAfterPasses(twoUses), ops({"Conv", "BatchNormalization"}));
+  EXPECT_EQ(opsAfter(twoUses), ops({"Conv", "BatchNormalization"}));
   // Weights are a network input, not a constant.
   NetFn dynamicWeights = [](NetworkDefinition& net) {
     Consts k;
@@ -324,7 +179,7 @@ TEST(BatchNormFolding, NotFoldedWhenUnsafe) {
     Tensor* y = op(net, "Conv", {x, w}, {{"kernel_shape", std::vector<int64_t>{3, 3}}});
     net.markOutput(*addBn(net, k, *y, 6, 3)->getOutput(0));
   };
-  EXPECT_EQ(opsAfterPasses(dynamicWeights), ops({"Conv", "BatchNormalization"}));
+  EXPECT_EQ(opsAfter(dynamicWeights), ops({"Conv", "BatchNormalization"}));
   // A Mul by a constant that varies along the spatial axes, and an Add of a non-constant.
   NetFn notPerChannel = [](NetworkDefinition& net) {
     Consts k;
@@ -336,7 +191,7 @@ TEST(BatchNormFolding, NotFoldedWhenUnsafe) {
     Tensor* z = op(net, "Add", {conv2->getOutput(0), conv2->getOutput(0)});
     net.markOutput(*z);
   };
-  EXPECT_EQ(opsAfterPasses(notPerChannel), ops({"Conv", "Mul", "Conv", "Add"}));
+  EXPECT_EQ(opsAfter(notPerChannel), ops({"Conv", "Mul", "Conv", "Add"}));
   // BN after a Relu (no weights to fold into).
   NetFn afterRelu = [](NetworkDefinition& net) {
     Consts k;
@@ -344,7 +199,7 @@ TEST(BatchNormFolding, NotFoldedWhenUnsafe) {
     Layer* r = net.addActivation(*x, ActivationType::kRELU);
     net.markOutput(*addBn(net, k, *r->getOutput(0), 6, 3)->getOutput(0));
   };
-  EXPECT_EQ(opsAfterPasses(afterRelu), ops({"Relu", "BatchNormalization"}));
+  EXPECT_EQ(opsAfter(afterRelu), ops({"Relu", "BatchNormalization"}));
 }
 
 // ---- layernorm-fusion ---------------------------------------------------------------------------
@@ -412,7 +267,7 @@ TEST(LayerNormFusion, DecomposedFormsBecomeOneLayerNormalization) {
   const int layers[] = {9, 10, 9, 7, 9, 8};
   for (size_t i = 0; i < specs.size(); ++i) {
     SCOPED_TRACE(::testing::Message() << "spec " << i);
-    EXPECT_EQ(opsAfterPasses(decomposedLayerNorm(specs[i])), ops({"LayerNormalization"}));
+    EXPECT_EQ(opsAfter(decomposedLayerNorm(specs[i])), ops({"LayerNormalization"}));
     expectEquivalent(decomposedLayerNorm(specs[i]), "layernorm-fusion", layers[i] - 1);
   }
   // Against LayerNorm in double over rows of 8 (gamma and beta as decomposedLayerNorm draws them).
@@ -435,22 +290,21 @@ TEST(LayerNormFusion, DecomposedFormsBecomeOneLayerNormalization) {
 TEST(LayerNormFusion, NotFusedWhenUnsafe) {
   LnSpec twoUses;
   twoUses.varAlsoOutput = true;
-  EXPECT_EQ(opsAfterPasses(decomposedLayerNorm(twoUses)).count("LayerNormalization"), 0u);
+  EXPECT_EQ(opsAfter(decomposedLayerNorm(twoUses)).count("LayerNormalization"), 0u);
   LnSpec dynamicEps;
   dynamicEps.epsInput = true;
-  EXPECT_EQ(opsAfterPasses(decomposedLayerNorm(dynamicEps)).count("LayerNormalization"), 0u);
+  EXPECT_EQ(opsAfter(decomposedLayerNorm(dynamicEps)).count("LayerNormalization"), 0u);
   LnSpec wrongAxis;
   wrongAxis.axis = 1;
-  EXPECT_EQ(opsAfterPasses(decomposedLayerNorm(wrongAxis)).count("LayerNormalization"), 0u);
+  EXPECT_EQ(opsAfter(decomposedLayerNorm(wrongAxis)).count("LayerNormalization"), 0u);
   LnSpec wrongAxisAttr;
   wrongAxisAttr.axesInput = false;
   wrongAxisAttr.axis = 1;
-  EXPECT_EQ(opsAfterPasses(decomposedLayerNorm(wrongAxisAttr)).count("LayerNormalization"), 0u);
+  EXPECT_EQ(opsAfter(decomposedLayerNorm(wrongAxisAttr)).count("LayerNormalization"), 0u);
   // A gamma that is not per channel stays as a Mul after the fused layer (and beta with it).
   LnSpec fullGamma;
   fullGamma.gammaFull = true;
-  EXPECT_EQ(opsAfterPasses(decomposedLayerNorm(fullGamma)),
-            ops({"LayerNormalization", "Mul", "Add"}));
+  EXPECT_EQ(opsAfter(decomposedLayerNorm(fullGamma)), ops({"LayerNormalization", "Mul", "Add"}));
   expectEquivalent(decomposedLayerNorm(fullGamma), "layernorm-fusion", 6);
 }
 
@@ -500,8 +354,8 @@ NetFn geluTanh(int form, float coeff = 0.044715f) {
 TEST(GeluFusion, ErfFormsBecomeOneGelu) {
   for (int form = 0; form < 4; ++form) {
     SCOPED_TRACE(::testing::Message() << "form " << form);
-    EXPECT_EQ(opsAfterPasses(geluErf(form)), ops({"Gelu", "Relu"}));
-    EXPECT_EQ(opsAfterPasses(geluErf(form), {"gelu-fusion"}).count("Erf"), 1u);
+    EXPECT_EQ(opsAfter(geluErf(form)), ops({"Gelu", "Relu"}));
+    EXPECT_EQ(opsAfter(geluErf(form), {"gelu-fusion"}).count("Erf"), 1u);
     expectEquivalent(geluErf(form), "gelu-fusion", 4);
   }
   // Against the formula in double: Relu(0.5 x (1 + erf(x / sqrt 2))).
@@ -518,7 +372,7 @@ TEST(GeluFusion, ErfFormsBecomeOneGelu) {
 TEST(GeluFusion, TanhFormsBecomeOneGelu) {
   for (int form = 0; form < 2; ++form) {
     SCOPED_TRACE(::testing::Message() << "form " << form);
-    EXPECT_EQ(opsAfterPasses(geluTanh(form)), ops({"Gelu"}));
+    EXPECT_EQ(opsAfter(geluTanh(form)), ops({"Gelu"}));
     expectEquivalent(geluTanh(form), "gelu-fusion", form == 0 ? 7 : 8);
   }
   // The fused layer is the tanh approximation (not the erf form), against the formula in double.
@@ -537,11 +391,11 @@ TEST(GeluFusion, TanhFormsBecomeOneGelu) {
 
 TEST(GeluFusion, NotFusedWhenUnsafe) {
   // Constants off by more than 1e-6.
-  EXPECT_EQ(opsAfterPasses(geluErf(0, 0.5001f)).count("Gelu"), 0u);
-  EXPECT_EQ(opsAfterPasses(geluErf(2, 0.5f, 1.4143f)).count("Gelu"), 0u);
-  EXPECT_EQ(opsAfterPasses(geluTanh(0, 0.0447f)).count("Gelu"), 0u);
+  EXPECT_EQ(opsAfter(geluErf(0, 0.5001f)).count("Gelu"), 0u);
+  EXPECT_EQ(opsAfter(geluErf(2, 0.5f, 1.4143f)).count("Gelu"), 0u);
+  EXPECT_EQ(opsAfter(geluTanh(0, 0.0447f)).count("Gelu"), 0u);
   // The Erf's output is also used elsewhere.
-  EXPECT_EQ(opsAfterPasses(geluErf(0, 0.5f, 1.41421356f, true)).count("Gelu"), 0u);
+  EXPECT_EQ(opsAfter(geluErf(0, 0.5f, 1.41421356f, true)).count("Gelu"), 0u);
   // Erf of a different tensor than the one multiplied.
   NetFn otherTensor = [](NetworkDefinition& net) {
     Consts k;
@@ -552,7 +406,7 @@ TEST(GeluFusion, NotFusedWhenUnsafe) {
            {op(net, "Erf", {op(net, "Div", {z, k.scalar(net, 1.41421356f)})}), k.scalar(net, 1.f)});
     net.markOutput(*op(net, "Mul", {op(net, "Mul", {x, t}), k.scalar(net, 0.5f)}));
   };
-  EXPECT_EQ(opsAfterPasses(otherTensor).count("Gelu"), 0u);
+  EXPECT_EQ(opsAfter(otherTensor).count("Gelu"), 0u);
 }
 
 // ---- transpose-reshape-cancellation -------------------------------------------------------------
@@ -570,16 +424,16 @@ NetFn transposes(std::vector<int64_t> p1, std::vector<int64_t> p2, bool innerAls
 
 TEST(TransposeReshapeCancellation, TransposePairs) {
   NetFn composed = transposes({0, 2, 1, 3}, {0, 3, 1, 2});
-  EXPECT_EQ(opsAfterPasses(composed), ops({"Relu", "Transpose", "Sigmoid"}));
+  EXPECT_EQ(opsAfter(composed), ops({"Relu", "Transpose", "Sigmoid"}));
   expectEquivalent(composed, "transpose-reshape-cancellation", 1);
   NetFn inverse = transposes({0, 2, 3, 1}, {0, 3, 1, 2});
-  EXPECT_EQ(opsAfterPasses(inverse), ops({"Relu", "Sigmoid"}));
+  EXPECT_EQ(opsAfter(inverse), ops({"Relu", "Sigmoid"}));
   expectEquivalent(inverse, "transpose-reshape-cancellation", 2);
   // The inner one is still needed by its other reader; the outer one reads x directly.
   NetFn shared = transposes({0, 2, 1, 3}, {3, 2, 1, 0}, true);
-  EXPECT_EQ(opsAfterPasses(shared), ops({"Relu", "Transpose", "Transpose", "Sigmoid"}));
+  EXPECT_EQ(opsAfter(shared), ops({"Relu", "Transpose", "Transpose", "Sigmoid"}));
   expectEquivalent(shared, "transpose-reshape-cancellation", 0);
-  EXPECT_EQ(opsAfterPasses(composed, {"transpose-reshape-cancellation"}),
+  EXPECT_EQ(opsAfter(composed, {"transpose-reshape-cancellation"}),
             ops({"Relu", "Transpose", "Transpose", "Sigmoid"}));
 }
 
@@ -597,19 +451,19 @@ NetFn reshapes(std::vector<int64_t> s1, std::vector<int64_t> s2, bool innerAlsoO
 
 TEST(TransposeReshapeCancellation, ReshapePairs) {
   NetFn plain = reshapes({6, 4}, {4, -1});
-  EXPECT_EQ(opsAfterPasses(plain), ops({"Relu", "Reshape", "Sigmoid"}));
+  EXPECT_EQ(opsAfter(plain), ops({"Relu", "Reshape", "Sigmoid"}));
   expectEquivalent(plain, "transpose-reshape-cancellation", 1);
   // A 0 in the outer target copies a dim of the inner result: replaced by the static shape.
   NetFn zero = reshapes({6, 4}, {0, 2, 2});
-  EXPECT_EQ(opsAfterPasses(zero), ops({"Relu", "Reshape", "Sigmoid"}));
+  EXPECT_EQ(opsAfter(zero), ops({"Relu", "Reshape", "Sigmoid"}));
   expectEquivalent(zero, "transpose-reshape-cancellation", 1);
   // Not rewritten: the inner result has another use; a 0 target with a dynamic shape.
-  EXPECT_EQ(opsAfterPasses(reshapes({6, 4}, {4, 6}, true)),
+  EXPECT_EQ(opsAfter(reshapes({6, 4}, {4, 6}, true)),
             ops({"Relu", "Reshape", "Reshape", "Sigmoid"}));
-  EXPECT_EQ(opsAfterPasses(reshapes({-1, 4}, {0, 2, 2}, false, true)),
+  EXPECT_EQ(opsAfter(reshapes({-1, 4}, {0, 2, 2}, false, true)),
             ops({"Relu", "Reshape", "Reshape", "Sigmoid"}));
   // Dynamic batch, constant outer target without 0: rewritten.
-  EXPECT_EQ(opsAfterPasses(reshapes({-1, 4}, {-1, 2, 2}, false, true)),
+  EXPECT_EQ(opsAfter(reshapes({-1, 4}, {-1, 2, 2}, false, true)),
             ops({"Relu", "Reshape", "Sigmoid"}));
 }
 
@@ -622,7 +476,7 @@ TEST(TransposeReshapeCancellation, ReshapeFromShapeTensorInputStays) {
     Tensor* a = net.addReshape(*x, *target)->getOutput(0);
     net.markOutput(*net.addReshape(*a, {4, 6})->getOutput(0));
   };
-  EXPECT_EQ(opsAfterPasses(fromInput), ops({"Reshape", "Reshape"}));
+  EXPECT_EQ(opsAfter(fromInput), ops({"Reshape", "Reshape"}));
   // A target computed from Shape(x) of a dynamic input is not a shape tensor: rewritten.
   NetFn fromShape = [](NetworkDefinition& net) {
     Tensor* x = net.addInput("x", DataType::kFLOAT, {-1, 3, 4});
@@ -638,7 +492,7 @@ TEST(TransposeReshapeCancellation, ReshapeFromShapeTensorInputStays) {
     Tensor* a = net.addReshape(*r, *target)->getOutput(0);
     net.markOutput(*net.addReshape(*a, {-1, 6})->getOutput(0));
   };
-  std::multiset<std::string> after = opsAfterPasses(fromShape);
+  std::multiset<std::string> after = opsAfter(fromShape);
   EXPECT_EQ(after.count("Reshape"), 1u);
 }
 

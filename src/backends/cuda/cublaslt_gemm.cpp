@@ -297,25 +297,20 @@ std::string LtGemm::timingKey() const {
       s.allowTF32 ? " tf32" : "", s.structAlign);
 }
 
-int ltTacticCount(const LtGemm* gemm) { return gemm ? std::max(1, gemm->numCandidates()) : 1; }
+int LtGemmKernel::tacticCount() const { return mGemm ? std::max(1, mGemm->numCandidates()) : 1; }
 
-std::string ltTacticId(const LtGemm* gemm, int i) {
-  if (!gemm || i < 0 || i >= gemm->numCandidates()) return "";
+std::string LtGemmKernel::tacticId(int i) const {
+  if (!mGemm || i < 0 || i >= mGemm->numCandidates()) return "";
   return strFormat("cublaslt:candidate=%d", i);
 }
 
-Status ltSelectTactic(LtGemm* gemm, int i) {
-  if (!gemm) {
-    return i == 0 ? Status::ok()
-                  : internalError("cuBLASLt tactic %d of a kernel without cuBLASLt", i);
-  }
-  if (i < 0 || i >= gemm->numCandidates())
-    return internalError("cuBLASLt tactic %d of %d", i, gemm->numCandidates());
-  gemm->selectCandidate(i);
+Status LtGemmKernel::selectTactic(int i) {
+  if (!mGemm) return CudaKernel::selectTactic(i);
+  if (i < 0 || i >= mGemm->numCandidates())
+    return internalError("cuBLASLt tactic %d of %d", i, mGemm->numCandidates());
+  mGemm->selectCandidate(i);
   return Status::ok();
 }
-
-std::string ltTimingKey(const LtGemm* gemm) { return gemm ? gemm->timingKey() : ""; }
 
 std::string LtGemm::tactic() const {
   if (!mImpl) return "cublasLt (not initialized)";

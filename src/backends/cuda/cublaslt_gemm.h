@@ -84,12 +84,20 @@ class LtGemm {
   std::unique_ptr<Impl> mImpl;
 };
 
-// CudaKernel's tactic methods for kernels whose alternatives are the candidates of one LtGemm
-// (null when the kernel does not run cuBLASLt: one tactic). Ids: "cublaslt:candidate=<i>".
-int ltTacticCount(const LtGemm* gemm);
-std::string ltTacticId(const LtGemm* gemm, int i);
-Status ltSelectTactic(LtGemm* gemm, int i);
-std::string ltTimingKey(const LtGemm* gemm);
+// Base of the kernels that run one LtGemm (MatMul, Gemm, FusedMatMul): its workspace, and its
+// candidates as the kernel's tactics (ids "cublaslt:candidate=<i>"). mGemm is null when the
+// kernel does not run cuBLASLt for the prepared shapes (one tactic then).
+class LtGemmKernel : public CudaKernel {
+ public:
+  size_t workspaceSize() const override { return mGemm ? mGemm->workspaceSize() : 0; }
+  int tacticCount() const override;
+  std::string tacticId(int i) const override;
+  Status selectTactic(int i) override;
+  std::string timingKey() const override { return mGemm ? mGemm->timingKey() : ""; }
+
+ protected:
+  std::unique_ptr<LtGemm> mGemm;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers in kernels_linear_util.cu

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "backends/cuda/fused_epilogue.h"
+#include "backends/cuda/reduce_util.cuh"
 
 namespace kiln::cuda {
 
@@ -16,31 +17,10 @@ constexpr int kEpilogueThreads = 256;
 // ---------------------------------------------------------------------------------------------
 // FusedMatMul: bias over the last dim, then the activation.
 
-// Storage <-> compute value: float for float32/float16/bfloat16, double for float64.
-template <typename T>
-struct EpiNum {
-  using C = float;
-  static __device__ __forceinline__ float load(T v) { return static_cast<float>(v); }
-  static __device__ __forceinline__ T store(float v) { return static_cast<T>(v); }
-};
-template <>
-struct EpiNum<__half> {
-  using C = float;
-  static __device__ __forceinline__ float load(__half v) { return __half2float(v); }
-  static __device__ __forceinline__ __half store(float v) { return __float2half_rn(v); }
-};
-template <>
-struct EpiNum<__nv_bfloat16> {
-  using C = float;
-  static __device__ __forceinline__ float load(__nv_bfloat16 v) { return __bfloat162float(v); }
-  static __device__ __forceinline__ __nv_bfloat16 store(float v) { return __float2bfloat16_rn(v); }
-};
-template <>
-struct EpiNum<double> {
-  using C = double;
-  static __device__ __forceinline__ double load(double v) { return v; }
-  static __device__ __forceinline__ double store(double v) { return v; }
-};
+// Storage <-> compute value (reduce_util.cuh): float for float32/float16/bfloat16, double for
+// float64; one rounding at the store.
+using ru::load;
+using ru::store;
 
 struct EpiAct {
   ir::FusedActivation kind;
@@ -49,11 +29,10 @@ struct EpiAct {
 
 template <typename T>
 __device__ __forceinline__ T epiApply(T v, const T* bias, int64_t j, const EpiAct& act) {
-  using N = EpiNum<T>;
-  using C = typename N::C;
-  C x = N::load(v);
-  if (bias != nullptr) x += N::load(bias[j]);
-  return N::store(ir::applyFusedActivation<C>(act.kind, static_cast<C>(act.alpha),
+  using C = typename ru::Num<T>::M;
+  C x = load(v);
+  if (bias != nullptr) x += load(bias[j]);
+  return store<T>(ir::applyFusedActivation<C>(act.kind, static_cast<C>(act.alpha),
                                               static_cast<C>(act.beta), x));
 }
 
@@ -136,12 +115,11 @@ namespace {
 template <typename T>
 __device__ __forceinline__ T convEpiValue(T v, const T* bias, int64_t c, bool hasZ, T zv,
                                           const EpiAct& act) {
-  using N = EpiNum<T>;
-  using C = typename N::C;
-  C x = N::load(v);
-  if (bias != nullptr) x += N::load(bias[c]);
-  if (hasZ) x += N::load(zv);
-  return N::store(ir::applyFusedActivation<C>(act.kind, static_cast<C>(act.alpha),
+  using C = typename ru::Num<T>::M;
+  C x = load(v);
+  if (bias != nullptr) x += load(bias[c]);
+  if (hasZ) x += load(zv);
+  return store<T>(ir::applyFusedActivation<C>(act.kind, static_cast<C>(act.alpha),
                                               static_cast<C>(act.beta), x));
 }
 

@@ -34,7 +34,7 @@ bool isFusedMatMulType(DataType t) {
          t == DataType::kDOUBLE;
 }
 
-class FusedMatMulKernel final : public CudaKernel {
+class FusedMatMulKernel final : public LtGemmKernel {
  public:
   Status prepare(const PrepareContext& ctx) override {
     mGemm.reset();
@@ -90,6 +90,15 @@ class FusedMatMulKernel final : public CudaKernel {
     spec.allowTF32 = ctx.allowTF32;
     KILN_ASSIGN_OR_RETURN(cublasLtContext * lt, ctx.libs.cublasLt());
     const std::string who = ctx.node.describe();
+    // Creates the GEMM for `spec`; kUnsupported when cuBLASLt has no algorithm for it.
+    auto tryLt = [&]() -> Status {
+      auto gemm = std::make_unique<LtGemm>();
+      KILN_RETURN_IF_ERROR(gemm->init(lt, spec, who));
+      mGemm = std::move(gemm);
+      mMode = Mode::kLt;
+      mLtEpilogue = LtGemm::epilogueName(spec);
+      return Status::ok();
+    };
 
     // 1. The epilogue that does the most (float64: none).
     if (mType != DataType::kDOUBLE) {
@@ -101,12 +110,8 @@ class FusedMatMulKernel final : public CudaKernel {
                  : mAct.kind == ir::FusedActivation::kGeluTanh && mType != DataType::kFLOAT
                      ? LtGemmSpec::Act::kGeluTanh
                      : LtGemmSpec::Act::kNone;
-      auto gemm = std::make_unique<LtGemm>();
-      const Status st = gemm->init(lt, spec, who);
+      const Status st = tryLt();
       if (st.isOk()) {
-        mGemm = std::move(gemm);
-        mMode = Mode::kLt;
-        mLtEpilogue = LtGemm::epilogueName(spec);
         mKernelBias = false;
         mKernelAct = spec.act == LtGemmSpec::Act::kNone ? mAct : ir::FusedActivationParams{};
         return Status::ok();
@@ -119,14 +124,8 @@ class FusedMatMulKernel final : public CudaKernel {
     spec.act = LtGemmSpec::Act::kNone;
     mKernelBias = mHasBias;
     mKernelAct = mAct;
-    auto gemm = std::make_unique<LtGemm>();
-    const Status st = gemm->init(lt, spec, who);
-    if (st.isOk()) {
-      mGemm = std::move(gemm);
-      mMode = Mode::kLt;
-      mLtEpilogue = LtGemm::epilogueName(spec);
-      return Status::ok();
-    }
+    const Status st = tryLt();
+    if (st.isOk()) return Status::ok();
     if (st.code() != StatusCode::kUnsupported) return st;
     // 3. The direct GEMM kernel (float accumulation; double for double).
     if (!mFallbackReason.empty()) mFallbackReason += "; ";
@@ -143,12 +142,6 @@ class FusedMatMulKernel final : public CudaKernel {
     mMode = Mode::kNaive;
     return Status::ok();
   }
-
-  size_t workspaceSize() const override { return mGemm ? mGemm->workspaceSize() : 0; }
-  int tacticCount() const override { return ltTacticCount(mGemm.get()); }
-  std::string tacticId(int i) const override { return ltTacticId(mGemm.get(), i); }
-  Status selectTactic(int i) override { return ltSelectTactic(mGemm.get(), i); }
-  std::string timingKey() const override { return ltTimingKey(mGemm.get()); }
 
   Status enqueue(const LaunchContext& ctx) override {
     const CudaTensor& y = ctx.outputs[0];
@@ -200,7 +193,6 @@ class FusedMatMulKernel final : public CudaKernel {
   bool mHasBias = false;
   ir::FusedActivationParams mAct;
   int64_t mRows = 0, mN = 0;
-  std::unique_ptr<LtGemm> mGemm;
   std::string mLtEpilogue;
   // What launchMatMulEpilogue does after the GEMM (nothing when neither is set).
   bool mKernelBias = false;

@@ -52,7 +52,7 @@ StatusOr<std::unique_ptr<CudaKernel>> makeKernel(const ir::Node&) {
 // ---------------------------------------------------------------------------------------------
 // MatMul (numpy semantics)
 
-class MatMulKernel final : public CudaKernel {
+class MatMulKernel final : public LtGemmKernel {
  public:
   Status prepare(const PrepareContext& ctx) override {
     mGemm.reset();
@@ -210,12 +210,6 @@ class MatMulKernel final : public CudaKernel {
     return Status::ok();
   }
 
-  size_t workspaceSize() const override { return mGemm ? mGemm->workspaceSize() : 0; }
-  int tacticCount() const override { return ltTacticCount(mGemm.get()); }
-  std::string tacticId(int i) const override { return ltTacticId(mGemm.get(), i); }
-  Status selectTactic(int i) override { return ltSelectTactic(mGemm.get(), i); }
-  std::string timingKey() const override { return ltTimingKey(mGemm.get()); }
-
   Status enqueue(const LaunchContext& ctx) override {
     const CudaTensor& y = ctx.outputs[0];
     switch (mMode) {
@@ -257,7 +251,6 @@ class MatMulKernel final : public CudaKernel {
   enum class Mode { kEmpty, kZero, kNaive, kLt };
   Mode mMode = Mode::kEmpty;
   DataType mType = DataType::kFLOAT;
-  std::unique_ptr<LtGemm> mGemm;
   std::vector<int64_t> mLoopA, mLoopB, mLoopY;  // per-call element offsets (at least one call)
   NaiveGemmParams mNaive;
   std::string mFallbackReason;
@@ -266,7 +259,7 @@ class MatMulKernel final : public CudaKernel {
 // ---------------------------------------------------------------------------------------------
 // Gemm: Y = alpha * op(A) * op(B) + beta * C, C unidirectionally broadcast to [M, N]
 
-class GemmKernel final : public CudaKernel {
+class GemmKernel final : public LtGemmKernel {
  public:
   Status prepare(const PrepareContext& ctx) override {
     mGemm.reset();
@@ -403,12 +396,6 @@ class GemmKernel final : public CudaKernel {
     return Status::ok();
   }
 
-  size_t workspaceSize() const override { return mGemm ? mGemm->workspaceSize() : 0; }
-  int tacticCount() const override { return ltTacticCount(mGemm.get()); }
-  std::string tacticId(int i) const override { return ltTacticId(mGemm.get(), i); }
-  Status selectTactic(int i) override { return ltSelectTactic(mGemm.get(), i); }
-  std::string timingKey() const override { return ltTimingKey(mGemm.get()); }
-
   Status enqueue(const LaunchContext& ctx) override {
     const CudaTensor& y = ctx.outputs[0];
     const void* c = mHasC ? ctx.inputs[2].data : nullptr;
@@ -452,7 +439,6 @@ class GemmKernel final : public CudaKernel {
   enum class Mode { kEmpty, kZeroK, kNaive, kLt };
   Mode mMode = Mode::kEmpty;
   DataType mType = DataType::kFLOAT;
-  std::unique_ptr<LtGemm> mGemm;
   bool mHasC = false, mCopyC = false;
   int64_t mCRows = 1, mCCols = 1, mM = 0, mN = 0;
   double mAlpha = 1.0, mBeta = 1.0;
