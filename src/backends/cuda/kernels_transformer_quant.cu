@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "backends/cuda/cuda_kernel.h"
+#include "backends/cuda/reduce_util.cuh"
 #include "ir/window_params.h"
 
 namespace kiln::cuda {
@@ -984,34 +985,7 @@ struct FlashParams {
   int64_t mlen = 0;           // the mask's last dim: keys at or past it are masked
 };
 
-template <typename T>
-__device__ __forceinline__ float faToFloat(T v);
-template <>
-__device__ __forceinline__ float faToFloat<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ float faToFloat<__half>(__half v) {
-  return __half2float(v);
-}
-template <>
-__device__ __forceinline__ float faToFloat<__nv_bfloat16>(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-template <typename T>
-__device__ __forceinline__ T faFromFloat(float v);
-template <>
-__device__ __forceinline__ float faFromFloat<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __half faFromFloat<__half>(float v) {
-  return __float2half_rn(v);
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 faFromFloat<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+// float <-> storage type: ru::load / ru::store (reduce_util.cuh).
 
 constexpr size_t faAlign(size_t n) { return (n + 127) / 128 * 128; }
 
@@ -1044,7 +1018,7 @@ __device__ __forceinline__ float faMaskBias(const FlashParams& p, const void* ma
   const int64_t mi = b * p.ms[0] + h * p.ms[1] + i * p.ms[2] + j;
   switch (p.mask) {
     case FaMask::kFloat32: return static_cast<const float*>(mask)[mi];
-    case FaMask::kSameAsQ: return faToFloat<T>(static_cast<const T*>(mask)[mi]);
+    case FaMask::kSameAsQ: return ru::load(static_cast<const T*>(mask)[mi]);
     case FaMask::kBool: return static_cast<const uint8_t*>(mask)[mi] != 0 ? 0.f : kNegInfF;
     default: return 0.f;
   }
@@ -1071,7 +1045,7 @@ __global__ void __launch_bounds__(kFaThreads)
   const T* qb = q + b * p.q.b + h * p.q.h;
   const T* kb = k + b * p.k.b + hk * p.k.h;
   const T* vb = v + b * p.v.b + hk * p.v.h;
-  const T zero = faFromFloat<T>(0.f);
+  const T zero = ru::store<T>(0.f);
 
   // Q tile (zero past Sq and D) and O = 0.
   for (int idx = tid; idx < kFaRows * kDP; idx += kFaThreads) {
@@ -1123,11 +1097,11 @@ __global__ void __launch_bounds__(kFaThreads)
 #pragma unroll
       for (int r = 0; r < 16; ++r) acc[r][0] = acc[r][1] = 0.f;
       for (int c = 0; c < kDP; ++c) {
-        const float k0v = faToFloat<T>(sK[lane * L::kLdt + c]);
-        const float k1v = faToFloat<T>(sK[(lane + 32) * L::kLdt + c]);
+        const float k0v = ru::load(sK[lane * L::kLdt + c]);
+        const float k1v = ru::load(sK[(lane + 32) * L::kLdt + c]);
 #pragma unroll
         for (int r = 0; r < 16; ++r) {
-          const float qv = faToFloat<T>(sQ[(rowBase + r) * L::kLdt + c]);
+          const float qv = ru::load(sQ[(rowBase + r) * L::kLdt + c]);
           acc[r][0] = fmaf(qv, k0v, acc[r][0]);
           acc[r][1] = fmaf(qv, k1v, acc[r][1]);
         }
@@ -1167,12 +1141,12 @@ __global__ void __launch_bounds__(kFaThreads)
         p0 = expf(z[0] - mNew);        // 0 for masked keys
         p1 = expf(z[1] - mNew);
       }
-      const T pt0 = faFromFloat<T>(p0), pt1 = faFromFloat<T>(p1);
+      const T pt0 = ru::store<T>(p0), pt1 = ru::store<T>(p1);
       sP[(rowBase + r) * L::kLdp + lane] = pt0;
       sP[(rowBase + r) * L::kLdp + lane + 32] = pt1;
       // l sums the probabilities as they enter P V (rounded to T).
-      const float sum = warpAllReduce(faToFloat<T>(pt0) + faToFloat<T>(pt1),
-                                      [](float a, float c) { return a + c; });
+      const float sum =
+          warpAllReduce(ru::load(pt0) + ru::load(pt1), [](float a, float c) { return a + c; });
       lRow[r] = lRow[r] * alpha + sum;
       mRow[r] = mNew;
       float* o = sO + (rowBase + r) * L::kLdo;
@@ -1203,7 +1177,7 @@ __global__ void __launch_bounds__(kFaThreads)
         for (int c = lane; c < kDP; c += 32) {
           float acc = o[c];
           for (int kk = 0; kk < kFaKeys; ++kk)
-            acc = fmaf(faToFloat<T>(pr[kk]), faToFloat<T>(sV[kk * L::kLdt + c]), acc);
+            acc = fmaf(ru::load(pr[kk]), ru::load(sV[kk * L::kLdt + c]), acc);
           o[c] = acc;
         }
       }
@@ -1222,7 +1196,7 @@ __global__ void __launch_bounds__(kFaThreads)
     const int64_t base =
         p.is4d ? ((b * p.hq + h) * p.lq + i) * p.d : (b * p.lq + i) * p.hq * p.d + h * p.d;
     for (int c = lane; c < p.d; c += 32)
-      y[base + c] = faFromFloat<T>(lRow[r] > 0.f ? o[c] * inv : 0.f);
+      y[base + c] = ru::store<T>(lRow[r] > 0.f ? o[c] * inv : 0.f);
   }
 }
 
