@@ -229,8 +229,7 @@ StatusOr<std::vector<int64_t>> parseDims(std::string_view text) {
   }
   if (dims.size() > static_cast<size_t>(Dims::kMaxDims))
     return invalidArgument("dimensions '%.*s': %zu dims, at most %d are supported",
-                           static_cast<int>(text.size()), text.data(), dims.size(),
-                           Dims::kMaxDims);
+                           static_cast<int>(text.size()), text.data(), dims.size(), Dims::kMaxDims);
   return dims;
 }
 
@@ -238,8 +237,9 @@ StatusOr<std::vector<ShapeSpec>> parseShapeSpecs(std::string_view text) {
   std::vector<ShapeSpec> out;
   std::set<std::string> seen;
   for (std::string_view item : split(text, ',')) {
-    if (trim(item).empty()) return invalidArgument("shapes '%.*s': an empty entry",
-                                                   static_cast<int>(text.size()), text.data());
+    if (trim(item).empty())
+      return invalidArgument("shapes '%.*s': an empty entry", static_cast<int>(text.size()),
+                             text.data());
     auto nv = splitNameValue(item);
     if (!nv.isOk()) return nv.status().withContext("shape spec");
     auto dims = parseDims(nv->second);
@@ -263,8 +263,10 @@ StatusOr<uint64_t> parseSize(std::string_view text) {
   // Only digits with at most one '.': no signs, exponents or hex.
   int dots = 0;
   for (char c : s) {
-    if (c == '.') ++dots;
-    else if (!std::isdigit(static_cast<unsigned char>(c))) dots = 99;
+    if (c == '.')
+      ++dots;
+    else if (!std::isdigit(static_cast<unsigned char>(c)))
+      dots = 99;
   }
   if (s.empty() || dots > 1 || s == ".")
     return invalidArgument("size '%.*s' is not a number with an optional K, M or G suffix",
@@ -288,6 +290,51 @@ StatusOr<std::map<std::string, uint64_t>> parseMemPoolSpec(std::string_view text
     if (!bytes.isOk()) return bytes.status().withContext("memory pool '" + nv->first + "'");
     out["workspace"] = *bytes;
   }
+  return out;
+}
+
+StatusOr<std::vector<std::pair<std::string, DataType>>> parseLayerPrecisions(
+    std::string_view text) {
+  std::string spec(text);
+  std::string where = "--layerPrecisions";
+  if (!spec.empty() && spec[0] == '@') {
+    const std::string path = spec.substr(1);
+    std::ifstream f(path);
+    if (!f) return invalidArgument("--layerPrecisions: cannot read the file '%s'", path.c_str());
+    spec.clear();
+    std::string line;
+    while (std::getline(f, line)) {
+      const size_t hash = line.find('#');
+      if (hash != std::string::npos) line.resize(hash);
+      if (!trim(line).empty())
+        spec += std::string(spec.empty() ? "" : ",") + std::string(trim(line));
+    }
+    where += " file '" + path + "'";
+  }
+  std::vector<std::pair<std::string, DataType>> out;
+  for (std::string_view item : split(spec, ',')) {
+    const std::string_view entry = trim(item);
+    if (entry.empty()) continue;
+    const size_t colon = entry.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == entry.size())
+      return invalidArgument("%s: '%s' is not <layer>:<precision>", where.c_str(),
+                             std::string(entry).c_str());
+    const std::string layer(trim(entry.substr(0, colon)));
+    std::string prec(trim(entry.substr(colon + 1)));
+    std::transform(prec.begin(), prec.end(), prec.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    DataType t;
+    if (prec == "fp32" || prec == "float32" || prec == "float") {
+      t = DataType::kFLOAT;
+    } else if (prec == "fp16" || prec == "float16" || prec == "half") {
+      t = DataType::kHALF;
+    } else {
+      return invalidArgument("%s: precision '%s' of layer '%s' is not fp32 or fp16", where.c_str(),
+                             prec.c_str(), layer.c_str());
+    }
+    out.emplace_back(layer, t);
+  }
+  if (out.empty()) return invalidArgument("%s: no <layer>:<precision> entry", where.c_str());
   return out;
 }
 
@@ -321,8 +368,8 @@ StatusOr<uint64_t> tensorBytes(const Dims& dims, DataType type, const std::strin
                              dims.toString().c_str());
     uint64_t d = static_cast<uint64_t>(dims.d[i]);
     if (d != 0 && bytes > kLimit / d)
-      return resourceExhausted("tensor '%s': shape %s (%s) is too large to allocate",
-                               name.c_str(), dims.toString().c_str(), dataTypeName(type));
+      return resourceExhausted("tensor '%s': shape %s (%s) is too large to allocate", name.c_str(),
+                               dims.toString().c_str(), dataTypeName(type));
     bytes *= d;
   }
   return bytes;
@@ -335,8 +382,9 @@ StatusOr<std::vector<uint8_t>> readTensorFile(const std::string& path, const std
     return ioError("input '%s': file '%s' does not exist or is not a regular file",
                    inputName.c_str(), path.c_str());
   uint64_t actual = std::filesystem::file_size(path, ec);
-  if (ec) return ioError("input '%s': cannot read '%s': %s", inputName.c_str(), path.c_str(),
-                         ec.message().c_str());
+  if (ec)
+    return ioError("input '%s': cannot read '%s': %s", inputName.c_str(), path.c_str(),
+                   ec.message().c_str());
   KILN_ASSIGN_OR_RETURN(uint64_t expected, tensorBytes(dims, type, inputName));
   if (actual != expected)
     return invalidArgument(
@@ -346,8 +394,8 @@ StatusOr<std::vector<uint8_t>> readTensorFile(const std::string& path, const std
         dataTypeSize(type));
   std::vector<uint8_t> bytes(expected);
   std::ifstream in(path, std::ios::binary);
-  if (expected > 0 && !in.read(reinterpret_cast<char*>(bytes.data()),
-                               static_cast<std::streamsize>(expected)))
+  if (expected > 0 &&
+      !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(expected)))
     return ioError("input '%s': reading '%s' failed", inputName.c_str(), path.c_str());
   return bytes;
 }

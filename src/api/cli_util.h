@@ -37,7 +37,7 @@ enum class FlagKind {
 };
 
 struct FlagDef {
-  const char* name;       // canonical camelCase name without dashes ("saveEngine")
+  const char* name;  // canonical camelCase name without dashes ("saveEngine")
   FlagKind kind;
   const char* valueName;  // shown in help ("<file>"); empty for bools
   const char* help;
@@ -85,6 +85,11 @@ StatusOr<uint64_t> parseSize(std::string_view text);
 
 // "workspace:1G[,pool:size]" -> {"workspace": bytes}. Only the workspace pool exists in Kiln.
 StatusOr<std::map<std::string, uint64_t>> parseMemPoolSpec(std::string_view text);
+
+// trtexec's --layerPrecisions: "<layer>:<precision>[,...]" (the precision after the last ':'; a
+// layer "*" means every layer), precision fp32|fp16 (also float32/float16/half/float). "@path"
+// reads the spec from a file: entries separated by commas or newlines, '#' starts a comment.
+StatusOr<std::vector<std::pair<std::string, DataType>>> parseLayerPrecisions(std::string_view text);
 
 struct InputFileSpec {
   std::string name;

@@ -474,3 +474,37 @@ def test_profile_reports_every_layer_in_order(kiln_cli, tiny_plan, tmp_path):
     assert "=== Profile (10 iterations) ===" in p.stdout
     for name in engine_layers:
         assert name in p.stdout
+
+
+def test_layer_precisions_pin_layers(kiln_cli, tmp_path):
+    """--layerPrecisions (trtexec's flag): with --fp16, a layer pinned to fp32 keeps float32
+    outputs while the other compute layers run in float16 (layer information); fp16 without --fp16
+    and an unknown layer name fail with a message that says what to do; @file works."""
+    rng = np.random.default_rng(5)
+    w1 = numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w2")
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
+             helper.make_node("MatMul", ["h", "w2"], ["y"], name="mm2")]
+    graph = helper.make_graph(nodes, "two_mm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], [w1, w2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "two_mm.onnx"
+    onnx.save(model, str(path))
+
+    def layer_types(extra):
+        info = tmp_path / "layers.json"
+        ku.run_cli(["run", f"--onnx={path}", "--fp16", "--iterations=1", "--duration=0", "--warmUp=0",
+                    f"--exportLayerInfo={info}"] + extra, kiln_cli)
+        layers = json.loads(info.read_text())["layers"]
+        return {l["name"]: l["outputs"][0]["dtype"] for l in layers if l["type"] == "MatMul"}
+
+    assert layer_types([]) == {"mm1": "float16", "mm2": "float16"}
+    assert layer_types(["--layerPrecisions=mm2:fp32"]) == {"mm1": "float16", "mm2": "float32"}
+    spec = tmp_path / "prec.txt"
+    spec.write_text("# first layer exact\nmm1:fp32\n")
+    assert layer_types([f"--layerPrecisions=@{spec}"]) == {"mm1": "float32", "mm2": "float16"}
+    p = run(kiln_cli, ["run", f"--onnx={path}", "--layerPrecisions=mm1:fp16"])
+    assert_failed(p, "--fp16")
+    p = run(kiln_cli, ["run", f"--onnx={path}", "--fp16", "--layerPrecisions=nosuch:fp32"])
+    assert_failed(p, "no layer named 'nosuch'", "kiln inspect")

@@ -1,6 +1,7 @@
 // Unit tests of the kiln CLI's parsers and formatters (src/api/cli_util.h). Expected values are
 // written out by hand.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -9,7 +10,6 @@
 #include <fstream>
 #include <limits>
 #include <random>
-#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -58,20 +58,20 @@ TEST(CliShapeSpec, QuotedName) {
 
 TEST(CliShapeSpec, RejectsBadSpecs) {
   const char* bad[] = {
-      "x:1x-3",    // negative dim
-      "x:",        // empty dims
-      "1x3",       // no name
-      ":1x3",      // empty name
-      "x:1xx3",    // empty dim
-      "x:1x3x",    // trailing x
-      "x:a",       // not a number
-      "x:1.5",     // not an integer
-      "x:1x3,",    // empty entry
-      "x:1,x:2",   // repeated name
-      "'x:1",      // unclosed quote
-      "'x'1",      // no colon after quoted name
-      "x:1x2x3x4x5x6x7x8x9",             // more than Dims::kMaxDims
-      "x:99999999999999999999999",       // overflow
+      "x:1x-3",                     // negative dim
+      "x:",                         // empty dims
+      "1x3",                        // no name
+      ":1x3",                       // empty name
+      "x:1xx3",                     // empty dim
+      "x:1x3x",                     // trailing x
+      "x:a",                        // not a number
+      "x:1.5",                      // not an integer
+      "x:1x3,",                     // empty entry
+      "x:1,x:2",                    // repeated name
+      "'x:1",                       // unclosed quote
+      "'x'1",                       // no colon after quoted name
+      "x:1x2x3x4x5x6x7x8x9",        // more than Dims::kMaxDims
+      "x:99999999999999999999999",  // overflow
   };
   for (const char* spec : bad) {
     auto s = parseShapeSpecs(spec);
@@ -139,6 +139,45 @@ TEST(CliMemPool, RejectsUnknownPoolAndBadSize) {
   EXPECT_FALSE(parseMemPoolSpec("1G").isOk());
 }
 
+// ---- Layer precisions (trtexec --layerPrecisions) ----------------------------------------------
+
+TEST(CliLayerPrecisions, ParsesSpecAndFile) {
+  auto p = parseLayerPrecisions("*:fp16, /enc/MatMul:fp32,a:b:FP16,pow:float32");
+  ASSERT_TRUE(p.isOk()) << p.status().toString();
+  ASSERT_EQ(p->size(), 4u);
+  EXPECT_EQ((*p)[0], (std::pair<std::string, DataType>{"*", DataType::kHALF}));
+  EXPECT_EQ((*p)[1], (std::pair<std::string, DataType>{"/enc/MatMul", DataType::kFLOAT}));
+  EXPECT_EQ((*p)[2], (std::pair<std::string, DataType>{"a:b", DataType::kHALF}));  // last ':'
+  EXPECT_EQ((*p)[3], (std::pair<std::string, DataType>{"pow", DataType::kFLOAT}));
+  const std::string path = ::testing::TempDir() + "kiln_layer_precisions.txt";
+  {
+    std::ofstream f(path);
+    f << "# keep the softmax exact\nsoftmax:fp32\n\nconv1:fp16, conv2:fp16  # two\n";
+  }
+  auto q = parseLayerPrecisions("@" + path);
+  ASSERT_TRUE(q.isOk()) << q.status().toString();
+  ASSERT_EQ(q->size(), 3u);
+  EXPECT_EQ((*q)[0].first, "softmax");
+  EXPECT_EQ((*q)[0].second, DataType::kFLOAT);
+  EXPECT_EQ((*q)[2].first, "conv2");
+  EXPECT_EQ((*q)[2].second, DataType::kHALF);
+  std::remove(path.c_str());
+}
+
+TEST(CliLayerPrecisions, RejectsBadEntries) {
+  // Empty, no precision, no layer, an unknown precision, an entry without ':' after a good one.
+  for (const char* bad : {"", " , ", "conv1", "conv1:", ":fp16", "conv1:int8", "conv1:fp16,,x"})
+    EXPECT_FALSE(parseLayerPrecisions(bad).isOk()) << bad;
+  auto p = parseLayerPrecisions("conv1:int8");
+  ASSERT_FALSE(p.isOk());
+  EXPECT_NE(p.status().message().find("'int8' of layer 'conv1' is not fp32 or fp16"),
+            std::string::npos)
+      << p.status().message();
+  auto f = parseLayerPrecisions("@/no/such/kiln/file.txt");
+  ASSERT_FALSE(f.isOk());
+  EXPECT_NE(f.status().message().find("cannot read the file"), std::string::npos);
+}
+
 // ---- Load inputs ------------------------------------------------------------------------------
 
 TEST(CliLoadInputs, Parses) {
@@ -159,10 +198,8 @@ TEST(CliLoadInputs, RejectsBad) {
 // ---- Flags ------------------------------------------------------------------------------------
 
 const FlagDef kDefs[] = {
-    {"onnx", FlagKind::kValue, "<file>", ""},
-    {"saveEngine", FlagKind::kValue, "<file>", ""},
-    {"fp16", FlagKind::kBool, "", ""},
-    {"shapes", FlagKind::kList, "<spec>", ""},
+    {"onnx", FlagKind::kValue, "<file>", ""},    {"saveEngine", FlagKind::kValue, "<file>", ""},
+    {"fp16", FlagKind::kBool, "", ""},           {"shapes", FlagKind::kList, "<spec>", ""},
     {"iterations", FlagKind::kValue, "<N>", ""},
 };
 

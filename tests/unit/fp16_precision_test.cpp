@@ -735,6 +735,31 @@ TEST(Fp16Precision, LayerPinnedToFloatStaysFloat) {
       << logger.all();
 }
 
+// A layer pinned to float16 (--layerPrecisions=<layer>:fp16) runs in float16 even where its rule
+// keeps it float32 (Pow) or has it follow float32 inputs (Relu after a network input).
+TEST(Fp16Precision, LayerPinnedToHalfRunsInHalf) {
+  ir::Graph g;
+  ir::Value* x = g.addInput("x", DataType::kFLOAT, {DimExpr(2), DimExpr(3)});
+  float two = 2.f;
+  ir::Value* e = g.addConstant("two", ir::TensorData::fromBytes(DataType::kFLOAT, {}, &two));
+  ir::Node* relu = g.addNode(OpKind::kRelu, "relu", {x}, {});
+  ir::Node* pw = g.addNode(OpKind::kPow, "pow", {relu->outputs[0], e}, {});
+  ir::Node* pw2 = g.addNode(OpKind::kPow, "pow2", {relu->outputs[0], e}, {});  // not pinned
+  ir::Node* add = g.addNode(OpKind::kAdd, "add", {pw->outputs[0], pw2->outputs[0]}, {});
+  g.markOutput(add->outputs[0]);
+  relu->precision = DataType::kHALF;
+  pw->precision = DataType::kHALF;
+  CapturingLogger logger;
+  Status st = runFp16(g, &logger);
+  ASSERT_TRUE(st.isOk()) << st.toString();
+  SCOPED_TRACE(ir::graphToString(g));
+  EXPECT_EQ(relu->outputs[0]->dtype, DataType::kHALF);
+  EXPECT_EQ(pw->outputs[0]->dtype, DataType::kHALF);
+  EXPECT_EQ(pw2->outputs[0]->dtype, DataType::kFLOAT);  // its accuracy rule still holds
+  EXPECT_EQ(add->outputs[0]->dtype, DataType::kHALF);   // follows the float16 Pow
+  EXPECT_EQ(g.outputs()[0]->dtype, DataType::kFLOAT);   // the network output keeps its type
+}
+
 TEST(Fp16Precision, BuilderFlagBuildsAHalfEngineThatMatchesFloat32) {
   // Through the public API: the same network built with and without BuilderFlag::kFP16.
   std::mt19937 rng(11);

@@ -45,6 +45,9 @@ constexpr FlagDef kBuildFlags[] = {
     {"disablePasses", FlagKind::kList, "<pass>[,<pass>]",
      "Skip these optimizer passes, by name (e.g. gelu-fusion,batchnorm-folding; see "
      "docs/optimizer.md). Unknown names fail the build."},
+    {"layerPrecisions", FlagKind::kList, "<layer>:<fp32|fp16>[,...] | @<file>",
+     "Pin layers to a precision (trtexec's flag; * = every layer; later entries win); fp16 needs "
+     "--fp16. @file reads the same spec from a file (commas or newlines; # comments)."},
     {"timingCacheFile", FlagKind::kValue, "<file>",
      "GPU builds: read tactic timings from this file and write new ones back, so the next build "
      "skips the timing (created if missing)."},
@@ -375,6 +378,15 @@ StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
     o.optimizationLevel = static_cast<int>(level);
   }
   o.timingCacheFile = args.get("timingCacheFile");
+  if (args.has("layerPrecisions")) {
+    KILN_ASSIGN_OR_RETURN(o.layerPrecisions, parseLayerPrecisions(args.get("layerPrecisions")));
+    for (const auto& [layer, type] : o.layerPrecisions)
+      if (type == DataType::kHALF && !o.fp16)
+        return invalidArgument(
+            "--layerPrecisions asks float16 for '%s' but the build does not allow float16: add "
+            "--fp16",
+            layer.c_str());
+  }
   if (args.has("disablePasses")) {
     const std::string list = args.get("disablePasses");
     size_t start = 0;

@@ -50,6 +50,8 @@ struct BuildOptions {
   std::optional<int> optimizationLevel;
   std::vector<std::string> disabledPasses;  // --disablePasses, optimizer pass names
   std::string timingCacheFile;              // --timingCacheFile
+  // --layerPrecisions: (layer name or "*", fp32|fp16) in the order given (later entries win).
+  std::vector<std::pair<std::string, DataType>> layerPrecisions;
 };
 
 struct RunOptions {

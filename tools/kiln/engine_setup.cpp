@@ -196,6 +196,21 @@ StatusOr<std::vector<uint8_t>> buildParsedModel(ParsedModel& m, const BuildOptio
   if (o.optimizationLevel) config->setBuilderOptimizationLevel(*o.optimizationLevel);
   if (!o.disabledPasses.empty()) config->setDisabledPasses(o.disabledPasses);
   if (!o.timingCacheFile.empty()) config->setTimingCacheFile(o.timingCacheFile);
+  // --layerPrecisions: Layer::setPrecision on the parsed layers (by ONNX node name).
+  for (const auto& [name, type] : o.layerPrecisions) {
+    int matched = 0;
+    for (int i = 0; i < m.network->getNbLayers(); ++i) {
+      Layer* layer = m.network->getLayer(i);
+      if (name != "*" && name != layer->getName()) continue;
+      layer->setPrecision(type);
+      ++matched;
+    }
+    if (matched == 0)
+      return invalidArgument(
+          "--layerPrecisions: the network has no layer named '%s' (layer names are the ONNX "
+          "node names; `kiln inspect --onnx=%s` lists them)",
+          name.c_str(), o.onnx.c_str());
+  }
   config->setDeviceType(common.device);
 
   OptimizationProfile* profile = m.builder->createOptimizationProfile();

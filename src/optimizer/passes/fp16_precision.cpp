@@ -19,7 +19,9 @@
 //   stays float32; its inputs coming from half layers get a Cast back to float32.
 // - Shape, Size and Cast to a type other than float read any type: they take their input as it
 //   is (a Cast from float16 to int64 gives the same values as one from the float32 version).
-// - A layer whose precision the user set to float32 (Layer::setPrecision) stays float32.
+// - A layer whose precision the user set to float32 (Layer::setPrecision, --layerPrecisions)
+//   stays float32; one set to float16 runs in float16 whenever it has float32 data inputs,
+//   whatever its rule (the user's choice overrides the accuracy lists).
 //
 // "Data" inputs are the float32 inputs other than parameters that keep their type: Resize's roi
 // and scales (coordinates, not tensor data) and BatchNormalization's scale/B/mean/var (ONNX types
@@ -230,6 +232,7 @@ class Fp16Converter {
     }
     for (const ir::Value* o : n.outputs) anyFloat = anyFloat || isF32(o);
     const bool pinnedFloat = n.precision && *n.precision == DataType::kFLOAT;
+    const bool pinnedHalf = n.precision && *n.precision == DataType::kHALF;
 
     if (rule == OpRule::kPassThrough) return fixOutputs(n);
 
@@ -237,6 +240,8 @@ class Fp16Converter {
     const char* reason = nullptr;
     if (pinnedFloat) {
       reason = "layer precision set to float32";
+    } else if (pinnedHalf && !dataSlots.empty()) {
+      half = true;
     } else if (rule == OpRule::kFloat) {
       reason = floatReason(n.op);
     } else if (dataSlots.empty()) {
