@@ -500,6 +500,11 @@ def test_layer_precisions_pin_layers(kiln_cli, tmp_path):
         return {l["name"]: l["outputs"][0]["dtype"] for l in layers if l["type"] == "MatMul"}
 
     assert layer_types([]) == {"mm1": "float16", "mm2": "float16"}
+    info = tmp_path / "best.json"  # --best (trtexec) allows float16 like --fp16
+    ku.run_cli(["run", f"--onnx={path}", "--best", "--iterations=1", "--duration=0", "--warmUp=0",
+                f"--exportLayerInfo={info}"], kiln_cli)
+    assert {l["outputs"][0]["dtype"] for l in json.loads(info.read_text())["layers"]
+            if l["type"] == "MatMul"} == {"float16"}
     assert layer_types(["--layerPrecisions=mm2:fp32"]) == {"mm1": "float16", "mm2": "float32"}
     spec = tmp_path / "prec.txt"
     spec.write_text("# first layer exact\nmm1:fp32\n")

@@ -32,6 +32,8 @@ constexpr FlagDef kBuildFlags[] = {
      "Inference shapes; when building without --min/opt/maxShapes also min = opt = max."},
     {"fp16", FlagKind::kBool, "", "Allow float16 kernels (BuilderFlag::kFP16)."},
     {"bf16", FlagKind::kBool, "", "Allow bfloat16 kernels (BuilderFlag::kBF16)."},
+    {"best", FlagKind::kBool, "",
+     "Allow every reduced precision Kiln builds (trtexec's flag; today: --fp16)."},
     {"noTF32", FlagKind::kBool, "",
      "Disallow TF32 tensor cores for float32 (the default; kept for trtexec scripts)."},
     {"tf32", FlagKind::kBool, "",
@@ -359,7 +361,7 @@ StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
   KILN_ASSIGN_OR_RETURN(o.optShapes, shapesFlag(args, "optShapes"));
   KILN_ASSIGN_OR_RETURN(o.maxShapes, shapesFlag(args, "maxShapes"));
   KILN_ASSIGN_OR_RETURN(o.shapes, shapesFlag(args, "shapes"));
-  o.fp16 = args.flag("fp16");
+  o.fp16 = args.flag("fp16") || args.flag("best");
   o.bf16 = args.flag("bf16");
   o.noTF32 = args.flag("noTF32");
   o.tf32 = args.flag("tf32");
