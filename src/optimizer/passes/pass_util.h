@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cmath>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -105,9 +106,20 @@ inline void replaceOutput(ir::Graph& g, ir::Value* from, ir::Value* to) {
   to->name = name;
 }
 
+// The attribute that names the layers a fused layer replaced, TensorRT's way: "conv1 + bn1 +
+// relu1" (layers that were themselves fused contribute their own list). `kiln inspect` and
+// --exportLayerInfo show it with the other attributes.
+inline constexpr const char* kFusedNodesAttr = "fused_nodes";
+
+inline std::string fusedLabel(const ir::Node& n) {
+  const std::string fused = n.attrs.getString(kFusedNodesAttr, "");
+  return fused.empty() ? n.name : fused;
+}
+
 // The passes' driver: runs `rewrite(node, uses)` (true when it rewrote the graph) on each node
 // that `select(node)` picks, in the topological order taken at the start, skipping nodes that
 // earlier rewrites removed; after each rewrite removes the dead nodes and rebuilds `uses`.
+// Layers a rewrite creates get kFusedNodesAttr: the layers it removed, in creation order.
 // Returns whether anything changed.
 template <typename Select, typename Rewrite>
 StatusOr<bool> rewriteNodes(ir::Graph& g, Select select, Rewrite rewrite) {
@@ -119,9 +131,18 @@ StatusOr<bool> rewriteNodes(ir::Graph& g, Select select, Rewrite rewrite) {
   bool changed = false;
   for (int id : ids) {
     ir::Node* n = g.nodeById(id);
-    if (!n || !rewrite(*n, uses)) continue;
+    if (!n) continue;
+    std::map<int, std::string> before;  // id -> label of every layer before the rewrite
+    for (const ir::Node* m : g.nodes()) before.emplace(m->id, fusedLabel(*m));
+    if (!rewrite(*n, uses)) continue;
     changed = true;
     g.removeDeadNodes();
+    std::string removed;
+    for (const auto& [nodeId, label] : before)
+      if (!g.nodeById(nodeId)) removed += (removed.empty() ? "" : " + ") + label;
+    if (!removed.empty())
+      for (ir::Node* m : g.nodes())
+        if (!before.count(m->id)) m->attrs.setString(kFusedNodesAttr, removed);
     uses.rebuild(g);
   }
   return changed;
