@@ -51,6 +51,20 @@ NetFn convBn(bool bias, int64_t groups) {
   };
 }
 
+// The folded layer records what it absorbed (the fused_nodes attribute, "conv + bn").
+TEST(BatchNormFolding, FoldedConvNamesTheBatchNorm) {
+  QuietLogger logger;
+  auto builder = Builder::create(logger);
+  auto net = builder->createNetwork();
+  convBn(true, 1)(*net);
+  ASSERT_EQ(net->getNbLayers(), 2);
+  const std::string want =
+      std::string(net->getLayer(0)->getName()) + " + " + net->getLayer(1)->getName();
+  std::unique_ptr<ir::Graph> g = optimized(convBn(true, 1));
+  ASSERT_EQ(g->nodes().size(), 1u);
+  EXPECT_EQ(g->nodes()[0]->attrs.getString("fused_nodes", ""), want);
+}
+
 TEST(BatchNormFolding, ConvBnBecomesOneConv) {
   for (bool bias : {true, false})
     for (int64_t groups : {1, 2}) {
@@ -367,6 +381,32 @@ TEST(GeluFusion, ErfFormsBecomeOneGelu) {
     want[i] = static_cast<float>(std::max(0.0, 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)))));
   }
   EXPECT_LE(relError(on.outputs[0], want), kTol);
+}
+
+// The fused layer lists every layer of the pattern it replaced (fused_nodes, "a + b + ...");
+// constants are not layers.
+TEST(GeluFusion, FusedLayerNamesTheLayersItReplaced) {
+  QuietLogger logger;
+  auto builder = Builder::create(logger);
+  auto net = builder->createNetwork();
+  geluErf(0)(*net);
+  std::multiset<std::string> want;
+  for (int i = 0; i + 1 < net->getNbLayers(); ++i)  // the last layer is the Relu after the GELU
+    if (std::string(net->getLayer(i)->getType()) != "Constant")
+      want.insert(net->getLayer(i)->getName());
+  ASSERT_EQ(std::string(net->getLayer(net->getNbLayers() - 1)->getType()), "Relu");
+  std::unique_ptr<ir::Graph> g = optimized(geluErf(0));
+  const ir::Node* gelu = findOp(*g, ir::OpKind::kGelu);
+  ASSERT_NE(gelu, nullptr);
+  const std::string fused = gelu->attrs.getString("fused_nodes", "");
+  std::multiset<std::string> got;
+  for (size_t start = 0;;) {
+    const size_t at = fused.find(" + ", start);
+    got.insert(fused.substr(start, at == std::string::npos ? std::string::npos : at - start));
+    if (at == std::string::npos) break;
+    start = at + 3;
+  }
+  EXPECT_EQ(got, want) << fused;
 }
 
 TEST(GeluFusion, TanhFormsBecomeOneGelu) {

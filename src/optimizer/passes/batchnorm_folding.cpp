@@ -209,6 +209,8 @@ bool tryFold(ir::Graph& g, const UseMap& uses, ir::Node& n, PassContext& ctx) {
     auto a = affineOf(n, in, channels);
     if (!a) continue;
     foldInto(g, *p, *a);
+    p->attrs.setString(passutil::kFusedNodesAttr,
+                       passutil::fusedLabel(*p) + " + " + passutil::fusedLabel(n));
     passutil::replaceOutput(g, n.outputs[0], in);
     logMessage(ctx.logger, Severity::kVERBOSE, "optimizer",
                "folded " + n.describe() + " into " + p->describe());
