@@ -178,52 +178,7 @@ ir::Attributes convAttrs(const Spec& s) {
 // Conv(X, W) + B in double (pads explicit or SAME_UPPER), output dims in *od.
 std::vector<double> refConv(const Spec& s, const ir::TensorData& x, const ir::TensorData& w,
                             const ir::TensorData* b, Dims* od) {
-  const size_t nsp = s.x.size() - 2;
-  const Dims k(s.w.begin() + 2, s.w.end());
-  const Dims st = s.strides.empty() ? Dims(nsp, 1) : s.strides;
-  const Dims dl = s.dilations.empty() ? Dims(nsp, 1) : s.dilations;
-  Dims pb(nsp, 0), pe(nsp, 0);
-  *od = {s.x[0], s.w[0]};
-  for (size_t i = 0; i < nsp; ++i) {
-    const int64_t in = s.x[i + 2], ek = dl[i] * (k[i] - 1) + 1;
-    if (s.autoPad == "SAME_UPPER") {
-      const int64_t out = (in + st[i] - 1) / st[i];
-      const int64_t total = std::max<int64_t>(0, (out - 1) * st[i] + ek - in);
-      pb[i] = total / 2;
-      pe[i] = total - pb[i];
-    } else if (!s.pads.empty()) {
-      pb[i] = s.pads[i];
-      pe[i] = s.pads[i + nsp];
-    }
-    od->push_back((in + pb[i] + pe[i] - ek) / st[i] + 1);
-  }
-  const int64_t cg = s.x[1] / s.group, mg = s.w[0] / s.group;
-  const std::vector<double> xv = toDoubles(x), wv = toDoubles(w);
-  std::vector<double> out(static_cast<size_t>(volume(*od)));
-  Dims oi(od->size(), 0);
-  do {
-    const int64_t g = oi[1] / mg;
-    double acc = b ? b->doubleAt(oi[1]) : 0.0;
-    for (int64_t ci = 0; ci < cg; ++ci) {
-      Dims ki(nsp, 0);
-      do {
-        Dims xi{oi[0], g * cg + ci};
-        bool inside = true;
-        for (size_t a = 0; a < nsp; ++a) {
-          const int64_t p = oi[a + 2] * st[a] - pb[a] + ki[a] * dl[a];
-          inside = inside && p >= 0 && p < s.x[a + 2];
-          xi.push_back(p);
-        }
-        if (!inside) continue;
-        Dims wi{oi[1], ci};
-        wi.insert(wi.end(), ki.begin(), ki.end());
-        acc += xv[static_cast<size_t>(flatIndex(s.x, xi))] *
-               wv[static_cast<size_t>(flatIndex(s.w, wi))];
-      } while (nextIndex(ki, k));
-    }
-    out[static_cast<size_t>(flatIndex(*od, oi))] = acc;
-  } while (nextIndex(oi, *od));
-  return out;
+  return referenceConv(x, w, b, s.group, s.strides, s.dilations, s.pads, s.autoPad, od);
 }
 
 Dims outDims(const Spec& s) {

@@ -320,4 +320,65 @@ bool nextIndex(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
   return false;
 }
 
+std::vector<double> referenceConv(const ir::TensorData& x, const ir::TensorData& w,
+                                  const ir::TensorData* b, int64_t group,
+                                  const std::vector<int64_t>& strides,
+                                  const std::vector<int64_t>& dilations,
+                                  const std::vector<int64_t>& padsIn, const std::string& autoPad,
+                                  std::vector<int64_t>* outDims) {
+  using Dims = std::vector<int64_t>;
+  struct {
+    Dims x, w, pads;
+    int64_t group;
+    std::string autoPad;
+  } c{x.dims(), w.dims(), padsIn, group, autoPad};
+  const size_t nsp = c.x.size() - 2;
+  const Dims k(c.w.begin() + 2, c.w.end());
+  const Dims s = strides.empty() ? Dims(nsp, 1) : strides;
+  const Dims d = dilations.empty() ? Dims(nsp, 1) : dilations;
+  Dims pads(2 * nsp, 0);
+  Dims od{c.x[0], c.w[0]};
+  for (size_t i = 0; i < nsp; ++i) {
+    const int64_t in = c.x[i + 2], ek = d[i] * (k[i] - 1) + 1;
+    if (c.autoPad == "SAME_UPPER" || c.autoPad == "SAME_LOWER") {
+      const int64_t out = (in + s[i] - 1) / s[i];
+      const int64_t total = std::max<int64_t>(0, (out - 1) * s[i] + ek - in);
+      pads[i] = c.autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pads[i + nsp] = total - pads[i];
+    } else if (c.autoPad != "VALID" && !c.pads.empty()) {
+      pads[i] = c.pads[i];
+      pads[i + nsp] = c.pads[i + nsp];
+    }
+    od.push_back((in + pads[i] + pads[i + nsp] - ek) / s[i] + 1);
+  }
+  *outDims = od;
+  const int64_t cg = c.x[1] / c.group, mg = c.w[0] / c.group;
+  const auto xv = toDoubles(x), wv = toDoubles(w);
+  std::vector<double> out(static_cast<size_t>(volume(od)));
+  Dims oi(od.size(), 0);
+  do {
+    const int64_t g = oi[1] / mg;
+    double acc = b ? b->doubleAt(oi[1]) : 0.0;
+    for (int64_t ci = 0; ci < cg; ++ci) {
+      Dims ki(nsp, 0);
+      do {
+        Dims xi{oi[0], g * cg + ci};
+        bool inside = true;
+        for (size_t a = 0; a < nsp; ++a) {
+          const int64_t p = oi[a + 2] * s[a] - pads[a] + ki[a] * d[a];
+          inside = inside && p >= 0 && p < c.x[a + 2];
+          xi.push_back(p);
+        }
+        if (!inside) continue;
+        Dims wi{oi[1], ci};
+        wi.insert(wi.end(), ki.begin(), ki.end());
+        acc += xv[static_cast<size_t>(flatIndex(c.x, xi))] *
+               wv[static_cast<size_t>(flatIndex(c.w, wi))];
+      } while (nextIndex(ki, k));
+    }
+    out[static_cast<size_t>(flatIndex(od, oi))] = acc;
+  } while (nextIndex(oi, od));
+  return out;
+}
+
 }  // namespace kiln::test

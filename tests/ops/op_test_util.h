@@ -75,6 +75,16 @@ int64_t flatIndex(const std::vector<int64_t>& dims, const std::vector<int64_t>& 
 // Advances an odometer over `dims`; returns false after the last index.
 bool nextIndex(std::vector<int64_t>& idx, const std::vector<int64_t>& dims);
 
+// Conv in double with ONNX's geometry (x [N, C, spatial...], w [M, C/group, k...]; strides,
+// dilations and pads empty = defaults; autoPad "", "NOTSET", "VALID", "SAME_UPPER" or
+// "SAME_LOWER"); b (optional) per output channel. *outDims receives the output dims.
+std::vector<double> referenceConv(const ir::TensorData& x, const ir::TensorData& w,
+                                  const ir::TensorData* b, int64_t group,
+                                  const std::vector<int64_t>& strides,
+                                  const std::vector<int64_t>& dilations,
+                                  const std::vector<int64_t>& pads, const std::string& autoPad,
+                                  std::vector<int64_t>* outDims);
+
 // Elementwise comparison: |got - want| <= atol + rtol * |want| for every element, dims and
 // dtype equal; failures report the first bad index. NaN matches NaN.
 void expectClose(const ir::TensorData& got, const ir::TensorData& want, double rtol = 1e-5,
