@@ -248,7 +248,13 @@ std::string Engine::getLayerInformation(bool json) const {
   std::ostringstream os;
   if (json) os << "{\"layers\": [";
   bool first = true;
+  const bool gpu = mImpl->plan.device.type == DeviceType::kGPU;
   for (const ir::Node* n : mImpl->order) {
+    // What the build decided (docs/optimizer.md): the layers a fusion replaced, the GPU tactic
+    // the builder timed, and the precision (the first output's type).
+    const std::string fused = n->attrs.getString("fused_nodes", "");
+    const std::string tactic = n->attrs.getString("tactic", "");
+    const char* precision = n->outputs.empty() ? "" : dataTypeName(n->outputs[0]->dtype);
     if (json) {
       os << (first ? "" : ",") << "\n  {\"name\": \"" << jsonEscape(n->name) << "\", \"type\": \""
          << ir::opName(n->op) << "\", \"inputs\": [";
@@ -267,8 +273,9 @@ std::string Engine::getLayerInformation(bool json) const {
            << dataTypeName(o->dtype) << "\", \"shape\": \"" << ir::shapeToString(o->shape) << "\"}";
         f2 = false;
       }
-      os << "], \"attributes\": \"" << jsonEscape(n->attrs.toString())
-         << "\", \"backend\": \"cpu\"}";
+      os << "], \"attributes\": \"" << jsonEscape(n->attrs.toString()) << "\", \"precision\": \""
+         << precision << "\", \"fusedNodes\": \"" << jsonEscape(fused) << "\", \"tactic\": \""
+         << jsonEscape(tactic) << "\", \"backend\": \"" << (gpu ? "cuda" : "cpu") << "\"}";
     } else {
       os << n->describe() << ": ";
       bool f2 = true;
@@ -283,6 +290,9 @@ std::string Engine::getLayerInformation(bool json) const {
         os << (f2 ? "" : ", ") << o->name << ir::shapeToString(o->shape);
         f2 = false;
       }
+      os << " " << precision;
+      if (!fused.empty()) os << "  fused: " << fused;
+      if (!tactic.empty()) os << "  tactic: " << tactic;
       os << "\n";
     }
     first = false;
@@ -451,9 +461,10 @@ Status checkAddresses(const ContextImpl& c, const char* call) {
         c.engine->plan.device.type == DeviceType::kCPU)
       continue;
     if (t.mode == TensorIOMode::kOUTPUT && c.executor->dataDependent(t.value))
-      return invalidArgument("output '%s' has a data-dependent shape (%s): set an OutputAllocator "
-                             "for it with setOutputAllocator before %s",
-                             t.name.c_str(), ir::shapeToString(t.value->shape).c_str(), call);
+      return invalidArgument(
+          "output '%s' has a data-dependent shape (%s): set an OutputAllocator "
+          "for it with setOutputAllocator before %s",
+          t.name.c_str(), ir::shapeToString(t.value->shape).c_str(), call);
     if ((it == c.addresses.end() || !it->second) && c.executor->volumeOf(t.value) != 0)
       return invalidArgument("%s '%s' has no address: call setTensorAddress before %s",
                              t.mode == TensorIOMode::kINPUT ? "input" : "output", t.name.c_str(),

@@ -413,6 +413,13 @@ def test_inspect_plan(kiln_cli, tiny_plan):
     assert j["device"] == "cpu"
     assert j["profiles"][0]["x"] == {"min": "1x4", "opt": "2x4", "max": "4x4"}
     assert [t["name"] for t in j["outputs"]] == ["y", "z"]
+    # The build report: MatMul + Add + Relu became one FusedMatMul that names them, in float32.
+    assert "fused: matmul + add + relu" in p.stdout
+    fused = [l for l in j["layerInformation"]["layers"] if l["type"] == "FusedMatMul"]
+    assert len(fused) == 1, j["layerInformation"]
+    assert fused[0]["fusedNodes"] == "matmul + add + relu"
+    assert fused[0]["precision"] == "float32" and fused[0]["backend"] == "cpu"
+    assert fused[0]["tactic"] == ""  # tactics are timed for GPU plans only
 
 
 def test_int_bool_scalar_io(kiln_cli, tmp_path):
