@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "common/small_float.h"
 #include "ir/tensor_data.h"
 
 namespace kiln::ir::datadep {
@@ -12,19 +13,8 @@ namespace kiln::ir::datadep {
 namespace {
 
 bool isFloatLike(DataType t) {
-  switch (t) {
-    case DataType::kFLOAT:
-    case DataType::kHALF:
-    case DataType::kBF16:
-    case DataType::kDOUBLE:
-    case DataType::kFP8E4M3FN:
-    case DataType::kFP8E4M3FNUZ:
-    case DataType::kFP8E5M2:
-    case DataType::kFP8E5M2FNUZ:
-    case DataType::kFP8E8M0:
-    case DataType::kFP4E2M1: return true;
-    default: return false;
-  }
+  return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16 ||
+         t == DataType::kDOUBLE || isSmallFloatType(t);
 }
 
 // Orders for the element keys: doubles with NaN after every number and equal to other NaNs.

@@ -108,6 +108,31 @@ std::vector<float> randomInput(size_t n, unsigned seed) {
   return v;
 }
 
+// Runs a context with one float32 input "x" and one float32 output "y" once (executeV2) on device
+// copies of `xs`; y is poisoned with NaN first so unwritten elements show. Returns y, or an empty
+// vector after recording the failure.
+std::vector<float> runXY(ExecutionContext& ctx, const std::vector<float>& xs, size_t ny) {
+  float *dx = nullptr, *dy = nullptr;
+  std::vector<float> ys(ny);
+  bool ok =
+      cudaMalloc(&dx, xs.size() * sizeof(float)) == cudaSuccess &&
+      cudaMalloc(&dy, ny * sizeof(float)) == cudaSuccess &&
+      cudaMemcpy(dx, xs.data(), xs.size() * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess &&
+      cudaMemset(dy, 0xFF, ny * sizeof(float)) == cudaSuccess &&
+      cudaDeviceSynchronize() == cudaSuccess;
+  if (!ok) ADD_FAILURE() << "CUDA allocation or copy failed";
+  if (ok) {
+    ctx.setTensorAddress("x", dx);
+    ctx.setTensorAddress("y", dy);
+    ok = ctx.executeV2();
+    if (!ok) ADD_FAILURE() << ctx.getLastError();
+  }
+  if (ok) ok = cudaMemcpy(ys.data(), dy, ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess;
+  cudaFree(dx);
+  cudaFree(dy);
+  return ok ? ys : std::vector<float>{};
+}
+
 void expectNear(const std::vector<float>& got, const std::vector<double>& want) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i)
@@ -360,29 +385,19 @@ TEST(GpuRuntime, ReshapesBetweenActivationsAreViews) {
   auto engine = runtime->deserializeEngine(plan->data(), plan->size());
   ASSERT_NE(engine, nullptr) << log.errors;
   auto ctx = engine->createExecutionContext();
-  std::vector<float> xs = randomInput(24, 3), ys(24);
-  float *dx = nullptr, *dy = nullptr;
-  CUDA_OK(cudaMalloc(&dx, 24 * sizeof(float)));
-  CUDA_OK(cudaMalloc(&dy, 24 * sizeof(float)));
-  CUDA_OK(cudaMemcpy(dx, xs.data(), 24 * sizeof(float), cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemset(dy, 0xFF, 24 * sizeof(float)));
-  CUDA_OK(cudaDeviceSynchronize());
-  ctx->setTensorAddress("x", dx);
-  ctx->setTensorAddress("y", dy);
+  std::vector<float> xs = randomInput(24, 3);
   struct Rec : Profiler {
     std::vector<std::string> names;
     void reportLayerTime(const char* name, float) noexcept override { names.emplace_back(name); }
   } rec;
   ctx->setProfiler(&rec);
-  ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
+  const std::vector<float> ys = runXY(*ctx, xs, 24);
+  ASSERT_EQ(ys.size(), 24u);
   EXPECT_EQ(rec.names.size(), 3u);  // Relu, Neg, Mul; the three reshapes are views
-  CUDA_OK(cudaMemcpy(ys.data(), dy, 24 * sizeof(float), cudaMemcpyDeviceToHost));
   for (size_t i = 0; i < 24; ++i) {
     const double rx = std::max(0.0, static_cast<double>(xs[i]));
     EXPECT_NEAR(ys[i], -rx * rx, 1e-6 * std::max(1.0, rx * rx)) << i;
   }
-  cudaFree(dx);
-  cudaFree(dy);
 }
 
 // Tactic timing: a GPU build at the default optimization level times the convolution's cuDNN
@@ -446,23 +461,12 @@ TEST(GpuRuntime, TacticTimingRecordsTheChoiceAndUsesTheTimingCache) {
     auto engine = runtime->deserializeEngine(plan.data(), plan.size());
     ASSERT_NE(engine, nullptr) << log.errors;
     auto ctx = engine->createExecutionContext();
-    float *dx = nullptr, *dy = nullptr;
-    CUDA_OK(cudaMalloc(&dx, xn * sizeof(float)));
-    CUDA_OK(cudaMalloc(&dy, yn * sizeof(float)));
-    CUDA_OK(cudaMemcpy(dx, xs.data(), xn * sizeof(float), cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemset(dy, 0xFF, yn * sizeof(float)));
-    CUDA_OK(cudaDeviceSynchronize());
-    ctx->setTensorAddress("x", dx);
-    ctx->setTensorAddress("y", dy);
-    ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
-    std::vector<float> y(yn);
-    CUDA_OK(cudaMemcpy(y.data(), dy, yn * sizeof(float), cudaMemcpyDeviceToHost));
+    const std::vector<float> y = runXY(*ctx, xs, yn);
+    ASSERT_EQ(y.size(), yn);
     double worst = 0;
     for (size_t i = 0; i < yn; ++i)
       worst = std::max(worst, std::fabs(y[i] - want[i]) / std::max(1.0, std::fabs(want[i])));
     EXPECT_LE(worst, 1e-5);
-    cudaFree(dx);
-    cudaFree(dy);
   };
 
   Log first;
@@ -556,18 +560,9 @@ TEST(GpuRuntime, TacticTimingOfCublasLtGemms) {
         << engine->getLayerInformation(true);
   }
   auto ctx = engine->createExecutionContext();
-  std::vector<float> xs = randomInput(static_cast<size_t>(m * k), 9),
-                     ys(static_cast<size_t>(m * n));
-  float *dx = nullptr, *dy = nullptr;
-  CUDA_OK(cudaMalloc(&dx, xs.size() * sizeof(float)));
-  CUDA_OK(cudaMalloc(&dy, ys.size() * sizeof(float)));
-  CUDA_OK(cudaMemcpy(dx, xs.data(), xs.size() * sizeof(float), cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemset(dy, 0xFF, ys.size() * sizeof(float)));
-  CUDA_OK(cudaDeviceSynchronize());
-  ctx->setTensorAddress("x", dx);
-  ctx->setTensorAddress("y", dy);
-  ASSERT_TRUE(ctx->executeV2()) << ctx->getLastError();
-  CUDA_OK(cudaMemcpy(ys.data(), dy, ys.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  const std::vector<float> xs = randomInput(static_cast<size_t>(m * k), 9);
+  const std::vector<float> ys = runXY(*ctx, xs, static_cast<size_t>(m * n));
+  ASSERT_EQ(ys.size(), static_cast<size_t>(m * n));
   double worst = 0;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -580,8 +575,6 @@ TEST(GpuRuntime, TacticTimingOfCublasLtGemms) {
                                   std::max(1.0, std::fabs(want)));
     }
   EXPECT_LE(worst, 1e-5);
-  cudaFree(dx);
-  cudaFree(dy);
 }
 
 #else

@@ -65,12 +65,20 @@ class FusedConvKernel final : public CudaKernel {
       if (!make) return ctx.unsupportedHere("FusedConv without a Conv kernel");
       KILN_ASSIGN_OR_RETURN(mConv, make(*mConvNode));
     }
-    const PrepareContext convCtx{*mConvNode,  ctx.table, ctx.inputs.first(2),
-                                 ctx.outputs, ctx.libs,  ctx.allowTF32};
+    // The copied node keeps the plan's "tactic" attribute; tuning prepares every alternative.
+    const PrepareContext convCtx{*mConvNode, ctx.table,     ctx.inputs.first(2), ctx.outputs,
+                                 ctx.libs,   ctx.allowTF32, ctx.tuning};
     return mConv->prepare(convCtx);
   }
 
   size_t workspaceSize() const override { return mConv ? mConv->workspaceSize() : 0; }
+  // The convolution's tactics are this layer's (the epilogue has one implementation).
+  int tacticCount() const override { return mConv ? mConv->tacticCount() : 1; }
+  std::string tacticId(int i) const override { return mConv ? mConv->tacticId(i) : ""; }
+  Status selectTactic(int i) override {
+    return mConv ? mConv->selectTactic(i) : CudaKernel::selectTactic(i);
+  }
+  std::string timingKey() const override { return mConv ? mConv->timingKey() : ""; }
 
   Status enqueue(const LaunchContext& ctx) override {
     if (!mConv || !mConvNode) return internalError("FusedConv: enqueue before prepare");
