@@ -79,6 +79,15 @@ enum class BuilderFlag : int32_t {
 
 enum class MemoryPoolType : int32_t { kWORKSPACE = 0 };
 
+// How much per-layer detail a plan keeps for Engine::getLayerInformation, `kiln inspect` and NVTX
+// ranges (TensorRT's ProfilingVerbosity, trtexec --profilingVerbosity; same numbering):
+// kDETAILED (Kiln's default) keeps everything (inputs, outputs, shapes, precision, fused nodes,
+// tactic); kLAYER_NAMES_ONLY only the layer names; kNONE no per-layer information (the layers
+// still run; fused-node lists are dropped from the plan).
+enum class ProfilingVerbosity : int32_t { kLAYER_NAMES_ONLY = 0, kNONE = 1, kDETAILED = 2 };
+// "layer_names_only", "none", "detailed" (the spellings of --profilingVerbosity).
+const char* profilingVerbosityName(ProfilingVerbosity v);
+
 class BuilderConfig {
  public:
   void setFlag(BuilderFlag flag);
@@ -105,6 +114,9 @@ class BuilderConfig {
   // is not a timing cache fails the build.
   void setTimingCacheFile(const std::string& path);
   const std::string& getTimingCacheFile() const;
+  // Per-layer detail the plan keeps (default kDETAILED).
+  void setProfilingVerbosity(ProfilingVerbosity verbosity);
+  ProfilingVerbosity getProfilingVerbosity() const;
 
  private:
   uint32_t mFlags = 0;
@@ -114,6 +126,7 @@ class BuilderConfig {
   int mOptLevel = 3;
   std::vector<std::string> mDisabledPasses;
   std::string mTimingCacheFile;
+  ProfilingVerbosity mProfilingVerbosity = ProfilingVerbosity::kDETAILED;
 };
 
 class Builder {

@@ -51,8 +51,13 @@ class Engine {
                                               OptProfileSelector select) const;
   int getNbLayers() const;
   DeviceType getDeviceType() const;
-  // One line per layer, or a JSON document when `json` is true.
+  // One line per layer, or a JSON document when `json` is true. What it holds depends on the
+  // plan's profiling verbosity: everything (kDETAILED), the names (kLAYER_NAMES_ONLY: one per
+  // line; JSON {"profilingVerbosity": ..., "layers": ["name", ...]}) or nothing (kNONE: a
+  // sentence saying so; JSON {"profilingVerbosity": "none", "layers": null}).
   std::string getLayerInformation(bool json) const;
+  // The profiling verbosity the plan was built with (BuilderConfig::setProfilingVerbosity).
+  ProfilingVerbosity getProfilingVerbosity() const;
 
   std::unique_ptr<ExecutionContext> createExecutionContext();
   std::unique_ptr<HostMemory> serialize() const;
@@ -119,6 +124,15 @@ class ExecutionContext {
   // Per-layer timing of the following runs (null: off). The profiler must outlive its use.
   void setProfiler(Profiler* profiler);
   Profiler* getProfiler() const;
+  // NVTX ranges around each layer of the following GPU runs, named after the layer
+  // (kLAYER_NAMES_ONLY) or also with its type, precision and tactic (kDETAILED), so Nsight
+  // Systems timelines show Kiln's layers. Off (kNONE) by default, unless the environment
+  // variable KILN_NVTX is set (not "0") when the context is created: then the engine's
+  // verbosity. A verbosity above the engine's is lowered to it; asking for ranges from an
+  // engine built with kNONE fails. The CPU backend emits none. Ranges are pushed when layers are
+  // enqueued, so a CUDA graph replay (captured once) shows none.
+  bool setNvtxVerbosity(ProfilingVerbosity verbosity);
+  ProfilingVerbosity getNvtxVerbosity() const;
 
  private:
   friend class Engine;

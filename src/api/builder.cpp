@@ -138,6 +138,19 @@ void BuilderConfig::setDisabledPasses(const std::vector<std::string>& names) {
 void BuilderConfig::setTimingCacheFile(const std::string& path) { mTimingCacheFile = path; }
 const std::string& BuilderConfig::getTimingCacheFile() const { return mTimingCacheFile; }
 const std::vector<std::string>& BuilderConfig::getDisabledPasses() const { return mDisabledPasses; }
+void BuilderConfig::setProfilingVerbosity(ProfilingVerbosity verbosity) {
+  mProfilingVerbosity = verbosity;
+}
+ProfilingVerbosity BuilderConfig::getProfilingVerbosity() const { return mProfilingVerbosity; }
+
+const char* profilingVerbosityName(ProfilingVerbosity v) {
+  switch (v) {
+    case ProfilingVerbosity::kLAYER_NAMES_ONLY: return "layer_names_only";
+    case ProfilingVerbosity::kNONE: return "none";
+    case ProfilingVerbosity::kDETAILED: return "detailed";
+  }
+  return "unknown";
+}
 
 // ---- Builder -----------------------------------------------------------------------------------
 

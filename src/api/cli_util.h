@@ -88,7 +88,8 @@ StatusOr<std::map<std::string, uint64_t>> parseMemPoolSpec(std::string_view text
 
 // trtexec's --layerPrecisions: "<layer>:<precision>[,...]" (the precision after the last ':'; a
 // layer "*" means every layer), precision fp32|fp16 (also float32/float16/half/float). "@path"
-// reads the spec from a file: entries separated by commas or newlines, '#' starts a comment.
+// reads the spec from a file: entries separated by commas or newlines, '#' starts a comment; a
+// file with no entry (only comments/blank lines) gives an empty list (no pins).
 StatusOr<std::vector<std::pair<std::string, DataType>>> parseLayerPrecisions(std::string_view text);
 
 struct InputFileSpec {

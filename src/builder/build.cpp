@@ -284,6 +284,11 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
       pctx.disabledPasses.insert("attention-fusion").second)
     logMessage(&logger, Severity::kVERBOSE, "builder",
                "attention-fusion is off for GPU builds below --builderOptimizationLevel=4");
+  // attention-layout (FusedAttention) follows attention-fusion's gating.
+  if (gpu && pctx.optimizationLevel < kGpuAttentionFusionLevel &&
+      pctx.disabledPasses.insert("attention-layout").second)
+    logMessage(&logger, Severity::kVERBOSE, "builder",
+               "attention-layout is off for GPU builds below --builderOptimizationLevel=4");
   pctx.verifyEachPass = config.getFlag(BuilderFlag::kDEBUG);
 #ifndef NDEBUG
   pctx.verifyEachPass = true;
@@ -293,6 +298,12 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
     pctx.fp16 = true;
     StatusOr<bool> fp16 = opt::fp16PrecisionPass(*g, pctx);
     if (!fp16.isOk()) return fp16.status().withContext("pass fp16-precision");
+  }
+  // NHWC float16/bfloat16 convolution regions for cuDNN's tensor-core kernels (GPU builds).
+  if (gpu && pctx.optimizationLevel >= opt::kChannelsLastMinLevel &&
+      !pctx.disabledPasses.count(opt::kChannelsLastPassName)) {
+    StatusOr<bool> nhwc = opt::channelsLastPass(*g, pctx);
+    if (!nhwc.isOk()) return nhwc.status().withContext("pass channels-last");
   }
   g->removeDeadNodes();
   KILN_RETURN_IF_ERROR(g->compact());
@@ -353,6 +364,11 @@ StatusOr<plan::PlanContents> buildPlan(const NetworkDefinition& network,
   plan.graph = std::move(g);
   plan.profiles = std::move(profiles);
   plan.device = target;
+  plan.profilingVerbosity = config.getProfilingVerbosity();
+  // --profilingVerbosity=none: the plan keeps no per-layer detail beyond what running needs (the
+  // fused-node lists are informational only; names, types and tactics are needed to run).
+  if (plan.profilingVerbosity == ProfilingVerbosity::kNONE)
+    for (ir::Node* n : plan.graph->nodes()) n->attrs.erase("fused_nodes");
   if (gpu && config.getBuilderOptimizationLevel() >= kTacticTimingLevel)
     KILN_RETURN_IF_ERROR(timeTactics(plan, config, logger));
   double ms =

@@ -36,6 +36,8 @@ bool hasDataDependentShape(OpKind op) {
   }
 }
 
-bool isInternalOp(OpKind op) { return op == OpKind::kFusedMatMul || op == OpKind::kFusedConv; }
+bool isInternalOp(OpKind op) {
+  return op == OpKind::kFusedMatMul || op == OpKind::kFusedConv || op == OpKind::kFusedAttention;
+}
 
 }  // namespace kiln::ir

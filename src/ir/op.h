@@ -38,7 +38,7 @@ std::optional<OpKind> opFromName(std::string_view name);
 // their shape functions give exact shapes only when those inputs are constants (run-time symbols
 // otherwise), so an executor binds the node's input data before inferring it.
 bool hasDataDependentShape(OpKind op);
-// Internal ops the optimizer creates (FusedMatMul, FusedConv): no ONNX importer.
+// Internal ops the optimizer creates (FusedMatMul, FusedConv, FusedAttention): no ONNX importer.
 bool isInternalOp(OpKind op);
 
 }  // namespace kiln::ir

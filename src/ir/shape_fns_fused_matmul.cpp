@@ -1,9 +1,10 @@
 // Shape function of FusedMatMul (see ops.def and docs/optimizer.md).
 //
-// FusedMatMul(A [..., M, K], B [K, N], bias? [N]) activation, activation_alpha, activation_beta
-//   -> Y [..., M, N] = act(A @ B + bias)
+// FusedMatMul(A [..., M, K], B [K, N], bias? [N], Z?) activation, activation_alpha,
+//   activation_beta -> Y [..., M, N] = act(A @ B + bias + Z)
 // A has rank >= 2 (the matmul-epilogue-fusion pass never matches a 1-D A), B is 2-D, the bias
-// is 1-D with N elements; all three share one float type.
+// is 1-D with N elements, the residual Z has exactly Y's shape (no broadcasting); all share one
+// float type.
 #include "ir/fused_activation.h"
 #include "ir/shape_inference.h"
 
@@ -21,7 +22,7 @@ bool constNe(const DimExpr& a, const DimExpr& b) {
 }
 
 Status inferFusedMatMul(InferContext& ctx) {
-  KILN_RETURN_IF_ERROR(ctx.expectInputs(2, 3));
+  KILN_RETURN_IF_ERROR(ctx.expectInputs(2, 4));
   const DataType t = ctx.inType(0);
   if (!isFusedMatMulType(t))
     return ctx.error(
@@ -56,6 +57,19 @@ Status inferFusedMatMul(InferContext& ctx) {
   }
   Shape out(a.begin(), a.end() - 1);
   out.push_back(n);
+  if (ctx.hasInput(3)) {
+    if (ctx.inType(3) != t)
+      return ctx.error("residual Z must have the output's data type %s, got %s", dataTypeName(t),
+                       dataTypeName(ctx.inType(3)));
+    const Shape& z = ctx.inShape(3);
+    bool same = z.size() == out.size();
+    // Symbolic dims that may still agree are decided at run time, when both are constants.
+    for (size_t i = 0; same && i < z.size(); ++i) same = !constNe(z[i], out[i]);
+    if (!same)
+      return ctx.error(
+          "residual Z must have exactly the output's shape %s (no broadcasting), got %s",
+          shapeToString(out).c_str(), shapeToString(z).c_str());
+  }
   ctx.setOutput(0, t, std::move(out));
   return Status::ok();
 }

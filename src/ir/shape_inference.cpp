@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ir/channels_last.h"
+
 namespace kiln::ir {
 
 ValueInfo valueInfoOf(const Value& v) {
@@ -192,7 +194,9 @@ const ShapeFnTable& shapeFunctions() {
     registerDataDepShapeFns(t);
     registerFusedMatMulShapeFns(t);
     registerFusedConvShapeFns(t);
+    registerFusedAttentionShapeFns(t);
     registerPluginShapeFns(t);
+    wrapChannelsLastShapeFns(t);  // after every op's own function (channels_last.h)
     return t;
   }();
   return table;

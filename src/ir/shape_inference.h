@@ -185,6 +185,7 @@ void registerMiscShapeFns(ShapeFnTable& t);              // shape_fns_misc.cpp
 void registerDataDepShapeFns(ShapeFnTable& t);           // shape_fns_datadep.cpp
 void registerFusedMatMulShapeFns(ShapeFnTable& t);       // shape_fns_fused_matmul.cpp
 void registerFusedConvShapeFns(ShapeFnTable& t);         // shape_fns_fused_conv.cpp
+void registerFusedAttentionShapeFns(ShapeFnTable& t);    // shape_fns_fused_attention.cpp
 // Plugin layers (src/plugins/plugin_shape_fn.cpp): asks the registered plugin.
 void registerPluginShapeFns(ShapeFnTable& t);
 

@@ -23,12 +23,16 @@ const std::vector<PassInfo>& allPasses() {
       {"attention-fusion", &attentionFusionPass, 2,
        "replaces MatMul(Q, K^T), optional scale and additive mask (or causal Where), Softmax "
        "and MatMul with V by one Attention"},
+      {"attention-layout", &attentionLayoutPass, 2,
+       "folds the Transpose/Reshape layers that split the heads before a 4-D Attention and merge "
+       "them after it into one FusedAttention that reads Q/K/V and writes Y in the BHSD, BSHD or "
+       "SBHD layout"},
       {"transpose-reshape-cancellation", &transposeReshapeCancellationPass, 2,
        "composes back-to-back Transposes into one (or an Identity) and collapses back-to-back "
        "Reshapes into one"},
       {"matmul-epilogue-fusion", &matmulEpilogueFusionPass, 2,
-       "replaces MatMul/Gemm followed by a bias Add and/or an activation (Relu, LeakyRelu, "
-       "Clip, Sigmoid, Tanh, Gelu, HardSwish, Silu) by one FusedMatMul"},
+       "replaces MatMul/Gemm followed by a bias Add, a residual Add and/or an activation (Relu, "
+       "LeakyRelu, Clip, Sigmoid, Tanh, Gelu, HardSwish, Silu) by one FusedMatMul"},
       {"conv-epilogue-fusion", &convEpilogueFusionPass, 2,
        "replaces Conv followed by a residual Add and/or an activation (Relu, LeakyRelu, Clip, "
        "Sigmoid, Tanh, HardSwish, Gelu, SiLU) by one FusedConv; per-channel constant Adds fold "
@@ -41,12 +45,13 @@ const std::vector<PassInfo>& allPasses() {
 
 Status checkPassNames(const std::set<std::string>& names) {
   for (const std::string& name : names) {
-    bool known = name == kFp16PassName;
+    bool known = name == kFp16PassName || name == kChannelsLastPassName;
     for (const PassInfo& p : allPasses()) known = known || name == p.name;
     if (known) continue;
     std::string list;
     for (const PassInfo& p : allPasses()) list += std::string(p.name) + ", ";
     list += kFp16PassName;
+    list += std::string(", ") + kChannelsLastPassName;
     return invalidArgument("unknown optimizer pass '%s' (known passes: %s)", name.c_str(),
                            list.c_str());
   }

@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "ir/graph.h"
+#include "kiln/builder.h"
 #include "kiln/types.h"
 
 namespace kiln::plan {
@@ -51,6 +52,8 @@ struct PlanContents {
   std::vector<Profile> profiles;
   TargetDevice device;
   std::string libraryVersion;        // Kiln's version that wrote it (filled by the writer)
+  // Per-layer detail kept (metadata section; plans written before it existed read as kDETAILED).
+  ProfilingVerbosity profilingVerbosity = ProfilingVerbosity::kDETAILED;
 };
 
 StatusOr<std::vector<uint8_t>> serializePlan(const PlanContents& plan);

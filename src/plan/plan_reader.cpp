@@ -638,6 +638,14 @@ StatusOr<PlanContents> deserializePlan(std::span<const uint8_t> bytes) {
   const Section& meta = sec(SectionType::kMetadata);
   ByteReader m(bytes.subspan(meta.offset, meta.size), meta.offset, "metadata section");
   KILN_ASSIGN_OR_RETURN(plan.networkName, m.str());
+  // Profiling verbosity: added within format version 2, so plans written before it (whose
+  // metadata ends after the name) keep loading, as kDETAILED (all they could hold).
+  if (!m.atEnd()) {
+    KILN_ASSIGN_OR_RETURN(uint32_t verbosity, m.u32());
+    if (verbosity > static_cast<uint32_t>(ProfilingVerbosity::kDETAILED))
+      return corrupted("unknown profiling verbosity %u in the metadata section", verbosity);
+    plan.profilingVerbosity = static_cast<ProfilingVerbosity>(verbosity);
+  }
   KILN_RETURN_IF_ERROR(m.expectEnd());
   return plan;
 }

@@ -263,7 +263,9 @@ StatusOr<std::vector<uint8_t>> serializePlan(const PlanContents& plan) {
   }
 
   std::vector<uint8_t> meta, graphBytes, profiles;
-  ByteWriter(&meta).str(plan.networkName);
+  ByteWriter mw(&meta);
+  mw.str(plan.networkName);
+  mw.u32(static_cast<uint32_t>(plan.profilingVerbosity));
   KILN_RETURN_IF_ERROR(writeGraphSection(*graph, constIndex, graphBytes));
   writeProfilesSection(plan.profiles, profiles);
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -244,8 +245,29 @@ std::vector<int64_t> Engine::getProfileTensorValues(const char* inputName, int p
 int Engine::getNbLayers() const { return static_cast<int>(mImpl->order.size()); }
 DeviceType Engine::getDeviceType() const { return mImpl->plan.device.type; }
 
+ProfilingVerbosity Engine::getProfilingVerbosity() const { return mImpl->plan.profilingVerbosity; }
+
 std::string Engine::getLayerInformation(bool json) const {
   std::ostringstream os;
+  const ProfilingVerbosity verbosity = mImpl->plan.profilingVerbosity;
+  if (verbosity == ProfilingVerbosity::kNONE) {
+    if (json) return "{\"profilingVerbosity\": \"none\", \"layers\": null}\n";
+    return "(no layer information: the plan was built with --profilingVerbosity=none; rebuild "
+           "with layer_names_only or detailed)\n";
+  }
+  if (verbosity == ProfilingVerbosity::kLAYER_NAMES_ONLY) {
+    if (json) os << "{\"profilingVerbosity\": \"layer_names_only\", \"layers\": [";
+    bool first = true;
+    for (const ir::Node* n : mImpl->order) {
+      if (json)
+        os << (first ? "" : ",") << "\n  \"" << jsonEscape(n->name) << "\"";
+      else
+        os << n->name << "\n";
+      first = false;
+    }
+    if (json) os << "\n]}\n";
+    return os.str();
+  }
   if (json) os << "{\"layers\": [";
   bool first = true;
   const bool gpu = mImpl->plan.device.type == DeviceType::kGPU;
@@ -317,6 +339,11 @@ std::unique_ptr<ExecutionContext> Engine::createExecutionContext() {
     c->executor = detail::makeCpuExecutor(*mImpl);
   }
   c->executor->setOutputAllocators(&c->allocators);
+  // $KILN_NVTX (set, not "0"): NVTX ranges at the engine's verbosity from the start.
+  if (const char* env = std::getenv("KILN_NVTX"); env && *env && std::strcmp(env, "0") != 0) {
+    c->nvtx = mImpl->plan.profilingVerbosity;
+    c->executor->setNvtxVerbosity(c->nvtx);
+  }
   return std::unique_ptr<ExecutionContext>(new ExecutionContext(*this, std::move(c)));
 }
 
@@ -494,6 +521,24 @@ void ExecutionContext::setProfiler(Profiler* profiler) {
   mImpl->executor->setProfiler(profiler);
 }
 Profiler* ExecutionContext::getProfiler() const { return mImpl->profiler; }
+
+bool ExecutionContext::setNvtxVerbosity(ProfilingVerbosity verbosity) {
+  // Order by detail: none < layer names < detailed.
+  auto rank = [](ProfilingVerbosity v) {
+    return v == ProfilingVerbosity::kNONE ? 0 : v == ProfilingVerbosity::kLAYER_NAMES_ONLY ? 1 : 2;
+  };
+  const ProfilingVerbosity built = mImpl->engine->plan.profilingVerbosity;
+  if (verbosity != ProfilingVerbosity::kNONE && built == ProfilingVerbosity::kNONE)
+    return mImpl->fail(invalidArgument(
+        "setNvtxVerbosity(%s): the engine was built with profiling verbosity none, so it names "
+        "no layers; rebuild with --profilingVerbosity=layer_names_only or detailed",
+        profilingVerbosityName(verbosity)));
+  if (rank(verbosity) > rank(built)) verbosity = built;
+  mImpl->nvtx = verbosity;
+  mImpl->executor->setNvtxVerbosity(verbosity);
+  return true;
+}
+ProfilingVerbosity ExecutionContext::getNvtxVerbosity() const { return mImpl->nvtx; }
 
 const std::string& ExecutionContext::getLastError() const { return mImpl->lastError; }
 

@@ -85,6 +85,7 @@ struct ContextImpl {
   bool shapesDirty = true;
   std::unique_ptr<Executor> executor;
   Profiler* profiler = nullptr;
+  ProfilingVerbosity nvtx = ProfilingVerbosity::kNONE;  // setNvtxVerbosity (or $KILN_NVTX)
   std::string lastError;
 
   bool fail(const Status& s);

@@ -43,11 +43,14 @@ class Executor {
   virtual bool dataDependent(const ir::Value*) const { return false; }
   // Per-layer timing of later runs (kiln/runtime.h Profiler); null turns it off.
   void setProfiler(Profiler* p) { mProfiler = p; }
+  // NVTX ranges per layer in later runs (GPU executor only; kNONE: off).
+  void setNvtxVerbosity(ProfilingVerbosity v) { mNvtx = v; }
   // The context's output allocators (by output name), for outputs with data-dependent shapes.
   void setOutputAllocators(const std::map<std::string, OutputAllocator*>* a) { mAllocators = a; }
 
  protected:
   Profiler* mProfiler = nullptr;
+  ProfilingVerbosity mNvtx = ProfilingVerbosity::kNONE;
   const std::map<std::string, OutputAllocator*>* mAllocators = nullptr;
 };
 

@@ -1,11 +1,13 @@
-// FusedMatMul (the matmul-epilogue-fusion pass's layer): Y = act(A @ B + bias).
+// FusedMatMul (the matmul-epilogue-fusion pass's layer): Y = act(A @ B + bias + Z).
 //
 // (a) Tiny cases with exact, hand-computed products for every activation (the activation
 //     formulas written out here, in double, from their ONNX definitions); (b) shapes aimed at
 //     the CUDA kernel (cuBLASLt epilogues and the fallback epilogue kernel): float32, float16,
 //     bfloat16, M/N/K not multiples of 8, batch dims folded into M, with and without bias, N = 1,
 //     K = 1, checked against a double-precision loop (runOp also compares the GPU with the CPU
-//     when a GPU is present); (c) bad inputs give errors naming the node.
+//     when a GPU is present); (c) bad inputs give errors naming the node; (d) the residual Z
+//     (4th input, the output's shape): hand-computed, then the CUDA paths (cuBLASLt's C with
+//     beta = 1 under every epilogue, the direct GEMM for float64, the copy for K = 0).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -62,13 +64,15 @@ const std::vector<Act>& allActs() {
   return kActs;
 }
 
-// act(A @ B + bias) in double; A [..., M, K], B [K, N].
+// act(A @ B + bias + z) in double; A [..., M, K], B [K, N], z (optional) [..., M, N].
 std::vector<double> refFused(const ir::TensorData& a, const ir::TensorData& b,
-                             const ir::TensorData* bias, const Act& act) {
+                             const ir::TensorData* bias, const Act& act,
+                             const ir::TensorData* z = nullptr) {
   const int64_t k = a.dims().back(), n = b.dims()[1];
   const int64_t rows = k == 0 ? volume(Dims(a.dims().begin(), a.dims().end() - 1)) : a.numel() / k;
   const std::vector<double> av = toDoubles(a), bv = toDoubles(b);
   const std::vector<double> cv = bias ? toDoubles(*bias) : std::vector<double>{};
+  const std::vector<double> zv = z ? toDoubles(*z) : std::vector<double>{};
   std::vector<double> out(static_cast<size_t>(rows * n));
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -76,6 +80,7 @@ std::vector<double> refFused(const ir::TensorData& a, const ir::TensorData& b,
       for (int64_t p = 0; p < k; ++p)
         s += av[static_cast<size_t>(i * k + p)] * bv[static_cast<size_t>(p * n + j)];
       if (bias) s += cv[static_cast<size_t>(j)];
+      if (z) s += zv[static_cast<size_t>(i * n + j)];
       out[static_cast<size_t>(i * n + j)] = refAct(act, s);
     }
   return out;
@@ -289,6 +294,112 @@ TEST(FusedMatMul, BadInputsAreErrorsNamingTheNode) {
   bad.setString("activation", "Softplus");
   expectError(bad, {OpInput::value(a), OpInput::value(b), OpInput::value(bias)},
               "unknown fused activation");
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) the residual Z
+
+TEST(FusedMatMul, ResidualHandComputed) {
+  // A [1, 2, 2] @ B [2, 3] = [[1, 2, 3], [3, 4, 5]]; + bias [0.5, -10, 1] + Z.
+  auto a = makeFloat({1, 2, 2}, {1, 2, 3, 4});
+  auto b = makeFloat({2, 3}, {1, 0, -1, 0, 1, 2});
+  auto bias = makeFloat({3}, {0.5f, -10.f, 1.f});
+  auto z = makeFloat({1, 2, 3}, {0.25f, 9.f, -5.f, -4.f, 1.f, 0.5f});
+  auto run = [&](const Act& act, bool withBias) {
+    return runOp(OpKind::kFusedMatMul, actAttrs(act),
+                 {OpInput::value(a), OpInput::constant(b),
+                  withBias ? OpInput::constant(bias) : OpInput::absent(), OpInput::value(z)});
+  };
+  // With the bias: [[1.75, 1, -1], [-0.5, -5, 6.5]]; Relu after the residual Add.
+  auto r = run({""}, true);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  expectCloseTo(r->at(0), {1, 2, 3}, {1.75, 1, -1, -0.5, -5, 6.5}, 1e-7, 0);
+  r = run({"Relu"}, true);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  expectCloseTo(r->at(0), {1, 2, 3}, {1.75, 1, 0, 0, 0, 6.5}, 1e-7, 0);
+  // Without the bias: [[1.25, 11, -2], [-1, 5, 5.5]].
+  r = run({""}, false);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  expectCloseTo(r->at(0), {1, 2, 3}, {1.25, 11, -2, -1, 5, 5.5}, 1e-7, 0);
+  r = run({"Clip", 0.f, 5.f}, false);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  expectCloseTo(r->at(0), {1, 2, 3}, {1.25, 5, 0, 0, 5, 5}, 1e-7, 0);
+}
+
+void checkResidual(DataType t, const Dims& ad, int64_t n, bool withBias, const Act& act,
+                   std::mt19937& rng) {
+  SCOPED_TRACE(strFormat("residual %s A=%s N=%lld bias=%d act=%s", dataTypeName(t),
+                         ir::dimsToString(ad).c_str(), static_cast<long long>(n), withBias,
+                         act.name));
+  const int64_t k = ad.back();
+  Dims od(ad.begin(), ad.end() - 1);
+  od.push_back(n);
+  auto a = randomTensor(t, ad, rng, -1.0, 1.0);
+  auto b = randomTensor(t, {k, n}, rng, -1.0, 1.0);
+  auto bias = withBias ? randomTensor(t, {n}, rng, -1.0, 1.0) : nullptr;
+  // Z larger than the product's typical size, so a missing or doubled residual shows.
+  auto z = randomTensor(t, od, rng, -3.0, 3.0);
+  auto r = runOp(OpKind::kFusedMatMul, actAttrs(act),
+                 {OpInput::value(a), OpInput::constant(b),
+                  bias ? OpInput::constant(bias) : OpInput::absent(), OpInput::value(z)});
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ(r->at(0).dtype(), t);
+  const Tol tol = tolFor(t);
+  expectCloseTo(r->at(0), od, refFused(*a, *b, bias.get(), act, z.get()), tol.rtol, tol.atol);
+}
+
+TEST(GpuFusedMatMul, ResidualWithAndWithoutBiasEveryEpilogue) {
+  // None (BIAS / DEFAULT + C), Relu (RELU_BIAS / RELU + C), GeluTanh (GELU_BIAS + C for the
+  // 16-bit types; float32 takes the epilogue kernel), Gelu and Sigmoid (the epilogue kernel after
+  // a GEMM that already added C).
+  std::mt19937 rng(308);
+  for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
+    for (const Act& act : {Act{""}, Act{"Relu"}, Act{"GeluTanh"}, Act{"Gelu"}, Act{"Sigmoid"}})
+      for (bool bias : {true, false}) {
+        checkResidual(t, {37, 29}, 53, bias, act, rng);      // no multiple of 8
+        checkResidual(t, {2, 64, 96}, 128, bias, act, rng);  // aligned, batch dims fold into M
+      }
+}
+
+TEST(GpuFusedMatMul, ResidualBatchedNarrowDoubleAndEmpty) {
+  std::mt19937 rng(309);
+  for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
+    checkResidual(t, {2, 3, 13, 17}, 11, true, {"Relu"}, rng);  // batched A
+    checkResidual(t, {4, 5, 24}, 40, false, {"GeluTanh"}, rng);
+    checkResidual(t, {19, 23}, 1, true, {""}, rng);      // N = 1
+    checkResidual(t, {19, 1}, 21, true, {"Relu"}, rng);  // K = 1
+    checkResidual(t, {1, 23}, 17, false, {""}, rng);     // M = 1
+  }
+  // float64: the direct GEMM kernel with C = Z (cuBLASLt takes no epilogue for it) or cuBLASLt
+  // DEFAULT with C.
+  checkResidual(DataType::kDOUBLE, {9, 10}, 12, true, {"Relu"}, rng);
+  checkResidual(DataType::kDOUBLE, {2, 9, 10}, 12, false, {""}, rng);
+  // K = 0: Y = act(bias + Z) (Z copied into Y, then the epilogue kernel).
+  checkResidual(DataType::kFLOAT, {3, 0}, 5, true, {"Sigmoid"}, rng);
+  checkResidual(DataType::kHALF, {2, 2, 0}, 4, false, {""}, rng);
+  checkResidual(DataType::kHALF, {2, 2, 0}, 4, true, {"Relu"}, rng);
+  // Empty output.
+  checkResidual(DataType::kFLOAT, {0, 4}, 5, true, {"Relu"}, rng);
+}
+
+TEST(FusedMatMul, BadResidualIsAnErrorNamingTheNode) {
+  std::mt19937 rng(310);
+  auto a = randomTensor(DataType::kFLOAT, {2, 4, 3}, rng);
+  auto b = randomTensor(DataType::kFLOAT, {3, 5}, rng);
+  auto bias = randomTensor(DataType::kFLOAT, {5}, rng);
+  ir::Attributes none = actAttrs({""});
+  // Broadcasting shapes are not taken: exactly [2, 4, 5].
+  for (const Dims& zd : {Dims{5}, Dims{4, 5}, Dims{1, 4, 5}, Dims{2, 4, 1}, Dims{2, 4, 6}}) {
+    SCOPED_TRACE(ir::dimsToString(zd));
+    expectError(none,
+                {OpInput::value(a), OpInput::value(b), OpInput::value(bias),
+                 OpInput::value(randomTensor(DataType::kFLOAT, zd, rng))},
+                "residual Z must have exactly the output's shape");
+  }
+  expectError(none,
+              {OpInput::value(a), OpInput::value(b), OpInput::absent(),
+               OpInput::value(randomTensor(DataType::kHALF, {2, 4, 5}, rng))},
+              "residual Z must have the output's data type");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Attention cases shaped for the CUDA backend's fused path (flash-attention style kernel in
-// src/backends/cuda/kernels_transformer_quant.cu): no past/nonpad/softcap, one output, equal
+// src/backends/cuda/kernels_attention.cu): no past/nonpad/softcap, one output, equal
 // head sizes <= 128, float16/bfloat16/float32, mask absent / additive (Q's type or float32) /
 // bool, broadcast over batch and heads, causal or not, 3-D and 4-D, sequence lengths that are
 // not multiples of the 64-row tiles, fully masked rows. Each case is checked against a naive

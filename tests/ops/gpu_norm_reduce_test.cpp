@@ -5,9 +5,11 @@
 // the GPU too and compares the two, so these tests mostly check that every case runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "op_test_util.h"
 
@@ -159,6 +161,193 @@ TEST(GpuNorm, Lrn) {
         {OpInput::value(randomTensor(DataType::kFLOAT, {2, 7, 5, 5}, rng, -3, 3))});
     run(OpKind::kLRN, a, {OpInput::value(randomTensor(DataType::kHALF, {1, 9, 4}, rng, -3, 3))});
   }
+}
+
+// --- Register-resident row fast path (kernels_norm.cu): contiguous rows of 1..8192 float32/
+// float16/bfloat16 elements of LayerNormalization, RMSNormalization, Softmax and LogSoftmax, with
+// 16-byte chunks (length a multiple of 16 / element size) or scalar ones, 1..32 lanes per row
+// (several rows per block: row counts that are not a multiple of the rows per block) or a whole
+// block. Besides the GPU-vs-CPU comparison runOp does, each CPU result is checked against a
+// double-precision reference computed here.
+
+// Tolerances of a result rounded to `t` against a double reference (one rounding plus slack).
+double refTol(DataType t) {
+  return t == DataType::kFLOAT ? 1e-5 : t == DataType::kHALF ? 2e-3 : 1.6e-2;
+}
+
+// Compares `got` with `want` (row-major, same dims) with refTol and an absolute floor scaled by
+// the largest expected magnitude.
+void expectNearReference(const ir::TensorData& got, const std::vector<double>& want) {
+  double maxAbs = 0;
+  for (double w : want) maxAbs = std::max(maxAbs, std::fabs(w));
+  const double tol = refTol(got.dtype());
+  expectCloseTo(got, got.dims(), want, tol, tol * std::max(maxAbs, 1e-30));
+}
+
+// Row-wise references in double over [rows, len].
+std::vector<double> softmaxRef(const ir::TensorData& x, int64_t len, bool log) {
+  const std::vector<double> v = toDoubles(x);
+  std::vector<double> out(v.size());
+  for (size_t r0 = 0; r0 < v.size(); r0 += static_cast<size_t>(len)) {
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int64_t k = 0; k < len; ++k) mx = std::max(mx, v[r0 + static_cast<size_t>(k)]);
+    double sum = 0;
+    for (int64_t k = 0; k < len; ++k) sum += std::exp(v[r0 + static_cast<size_t>(k)] - mx);
+    for (int64_t k = 0; k < len; ++k) {
+      const double d = v[r0 + static_cast<size_t>(k)] - mx;
+      out[r0 + static_cast<size_t>(k)] = log ? d - std::log(sum) : std::exp(d) / sum;
+    }
+  }
+  return out;
+}
+
+std::vector<double> layerNormRef(const ir::TensorData& x, const ir::TensorData& scale,
+                                 const ir::TensorData* bias, int64_t len, bool rms,
+                                 double eps = 1e-5) {
+  const std::vector<double> v = toDoubles(x), s = toDoubles(scale);
+  const std::vector<double> b = bias ? toDoubles(*bias) : std::vector<double>(s.size(), 0.0);
+  std::vector<double> out(v.size());
+  for (size_t r0 = 0; r0 < v.size(); r0 += static_cast<size_t>(len)) {
+    double mean = 0;
+    if (!rms) {
+      for (int64_t k = 0; k < len; ++k) mean += v[r0 + static_cast<size_t>(k)];
+      mean /= static_cast<double>(len);
+    }
+    double var = 0;
+    for (int64_t k = 0; k < len; ++k) {
+      const double d = v[r0 + static_cast<size_t>(k)] - mean;
+      var += d * d;
+    }
+    var /= static_cast<double>(len);
+    const double inv = 1.0 / std::sqrt(var + eps);
+    for (int64_t k = 0; k < len; ++k) {
+      const size_t i = r0 + static_cast<size_t>(k), j = static_cast<size_t>(k);
+      out[i] = (v[i] - mean) * inv * s[j] + b[j];
+    }
+  }
+  return out;
+}
+
+// Row lengths for the fast path: 1..32 chunks (sub-warp groups, one chunk per lane), a warp with
+// 2/4/8 chunks per lane, a block of 64..1024 threads; lengths that are multiples of 8 (16-byte
+// chunks for every type), of 4 only (16-byte chunks for float32, scalar for 16-bit types) and odd
+// ones (scalar everywhere); 8192 is the longest row the fast path takes, 8193 the shortest it
+// leaves to the general path.
+const int64_t kFastLengths[] = {1,   2,   7,    32,   64,   100,  128,  197,  256,
+                                768, 999, 1000, 2050, 3000, 4096, 8191, 8192, 8193};
+
+TEST(GpuNormFastPath, LayerNormRows) {
+  std::mt19937 rng(120);
+  for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
+    for (int64_t len : kFastLengths) {
+      SCOPED_TRACE(std::string(dataTypeName(t)) + " len " + std::to_string(len));
+      // 37 rows: not a multiple of the rows per block of the sub-warp configurations.
+      const int64_t rows = len > 4096 ? 5 : 37;
+      auto x = randomTensor(t, {rows, len}, rng, -2, 4);
+      auto s = randomTensor(t, {len}, rng, 0.5, 1.5);
+      auto b = randomTensor(t, {len}, rng);
+      auto withBias = runOp(OpKind::kLayerNormalization, {},
+                            {OpInput::value(x), OpInput::constant(s), OpInput::constant(b)});
+      ASSERT_TRUE(withBias.isOk()) << withBias.status().toString();
+      expectNearReference(withBias->at(0), layerNormRef(*x, *s, b.get(), len, false));
+      auto noBias =
+          runOp(OpKind::kLayerNormalization, {}, {OpInput::value(x), OpInput::constant(s)});
+      ASSERT_TRUE(noBias.isOk()) << noBias.status().toString();
+      expectNearReference(noBias->at(0), layerNormRef(*x, *s, nullptr, len, false));
+    }
+  }
+}
+
+TEST(GpuNormFastPath, LayerNormTransformerShapes) {
+  std::mt19937 rng(121);
+  // ViT-B/16 [B, 197, 768] and BERT [B, 128, 768] over the last axis, Scale/B as runtime inputs
+  // too, a non-default epsilon, and a 3-D block (axis = 1: rows of 197 * 8 elements).
+  for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
+    SCOPED_TRACE(dataTypeName(t));
+    for (const Dims& d : {Dims{3, 197, 768}, Dims{2, 128, 768}}) {
+      auto x = randomTensor(t, d, rng, -3, 3);
+      auto s = randomTensor(t, {768}, rng, 0.5, 1.5);
+      auto b = randomTensor(t, {768}, rng);
+      ir::Attributes a;
+      a.setInt("axis", -1);
+      a.setFloat("epsilon", 1e-6f);
+      auto r = runOp(OpKind::kLayerNormalization, a,
+                     {OpInput::value(x), OpInput::value(s), OpInput::value(b)});
+      ASSERT_TRUE(r.isOk()) << r.status().toString();
+      expectNearReference(r->at(0), layerNormRef(*x, *s, b.get(), 768, false, 1e-6f));
+    }
+    auto x = randomTensor(t, {4, 197, 8}, rng, -3, 3);
+    auto s = randomTensor(t, {197, 8}, rng, 0.5, 1.5);
+    auto b = randomTensor(t, {197, 8}, rng);
+    auto r = runOp(OpKind::kLayerNormalization, axisAttr(1),
+                   {OpInput::value(x), OpInput::constant(s), OpInput::constant(b)});
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    expectNearReference(r->at(0), layerNormRef(*x, *s, b.get(), 197 * 8, false));
+  }
+  // Constant rows (variance 0): y = bias.
+  auto c = std::make_shared<ir::TensorData>(DataType::kHALF, Dims{9, 768});
+  auto s = randomTensor(DataType::kHALF, {768}, rng);
+  auto b = randomTensor(DataType::kHALF, {768}, rng);
+  run(OpKind::kLayerNormalization, {},
+      {OpInput::value(c), OpInput::constant(s), OpInput::constant(b)});
+}
+
+TEST(GpuNormFastPath, RmsNormRows) {
+  std::mt19937 rng(122);
+  for (DataType t : {DataType::kHALF, DataType::kFLOAT, DataType::kBF16}) {
+    for (int64_t len : {int64_t{4096}, int64_t{197}, int64_t{8}, int64_t{2050}}) {
+      SCOPED_TRACE(std::string(dataTypeName(t)) + " len " + std::to_string(len));
+      auto x = randomTensor(t, {11, len}, rng, -2, 2);
+      auto s = randomTensor(t, {len}, rng, 0.5, 1.5);
+      auto r = runOp(OpKind::kRMSNormalization, {}, {OpInput::value(x), OpInput::constant(s)});
+      ASSERT_TRUE(r.isOk()) << r.status().toString();
+      expectNearReference(r->at(0), layerNormRef(*x, *s, nullptr, len, true));
+    }
+  }
+}
+
+TEST(GpuNormFastPath, SoftmaxRows) {
+  std::mt19937 rng(123);
+  for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
+    for (int64_t len : kFastLengths) {
+      SCOPED_TRACE(std::string(dataTypeName(t)) + " len " + std::to_string(len));
+      const int64_t rows = len > 4096 ? 5 : 300;  // 300: not a multiple of 128 rows per block
+      auto x = randomTensor(t, {rows, len}, rng, -6, 6);
+      for (bool log : {false, true}) {
+        auto r = runOp(log ? OpKind::kLogSoftmax : OpKind::kSoftmax, {}, {OpInput::value(x)});
+        ASSERT_TRUE(r.isOk()) << r.status().toString();
+        expectNearReference(r->at(0), softmaxRef(*x, len, log));
+      }
+    }
+  }
+}
+
+TEST(GpuNormFastPath, SoftmaxAttentionScores) {
+  std::mt19937 rng(124);
+  // ViT attention probabilities [B, H, 197, 197] (scalar loads: 197 is odd) and BERT's
+  // [B, H, 128, 128] (16-byte loads), axis -1.
+  for (DataType t : {DataType::kHALF, DataType::kFLOAT}) {
+    for (const Dims& d : {Dims{2, 3, 197, 197}, Dims{2, 4, 128, 128}}) {
+      SCOPED_TRACE(std::string(dataTypeName(t)) + " " + std::to_string(d[3]));
+      auto x = randomTensor(t, d, rng, -10, 10);
+      for (bool log : {false, true}) {
+        auto r =
+            runOp(log ? OpKind::kLogSoftmax : OpKind::kSoftmax, axisAttr(-1), {OpInput::value(x)});
+        ASSERT_TRUE(r.isOk()) << r.status().toString();
+        expectNearReference(r->at(0), softmaxRef(*x, d[3], log));
+      }
+    }
+  }
+  // Rows with -inf (masked) entries, an all -inf row (NaN) and a NaN, through 16-byte chunks.
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> v(3 * 8, 0.5f);
+  v[1] = -inf;
+  v[5] = 3.f;
+  for (int k = 8; k < 16; ++k) v[static_cast<size_t>(k)] = -inf;
+  v[20] = std::nanf("");
+  auto x = makeFloat({3, 8}, v);
+  run(OpKind::kSoftmax, {}, {OpInput::value(x)});
+  run(OpKind::kLogSoftmax, {}, {OpInput::value(x)});
 }
 
 // --- Reduce

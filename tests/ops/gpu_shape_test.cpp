@@ -66,6 +66,64 @@ TEST(GpuShapeOpTest, TransposeTiledAndStrided) {
   expectOk(runOp(OpKind::kTranspose, bhsd, {OpInput::value(bshd)}));
 }
 
+// Transpose by index math (bytes moved as they are): the reference for the cases below.
+std::shared_ptr<TensorData> transposeRef(const TensorData& x, const std::vector<int64_t>& perm) {
+  const std::vector<int64_t>& in = x.dims();
+  std::vector<int64_t> out;
+  for (int64_t a : perm) out.push_back(in[static_cast<size_t>(a)]);
+  auto y = std::make_shared<TensorData>(x.dtype(), out);
+  const size_t es = dataTypeSize(x.dtype());
+  std::vector<int64_t> idx(out.size(), 0), src(in.size(), 0);
+  if (volume(out) == 0) return y;
+  int64_t o = 0;
+  do {
+    for (size_t k = 0; k < perm.size(); ++k) src[static_cast<size_t>(perm[k])] = idx[k];
+    std::memcpy(static_cast<char*>(y->data()) + static_cast<size_t>(o) * es,
+                static_cast<const char*>(x.data()) + static_cast<size_t>(flatIndex(in, src)) * es,
+                es);
+    ++o;
+  } while (nextIndex(idx, out));
+  return y;
+}
+
+void expectTranspose(const std::shared_ptr<TensorData>& x, const std::vector<int64_t>& perm) {
+  ir::Attributes a;
+  a.setInts("perm", perm);
+  auto r = runOp(OpKind::kTranspose, a, {OpInput::value(x)});
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  expectEqual(r->at(0), *transposeRef(*x, perm));
+}
+
+TEST(GpuShapeOpTest, TransposeKeepingInnermostRun) {
+  std::mt19937 rng(7);
+  // The attention heads split [B, S, H, D] -> [B, H, S, D] and merge [B, H, S, D] -> [B, S, H, D]
+  // (perm [0, 2, 1, 3] both ways): D = 64 moves 16-byte units, D = 4 (float16) 8-byte ones, D = 2
+  // (float16) 4-byte ones, D = 3 element-sized ones (runs not 4-byte aligned).
+  for (DataType t : {DataType::kHALF, DataType::kFLOAT, DataType::kBF16}) {
+    for (int64_t d : {64, 4, 2, 3}) {
+      SCOPED_TRACE(std::string(dataTypeName(t)) + " D " + std::to_string(d));
+      expectTranspose(randomTensor(t, {2, 197, 3, d}, rng, -100, 100), {0, 2, 1, 3});  // split
+      expectTranspose(randomTensor(t, {2, 3, 197, d}, rng, -100, 100), {0, 2, 1, 3});  // merge
+    }
+  }
+  // ViT-sized split in float16 (several thousand blocks' worth of units: 4 per thread), B = 1
+  // (rank 3 after dropping the unit dim), rank 5, 1- and 8-byte elements, and a permutation that
+  // keeps the innermost run but also reverses the outer axes.
+  expectTranspose(randomTensor(DataType::kHALF, {4, 197, 12, 64}, rng), {0, 2, 1, 3});
+  expectTranspose(randomTensor(DataType::kHALF, {1, 50, 12, 64}, rng), {0, 2, 1, 3});
+  expectTranspose(randomTensor(DataType::kFLOAT, {2, 3, 5, 7, 8}, rng), {3, 1, 0, 2, 4});
+  expectTranspose(randomTensor(DataType::kINT8, {3, 33, 5, 24}, rng, -100, 100), {0, 2, 1, 3});
+  expectTranspose(randomTensor(DataType::kDOUBLE, {3, 33, 5, 6}, rng), {2, 0, 1, 3});
+  // Permutations that move the innermost axis (the tiled transpose): K^T of attention
+  // [B, H, S, D] -> [B, H, D, S], [B, S, H, D] -> [B, H, D, S], and an odd-sized 2-D one.
+  for (DataType t : {DataType::kHALF, DataType::kFLOAT}) {
+    SCOPED_TRACE(dataTypeName(t));
+    expectTranspose(randomTensor(t, {2, 3, 197, 64}, rng), {0, 1, 3, 2});
+    expectTranspose(randomTensor(t, {2, 197, 3, 64}, rng), {0, 2, 3, 1});
+    expectTranspose(randomTensor(t, {37, 45}, rng), {1, 0});
+  }
+}
+
 TEST(GpuShapeOpTest, ConcatSplitManyInputs) {
   std::mt19937 rng(2);
   for (DataType t : kMoveTypes) {

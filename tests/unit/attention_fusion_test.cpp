@@ -26,10 +26,23 @@ namespace {
 using namespace testing_passes;
 
 constexpr const char* kPass = "attention-fusion";
+// attention-layout (attention_layout_test.cpp) turns the Attention and its head split/merge
+// Transposes into a FusedAttention: off here, so that these tests see the Attention.
+constexpr const char* kLayoutPass = "attention-layout";
 
 // Disabled vs enabled (testing_passes::expectEquivalent) for this pass.
 void expectEquivalent(const NetFn& fn, int fewer) {
-  testing_passes::expectEquivalent(fn, kPass, fewer);
+  testing_passes::expectEquivalent(fn, kPass, fewer, kTol, {11u, 97u}, {kLayoutPass});
+}
+
+// testing_passes::optimized / opsAfter with attention-layout off.
+std::unique_ptr<ir::Graph> optimized(const NetFn& fn, std::set<std::string> disabled = {},
+                                     int level = 3, std::string* verbose = nullptr) {
+  disabled.insert(kLayoutPass);
+  return testing_passes::optimized(fn, std::move(disabled), level, verbose);
+}
+std::multiset<std::string> opsAfter(const NetFn& fn, std::set<std::string> disabled = {}) {
+  return opsOf(*optimized(fn, std::move(disabled)));
 }
 
 // ---- network builders

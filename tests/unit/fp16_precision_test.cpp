@@ -586,6 +586,17 @@ TEST(Fp16Precision, EveryAllowedOpRunsInHalfOnTheCpu) {
   cases.push_back({"Attention", [](G& g, V* h, R&) {
                      return g.addNode(OpKind::kAttention, "att", {h, h, h}, {})->outputs[0];
                    }});
+  cases.push_back({"FusedAttention", [](G& g, V* h, R&) {
+                     // h [1, 4, 4, 4] read as BSHD [B, S, H, D] (4-D); Y BSHD 4-D.
+                     ir::Attributes a;
+                     for (const char* l : {"q_layout", "k_layout", "v_layout", "y_layout"})
+                       a.setString(l, "BSHD");
+                     a.setInt("q_num_heads", 4);
+                     a.setInt("kv_num_heads", 4);
+                     a.setFloat("scale", 0.5f);
+                     a.setInt("y_rank", 4);
+                     return g.addNode(OpKind::kFusedAttention, "fatt", {h, h, h}, a)->outputs[0];
+                   }});
   cases.push_back({"RotaryEmbedding", [](G& g, V* h, R& rng) {
                      return g
                          .addNode(OpKind::kRotaryEmbedding, "rope",

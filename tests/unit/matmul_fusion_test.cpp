@@ -1,4 +1,4 @@
-// matmul-epilogue-fusion: MatMul/Gemm + bias Add + activation -> FusedMatMul.
+// matmul-epilogue-fusion: MatMul/Gemm + bias Add + residual Add + activation -> FusedMatMul.
 //
 // (a) The layers left after the optimizer on hand-built networks, for every form the pass takes
 //     and for patterns it must leave alone; (b) numerical equivalence on the CPU: each network
@@ -187,12 +187,20 @@ TEST(MatMulEpilogueFusion, BiasOnlyActivationOnlyAndNonConstantB) {
 }
 
 TEST(MatMulEpilogueFusion, NotFusedWhenUnsafe) {
-  // Bias broadcasting over another axis, or a full [M, N] addend.
-  for (int form : {5, 6}) {
-    MmNet s;
-    s.biasForm = form;
-    EXPECT_EQ(opsAfter(mmNet(s)), ops({"MatMul", "Add", "Relu"})) << form;
-  }
+  // Bias broadcasting over another axis.
+  MmNet broadcast;
+  broadcast.biasForm = 5;
+  EXPECT_EQ(opsAfter(mmNet(broadcast)), ops({"MatMul", "Add", "Relu"}));
+  // A full [M, N] constant addend is no bias but a residual of the output's shape: fused as Z.
+  MmNet full;
+  full.biasForm = 6;
+  auto fg = optimized(mmNet(full));
+  EXPECT_EQ(opsOf(*fg), ops({"FusedMatMul"}));
+  const ir::Node* ff = findOp(*fg, ir::OpKind::kFusedMatMul);
+  ASSERT_NE(ff, nullptr);
+  ASSERT_EQ(ff->inputs.size(), 4u);
+  EXPECT_EQ(ff->inputs[2], nullptr);
+  expectEquivalent(mmNet(full), 2);
   // A non-constant bias.
   MmNet input;
   input.biasForm = 4;
@@ -305,6 +313,223 @@ TEST(MatMulEpilogueFusion, UserPrecisionCarriesOverAndStopsAtADifferentOne) {
       EXPECT_EQ(*f->precision, DataType::kFLOAT);
     }
   }
+}
+
+// ---- the residual Add ---------------------------------------------------------------------------
+
+// A [2, 5, 12] (input "a") @ B [12, 7] (constant) [+ bias [7]] then the residual Add with R, the
+// activations before (actBefore: not fusable with R) and after it (actAfter).
+//   rForm 0: R a network input "r" [2, 5, 7]; 1: R = Tanh(r) (a computed value); 2: r [7]
+//   (broadcast); 3: r [1, 5, 7] (broadcast over the batch); 4: R = the product itself.
+struct ResNet {
+  bool bias = true;
+  bool residualFirst = false;  // Add(R, x) instead of Add(x, R)
+  int rForm = 0;
+  std::string actBefore, actAfter;
+  bool sumAlsoRead = false;  // the value the residual is added to also feeds a Sigmoid output
+  bool layerNorm = false;    // a LayerNormalization after everything (BERT's block)
+};
+
+NetFn resNet(const ResNet& s) {
+  return [=](NetworkDefinition& net) {
+    Consts k;
+    Tensor* a = net.addInput("a", DataType::kFLOAT, {2, 5, 12});
+    Tensor* r = nullptr;
+    switch (s.rForm) {
+      case 0:
+      case 1: r = net.addInput("r", DataType::kFLOAT, {2, 5, 7}); break;
+      case 2: r = net.addInput("r", DataType::kFLOAT, {7}); break;
+      case 3: r = net.addInput("r", DataType::kFLOAT, {1, 5, 7}); break;
+      default: break;
+    }
+    if (s.rForm == 1) r = op(net, "Tanh", {r});
+    Tensor* y = op(net, "MatMul", {a, k.random(net, {12, 7}, 1)});
+    if (s.rForm == 4) r = y;
+    if (s.bias) y = op(net, "Add", {y, k.random(net, {7}, 2)});
+    y = activation(net, k, y, s.actBefore);
+    if (s.sumAlsoRead) net.markOutput(*op(net, "Sigmoid", {y}));
+    y = s.residualFirst ? op(net, "Add", {r, y}) : op(net, "Add", {y, r});
+    y = activation(net, k, y, s.actAfter);
+    if (s.layerNorm)
+      y = op(net, "LayerNormalization", {y, k.random(net, {7}, 3), k.random(net, {7}, 4)},
+             {{"axis", int64_t{-1}}});
+    y->setName("y");
+    net.markOutput(*y);
+  };
+}
+
+TEST(MatMulEpilogueFusion, ResidualAddIsAbsorbed) {
+  for (bool bias : {true, false})
+    for (bool first : {false, true})
+      for (int rForm : {0, 1})
+        for (const char* act : {"", "Relu", "GeluTanh", "Silu"}) {
+          SCOPED_TRACE(::testing::Message() << "bias " << bias << " residual first " << first
+                                            << " rForm " << rForm << " act " << act);
+          ResNet s;
+          s.bias = bias;
+          s.residualFirst = first;
+          s.rForm = rForm;
+          s.actAfter = act;
+          auto g = optimized(resNet(s));
+          EXPECT_EQ(opsOf(*g), rForm == 1 ? ops({"FusedMatMul", "Tanh"}) : ops({"FusedMatMul"}));
+          const ir::Node* f = findOp(*g, ir::OpKind::kFusedMatMul);
+          ASSERT_NE(f, nullptr);
+          ASSERT_EQ(f->inputs.size(), 4u);
+          EXPECT_EQ(f->inputs[2] != nullptr, bias);
+          ASSERT_NE(f->inputs[3], nullptr);
+          if (rForm == 0) {
+            EXPECT_EQ(f->inputs[3]->name, "r");
+          } else {
+            ASSERT_NE(f->inputs[3]->producer, nullptr);
+            EXPECT_EQ(f->inputs[3]->producer->op, ir::OpKind::kTanh);
+          }
+          const std::string want = act == std::string("Silu") ? "Silu" : act;
+          EXPECT_EQ(f->attrs.getString("activation", "?"), want);
+          EXPECT_EQ(f->outputs[0]->name, "y");
+          // fused_nodes names every layer replaced: MatMul, bias Add, residual Add, activation.
+          const std::string fused = f->attrs.getString("fused_nodes", "");
+          const size_t layers = 2 + (bias ? 1 : 0) + activationLayers(act);
+          EXPECT_EQ(static_cast<size_t>(std::count(fused.begin(), fused.end(), '+')), layers - 1)
+              << fused;
+          expectEquivalent(resNet(s), static_cast<int>(layers) - 1);
+        }
+}
+
+TEST(MatMulEpilogueFusion, ResidualBeforeLayerNormalization) {
+  // BERT's output block: MatMul -> Add bias -> Add residual -> LayerNormalization.
+  ResNet s;
+  s.layerNorm = true;
+  std::string verbose;
+  auto g = optimized(resNet(s), {}, 3, &verbose);
+  EXPECT_EQ(opsOf(*g), ops({"FusedMatMul", "LayerNormalization"}));
+  EXPECT_NE(verbose.find("+ bias + residual r into FusedMatMul"), std::string::npos) << verbose;
+  expectEquivalent(resNet(s), 2);
+}
+
+TEST(MatMulEpilogueFusion, ResidualNotAbsorbedWhenUnsafe) {
+  // Broadcasting residuals: the bias (and nothing else) is fused.
+  for (int rForm : {2, 3}) {
+    ResNet s;
+    s.rForm = rForm;
+    s.actAfter = "Relu";
+    SCOPED_TRACE(rForm);
+    auto g = optimized(resNet(s));
+    EXPECT_EQ(opsOf(*g), ops({"FusedMatMul", "Add", "Relu"}));
+    EXPECT_EQ(findOp(*g, ir::OpKind::kFusedMatMul)->inputs.size(), 3u);
+    expectEquivalent(resNet(s), 1);
+  }
+  // An activation before the residual Add: act(AB + b) + R stays two layers.
+  ResNet actBefore;
+  actBefore.actBefore = "Relu";
+  auto g = optimized(resNet(actBefore));
+  EXPECT_EQ(opsOf(*g), ops({"FusedMatMul", "Add"}));
+  const ir::Node* f = findOp(*g, ir::OpKind::kFusedMatMul);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->inputs.size(), 3u);
+  EXPECT_EQ(f->attrs.getString("activation", "?"), "Relu");
+  expectEquivalent(resNet(actBefore), 2);
+  // The biased sum has another reader: MatMul + bias fused, the residual Add stays.
+  ResNet shared;
+  shared.sumAlsoRead = true;
+  shared.actAfter = "Relu";
+  g = optimized(resNet(shared));
+  EXPECT_EQ(opsOf(*g), ops({"FusedMatMul", "Sigmoid", "Add", "Relu"}));
+  EXPECT_EQ(findOp(*g, ir::OpKind::kFusedMatMul)->inputs.size(), 3u);
+  expectEquivalent(resNet(shared), 1);
+  // Without a bias, the product itself has another reader: nothing fused.
+  shared.bias = false;
+  EXPECT_EQ(opsAfter(resNet(shared)), ops({"MatMul", "Sigmoid", "Add", "Relu"}));
+  // The product added to itself (R is the product): not a residual; the pass leaves it.
+  ResNet self;
+  self.bias = false;
+  self.rForm = 4;
+  EXPECT_EQ(opsAfter(resNet(self)), ops({"MatMul", "Add"}));
+  // The residual Add's precision differs from the MatMul's: not absorbed.
+  NetFn precision = [](NetworkDefinition& net) {
+    Consts k;
+    Tensor* a = net.addInput("a", DataType::kFLOAT, {5, 12});
+    Tensor* r = net.addInput("r", DataType::kFLOAT, {5, 7});
+    Tensor* y = op(net, "MatMul", {a, k.random(net, {12, 7}, 1)});
+    Layer* add = net.addOp("Add", std::vector<Tensor*>{y, r});
+    ASSERT_NE(add, nullptr);
+    add->setPrecision(DataType::kFLOAT);
+    net.markOutput(*add->getOutput(0));
+  };
+  EXPECT_EQ(opsAfter(precision), ops({"MatMul", "Add"}));
+}
+
+// A [2, 5, 12] @ B [12, 7] + bias [7] + R [2, 5, 7] -> Relu, in double (the resNet constants).
+std::vector<float> residualReference(const std::vector<float>& a, const std::vector<float>& r) {
+  const std::vector<float> b = randomVec(12 * 7, 1), bias = randomVec(7, 2);
+  std::vector<float> y(10 * 7);
+  for (int i = 0; i < 10; ++i)
+    for (int j = 0; j < 7; ++j) {
+      double s =
+          static_cast<double>(bias[static_cast<size_t>(j)]) + r[static_cast<size_t>(i * 7 + j)];
+      for (int p = 0; p < 12; ++p)
+        s += static_cast<double>(a[static_cast<size_t>(i * 12 + p)]) *
+             b[static_cast<size_t>(p * 7 + j)];
+      y[static_cast<size_t>(i * 7 + j)] = static_cast<float>(s > 0 ? s : 0.0);
+    }
+  return y;
+}
+
+TEST(MatMulEpilogueFusion, ResidualFp16BuildAndPlanRoundTrip) {
+  ResNet s;
+  s.actAfter = "Relu";
+  // Graph level: Z is a data input of the compute layer: float16 like A.
+  auto g = optimized(resNet(s));
+  ASSERT_EQ(opsOf(*g), ops({"FusedMatMul"}));
+  opt::PassContext ctx;
+  ctx.fp16 = true;
+  StatusOr<bool> changed = opt::fp16PrecisionPass(*g, ctx);
+  ASSERT_TRUE(changed.isOk()) << changed.status().toString();
+  ASSERT_TRUE(ir::inferGraphInPlace(*g).isOk());
+  EXPECT_EQ(opsOf(*g), ops({"Cast", "Cast", "FusedMatMul", "Cast"}));
+  const ir::Node* f = findOp(*g, ir::OpKind::kFusedMatMul);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(f->inputs.size(), 4u);
+  for (const ir::Value* v : f->inputs) EXPECT_EQ(v->dtype, DataType::kHALF) << v->name;
+
+  // Through the builder: float32 and float16 engines against the double reference.
+  RunResult full = buildAndRun(resNet(s), {}, 5, false);
+  RunResult half = buildAndRun(resNet(s), {}, 5, true);
+  ASSERT_EQ(full.inputs.size(), 2u);
+  ASSERT_EQ(half.inputs.size(), 2u);
+  ASSERT_EQ(full.outputs.size(), 1u);
+  ASSERT_EQ(half.outputs.size(), 1u);
+  EXPECT_EQ(full.layers, 1) << full.layerInfo;
+  const std::vector<float> want = residualReference(full.inputs[0], full.inputs[1]);
+  EXPECT_LE(relError(full.outputs[0], want), kTol);
+  const double e = relError(half.outputs[0], residualReference(half.inputs[0], half.inputs[1]));
+  EXPECT_LE(e, 1e-2);
+  EXPECT_GT(e, 0.0);  // it did run in half
+
+  // Plan round trip: serialize the loaded engine again, the same layer and outputs.
+  QuietLogger logger;
+  auto builder = Builder::create(logger);
+  auto net = builder->createNetwork();
+  resNet(s)(*net);
+  auto config = builder->createConfig();
+  config->setDeviceType(DeviceType::kCPU);
+  auto plan = builder->buildSerializedNetwork(*net, *config);
+  ASSERT_NE(plan, nullptr) << builder->getLastError();
+  auto runtime = Runtime::create(logger);
+  auto engine = runtime->deserializeEngine(plan->data(), plan->size());
+  ASSERT_NE(engine, nullptr) << runtime->getLastError();
+  RunResult first;
+  runEngine(*engine, 23, first);
+  EXPECT_EQ(first.layers, 1) << first.layerInfo;
+  auto again = engine->serialize();
+  ASSERT_NE(again, nullptr);
+  auto engine2 = runtime->deserializeEngine(again->data(), again->size());
+  ASSERT_NE(engine2, nullptr) << runtime->getLastError();
+  RunResult second;
+  runEngine(*engine2, 23, second);
+  EXPECT_EQ(second.layerInfo, first.layerInfo);
+  ASSERT_EQ(second.outputs.size(), 1u);
+  EXPECT_EQ(second.outputs[0], first.outputs[0]);
+  EXPECT_LE(relError(first.outputs[0], residualReference(first.inputs[0], first.inputs[1])), kTol);
 }
 
 // ---- Gemm forms ---------------------------------------------------------------------------------

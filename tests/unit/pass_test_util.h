@@ -221,12 +221,16 @@ inline double relError(const std::vector<float>& got, const std::vector<float>& 
 }
 
 // The network with `pass` disabled and enabled gives the same finite outputs (relative error
-// <= tol) for each input draw in `seeds`, and the enabled build has `fewer` fewer layers.
+// <= tol) for each input draw in `seeds`, and the enabled build has `fewer` fewer layers. The
+// passes in `alsoDisabled` are off in both builds.
 inline void expectEquivalent(const NetFn& fn, const std::string& pass, int fewer, double tol = kTol,
-                             const std::vector<uint32_t>& seeds = {11u, 97u}) {
+                             const std::vector<uint32_t>& seeds = {11u, 97u},
+                             const std::vector<std::string>& alsoDisabled = {}) {
+  std::vector<std::string> offPasses = alsoDisabled;
+  offPasses.push_back(pass);
   for (uint32_t seed : seeds) {
-    RunResult off = buildAndRun(fn, {pass}, seed);
-    RunResult on = buildAndRun(fn, {}, seed);
+    RunResult off = buildAndRun(fn, offPasses, seed);
+    RunResult on = buildAndRun(fn, alsoDisabled, seed);
     ASSERT_EQ(off.outputs.size(), on.outputs.size());
     ASSERT_FALSE(on.outputs.empty());
     for (size_t i = 0; i < on.outputs.size(); ++i) {

@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -53,6 +54,10 @@ constexpr FlagDef kBuildFlags[] = {
     {"timingCacheFile", FlagKind::kValue, "<file>",
      "GPU builds: read tactic timings from this file and write new ones back, so the next build "
      "skips the timing (created if missing)."},
+    {"profilingVerbosity", FlagKind::kValue, "layer_names_only|detailed|none",
+     "Per-layer detail the plan keeps for --dumpLayerInfo/--exportLayerInfo, kiln inspect and "
+     "NVTX ranges: everything (detailed, Kiln's default), the layer names, or nothing (none; "
+     "fused-node lists are dropped). trtexec's default and verbose are accepted."},
 };
 
 constexpr FlagDef kRunFlags[] = {
@@ -92,12 +97,23 @@ constexpr FlagDef kRunFlags[] = {
      "throughput (default 1)."},
     {"useSpinWait", FlagKind::kBool, "",
      "GPU: wait for each inference by spinning on its event instead of a blocking sync."},
+    {"nvtx", FlagKind::kBool, "",
+     "GPU: push an NVTX range around each layer, named after it (with type, precision and tactic "
+     "when the plan is detailed), for Nsight Systems; the environment variable KILN_NVTX=1 does "
+     "the same for any program. Not inside CUDA graph replays (--useCudaGraph)."},
 };
 
 constexpr FlagDef kInspectFlags[] = {
     {"onnx", FlagKind::kValue, "<model.onnx>", "ONNX model to inspect (or give the path alone)."},
     {"loadEngine", FlagKind::kValue, "<plan>", "Plan to inspect (or give the path alone)."},
     {"json", FlagKind::kBool, "", "Print machine-readable JSON."},
+    {"dot", FlagKind::kValue, "<file.dot>",
+     "Write the graph as Graphviz DOT (- for stdout): a plan's layers, or the optimized graph of "
+     "a CPU build of an ONNX model (--raw: the graph as parsed)."},
+    {"html", FlagKind::kValue, "<file.html>",
+     "Write the same graph as a self-contained HTML page with an SVG drawing (- for stdout)."},
+    {"raw", FlagKind::kBool, "",
+     "ONNX models with --dot/--html: draw the parsed graph instead of building it."},
 };
 
 constexpr FlagDef kCompareFlags[] = {
@@ -125,6 +141,29 @@ constexpr FlagDef kCompareFlags[] = {
     {"preferPlugins", FlagKind::kBool, "",
      "Kiln runners: import default-domain ONNX nodes through a registered plugin of the same "
      "name when there is one (OnnxParser::setPreferPlugins); onnxruntime runs the real op."},
+};
+
+constexpr FlagDef kDebugPrecisionFlags[] = {
+    {"onnx", FlagKind::kValue, "<model.onnx>", "ONNX model to debug."},
+    {"output", FlagKind::kValue, "<prec.txt>",
+     "Write the layers to keep in float32 here, in the --layerPrecisions @file format."},
+    {"fp16", FlagKind::kBool, "", "Debug a float16 build (the default)."},
+    {"bf16", FlagKind::kBool, "", "Debug a bfloat16 build instead."},
+    {"rtol", FlagKind::kValue, "<x>",
+     "Relative tolerance: an output element passes when |a-b| <= atol + rtol*|b|, b the "
+     "float32 build's value (default 1e-2)."},
+    {"atol", FlagKind::kValue, "<x>", "Absolute tolerance (default 1e-3)."},
+    {"direction", FlagKind::kValue, "reverse|forward",
+     "Order in which layers are tried: from the outputs back (reverse, the default: names the "
+     "layer that overflows, since a float32 layer keeps the layers that follow it in float32) "
+     "or from the inputs (forward)."},
+    {"shapes", FlagKind::kList, "<spec>",
+     "Shapes of dynamic inputs: name:1x3x224x224[,...] (unlisted dynamic dims are 1)."},
+    {"loadInputs", FlagKind::kList, "<spec>",
+     "Read inputs from raw little-endian files of the input's dtype: name:file[,...]. "
+     "Inputs not listed get random values."},
+    {"seed", FlagKind::kValue, "<N>", "Seed of the random inputs (default 1)."},
+    {"json", FlagKind::kValue, "<report.json>", "Write the search (every build) as JSON."},
 };
 
 constexpr size_t kHelpWidth = 100;
@@ -201,6 +240,7 @@ const char* commandName(Command c) {
     case Command::kRun: return "run";
     case Command::kInspect: return "inspect";
     case Command::kCompare: return "compare";
+    case Command::kDebugPrecision: return "debug precision";
   }
   return "?";
 }
@@ -220,6 +260,9 @@ std::vector<FlagDef> flagsFor(Command c) {
       break;
     case Command::kCompare:
       out.insert(out.end(), std::begin(kCompareFlags), std::end(kCompareFlags));
+      break;
+    case Command::kDebugPrecision:
+      out.insert(out.end(), std::begin(kDebugPrecisionFlags), std::end(kDebugPrecisionFlags));
       break;
   }
   return out;
@@ -250,10 +293,15 @@ std::string commandHelp(Command c) {
       appendSection(os, "Run flags", kRunFlags);
       break;
     case Command::kInspect:
-      os << "Usage: kiln inspect <model.onnx | plan> [--json]\n\n"
+      os << "Usage: kiln inspect <model.onnx | plan> [--json] [--dot=<f.dot>] [--html=<f.html>]\n\n"
             "Prints inputs, outputs (name, dtype, symbolic shape) and layers (type, inputs ->\n"
             "outputs with shapes) of an ONNX model or a plan; for a plan also its optimization\n"
-            "profiles and target device. Plans are recognized by their magic bytes KILNPLAN.\n\n";
+            "profiles and target device. Plans are recognized by their magic bytes KILNPLAN.\n"
+            "--dot/--html draw the graph: one box per layer (name, type, precision, tactic,\n"
+            "output shapes, the ONNX nodes a fused layer replaced), coloured by precision, edges\n"
+            "labelled with the tensor's shape and dtype. For an ONNX model the graph drawn is\n"
+            "the optimized graph of a CPU build (dynamic dims stay symbolic), or with --raw the\n"
+            "graph as parsed. The HTML page needs no network and no scripts.\n\n";
       appendSection(os, "Inspect flags", kInspectFlags);
       break;
     case Command::kCompare:
@@ -266,6 +314,24 @@ std::string commandHelp(Command c) {
             "the kiln binary, in <bin>/../share/kiln, or set KILN_ORT_RUNNER; KILN_PYTHON picks\n"
             "the interpreter). Exit code 0 when everything passes, 1 when something fails.\n\n";
       appendSection(os, "Compare flags", kCompareFlags);
+      break;
+    case Command::kDebugPrecision:
+      os << "Usage: kiln debug precision --onnx=<model.onnx> --output=<prec.txt> [--fp16|--bf16]\n"
+            "                            [--rtol=1e-2] [--atol=1e-3] [flags]\n\n"
+            "Finds layers that must stay in float32 for a float16 (or bfloat16) build to pass,\n"
+            "by bisection. The reference is the float32 build on the same device; each candidate\n"
+            "is the reduced-precision build with a set of layers pinned to float32\n"
+            "(--layerPrecisions), run on the same inputs. A candidate passes when every element\n"
+            "of every output has |a-b| <= atol + rtol*|b| (NaN matches only NaN, an infinity\n"
+            "only the same infinity). Layers are tried in ONNX node order (reversed by default):\n"
+            "the search halves the list to the shortest run of layers whose pinning passes, keeps\n"
+            "the last layer of that run, and repeats until the kept layers alone pass. Each kept\n"
+            "layer was needed when it was found; the set is minimal for a monotone model (pinning\n"
+            "more layers never hurts), not necessarily the smallest possible.\n"
+            "Writes the kept layers to --output as <layer>:fp32 lines, the file\n"
+            "`kiln build/run --layerPrecisions=@<file>` reads. Exit code 0 when the file is\n"
+            "written, 1 when no set passes (not even every layer in float32) or a build fails.\n\n";
+      appendSection(os, "Debug precision flags", kDebugPrecisionFlags);
       break;
   }
   appendSection(os, "Common flags", kCommonFlags);
@@ -288,7 +354,10 @@ std::string commandHelp(Command c) {
     case Command::kInspect:
       os << "\nExamples:\n"
             "  kiln inspect model.onnx\n"
-            "  kiln inspect model.plan --json\n";
+            "  kiln inspect model.plan --json\n"
+            "  kiln inspect model.plan --dot=model.dot && dot -Tsvg model.dot -o model.svg\n"
+            "  kiln inspect model.onnx --html=model.html\n"
+            "  kiln inspect model.onnx --raw --dot=-\n";
       break;
     case Command::kCompare:
       os << "\nExamples:\n"
@@ -296,6 +365,13 @@ std::string commandHelp(Command c) {
             "  kiln compare --onnx=m.onnx --runners=kiln-cpu,kiln-cuda-fp16 --rtol=1e-2 "
             "--atol=1e-3\n"
             "  kiln compare --onnx=m.onnx --markAll --histogram --json=report.json\n";
+      break;
+    case Command::kDebugPrecision:
+      os << "\nExamples:\n"
+            "  kiln debug precision --onnx=m.onnx --output=prec.txt\n"
+            "  kiln debug precision --onnx=m.onnx --device=cuda --rtol=1e-3 --atol=1e-4 \\\n"
+            "                       --output=prec.txt --json=search.json\n"
+            "  kiln run --onnx=m.onnx --device=cuda --fp16 --layerPrecisions=@prec.txt\n";
       break;
   }
   return os.str();
@@ -310,9 +386,13 @@ std::string mainHelp() {
         "Commands:\n"
         "  build     Parse an ONNX model, optimize it and save a plan.\n"
         "  run       Build or load an engine, run it and report performance.\n"
-        "  inspect   Show inputs, outputs, layers (and profiles) of a model or plan.\n"
+        "  inspect   Show inputs, outputs, layers (and profiles) of a model or plan, or draw\n"
+        "            its graph (--dot, --html).\n"
         "  compare   Run a model with several runners (Kiln CPU/CUDA, onnxruntime) and compare\n"
-        "            their outputs (polygraphy run's counterpart).\n\n"
+        "            their outputs (polygraphy run's counterpart).\n"
+        "  debug precision\n"
+        "            Find the layers a float16 build must keep in float32 to stay within a\n"
+        "            tolerance, and write them as a --layerPrecisions file.\n\n"
         "Run 'kiln <command> --help' for the flags of a command; 'kiln --version' prints the\n"
         "version. Every trtexec flag Kiln supports has its trtexec spelling.\n\n"
      << kSpellingNote;
@@ -389,6 +469,22 @@ StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
             "--fp16",
             layer.c_str());
   }
+  if (args.has("profilingVerbosity")) {
+    std::string v = args.get("profilingVerbosity");
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) {
+      return ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
+    });
+    if (v == "layer_names_only" || v == "default") {
+      o.profilingVerbosity = ProfilingVerbosity::kLAYER_NAMES_ONLY;
+    } else if (v == "detailed" || v == "verbose") {
+      o.profilingVerbosity = ProfilingVerbosity::kDETAILED;
+    } else if (v == "none") {
+      o.profilingVerbosity = ProfilingVerbosity::kNONE;
+    } else {
+      return invalidArgument("--profilingVerbosity=%s: expected layer_names_only, detailed or none",
+                             args.get("profilingVerbosity").c_str());
+    }
+  }
   if (args.has("disablePasses")) {
     const std::string list = args.get("disablePasses");
     size_t start = 0;
@@ -434,6 +530,7 @@ StatusOr<RunOptions> runOptions(const ParsedArgs& args) {
   o.useCudaGraph = args.flag("useCudaGraph");
   o.noDataTransfers = args.flag("noDataTransfers");
   o.useSpinWait = args.flag("useSpinWait");
+  o.nvtx = args.flag("nvtx");
   o.skipInference = args.flag("skipInference");
   o.dumpOutput = args.flag("dumpOutput");
   o.dumpLayerInfo = args.flag("dumpLayerInfo");
@@ -445,6 +542,13 @@ StatusOr<RunOptions> runOptions(const ParsedArgs& args) {
 StatusOr<InspectOptions> inspectOptions(const ParsedArgs& args) {
   InspectOptions o;
   o.json = args.flag("json");
+  o.dot = args.get("dot");
+  o.html = args.get("html");
+  o.raw = args.flag("raw");
+  if (args.has("dot") && o.dot.empty()) return invalidArgument("--dot needs a file name (or -)");
+  if (args.has("html") && o.html.empty()) return invalidArgument("--html needs a file name (or -)");
+  if (o.dot == "-" && o.html == "-")
+    return invalidArgument("--dot=- and --html=-: only one of them can go to stdout");
   int sources = (args.has("onnx") ? 1 : 0) + (args.has("loadEngine") ? 1 : 0) +
                 static_cast<int>(args.positional.size());
   if (sources == 0)
@@ -506,6 +610,48 @@ StatusOr<CompareOptions> compareOptions(const ParsedArgs& args) {
   o.json = args.get("json");
   o.histogram = args.flag("histogram");
   o.preferPlugins = args.flag("preferPlugins");
+  return o;
+}
+
+StatusOr<DebugPrecisionOptions> debugPrecisionOptions(const ParsedArgs& args) {
+  DebugPrecisionOptions o;
+  o.onnx = args.get("onnx");
+  if (o.onnx.empty()) return invalidArgument("kiln debug precision needs --onnx=<model.onnx>");
+  o.output = args.get("output");
+  if (o.output.empty())
+    return invalidArgument(
+        "kiln debug precision needs --output=<file> (where the --layerPrecisions entries go)");
+  if (args.flag("fp16") && args.flag("bf16"))
+    return invalidArgument("--fp16 and --bf16: give one reduced precision to debug");
+  if (args.flag("bf16")) o.precision = DataType::kBF16;
+  if (args.has("direction")) {
+    const std::string d = normalizeFlagName(args.get("direction"));
+    if (d == "reverse") {
+      o.reverse = true;
+    } else if (d == "forward") {
+      o.reverse = false;
+    } else {
+      return invalidArgument("--direction=%s: expected reverse or forward",
+                             args.get("direction").c_str());
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(o.shapes, shapesFlag(args, "shapes"));
+  if (args.has("loadInputs")) {
+    auto specs = parseLoadInputsSpec(args.get("loadInputs"));
+    if (!specs.isOk()) return specs.status().withContext("--loadInputs");
+    o.loadInputs = std::move(specs).value();
+  }
+  if (args.has("seed")) {
+    KILN_ASSIGN_OR_RETURN(int64_t seed, parseInt(args, "seed", 0, 0xffffffffLL));
+    o.seed = static_cast<uint32_t>(seed);
+  }
+  if (args.has("rtol")) {
+    KILN_ASSIGN_OR_RETURN(o.rtol, parseNonNegative(args, "rtol"));
+  }
+  if (args.has("atol")) {
+    KILN_ASSIGN_OR_RETURN(o.atol, parseNonNegative(args, "atol"));
+  }
+  o.json = args.get("json");
   return o;
 }
 

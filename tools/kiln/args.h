@@ -21,7 +21,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-enum class Command { kBuild, kRun, kInspect, kCompare };
+enum class Command { kBuild, kRun, kInspect, kCompare, kDebugPrecision };
 const char* commandName(Command c);
 
 // Flags accepted by one command (all its sections together).
@@ -52,6 +52,9 @@ struct BuildOptions {
   std::string timingCacheFile;              // --timingCacheFile
   // --layerPrecisions: (layer name or "*", fp32|fp16) in the order given (later entries win).
   std::vector<std::pair<std::string, DataType>> layerPrecisions;
+  bool quiet = false;  // no "Engine built" line (kiln debug precision builds many engines)
+  // --profilingVerbosity: per-layer detail the plan keeps (BuilderConfig::setProfilingVerbosity).
+  ProfilingVerbosity profilingVerbosity = ProfilingVerbosity::kDETAILED;
 };
 
 struct RunOptions {
@@ -75,11 +78,15 @@ struct RunOptions {
   bool noDataTransfers = false;
   bool useSpinWait = false;
   int streams = 1;
+  bool nvtx = false;  // --nvtx: NVTX ranges per layer (ExecutionContext::setNvtxVerbosity)
 };
 
 struct InspectOptions {
   std::string path;
   bool json = false;
+  std::string dot;   // --dot: Graphviz file of the graph ("-": stdout)
+  std::string html;  // --html: self-contained HTML/SVG page of the graph ("-": stdout)
+  bool raw = false;  // --raw: an ONNX model's graph as parsed, not optimized
 };
 
 // `kiln compare` (polygraphy run's counterpart): runners, inputs, tolerances, report.
@@ -97,11 +104,26 @@ struct CompareOptions {
   bool preferPlugins = false;
 };
 
+// `kiln debug precision`: which layers must stay float32 for a float16/bfloat16 build to pass.
+struct DebugPrecisionOptions {
+  std::string onnx;
+  DataType precision = DataType::kHALF;  // --fp16 (default) or --bf16
+  std::vector<ShapeSpec> shapes;
+  std::vector<InputFileSpec> loadInputs;
+  uint32_t seed = 1;
+  double rtol = 1e-2;
+  double atol = 1e-3;
+  bool reverse = true;  // --direction: search from the outputs back (reverse) or from the inputs
+  std::string output;   // the --layerPrecisions file
+  std::string json;
+};
+
 // Converters: every error is a usage error naming the flag.
 StatusOr<CommonOptions> commonOptions(const ParsedArgs& args);
 StatusOr<BuildOptions> buildOptions(const ParsedArgs& args);
 StatusOr<RunOptions> runOptions(const ParsedArgs& args);
 StatusOr<InspectOptions> inspectOptions(const ParsedArgs& args);
 StatusOr<CompareOptions> compareOptions(const ParsedArgs& args);
+StatusOr<DebugPrecisionOptions> debugPrecisionOptions(const ParsedArgs& args);
 
 }  // namespace kiln::cli

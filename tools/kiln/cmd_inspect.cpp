@@ -1,9 +1,10 @@
 // `kiln inspect`: inputs, outputs and layers of an ONNX model or a plan (plus a plan's profiles
-// and device), as text or JSON.
+// and device), as text or JSON; --dot/--html draw the graph (graph_view.h).
 #include <cstdio>
 #include <sstream>
 
 #include "commands.h"
+#include "graph_view.h"
 #include "json_writer.h"
 #include "tensor_io.h"
 
@@ -35,9 +36,91 @@ void writeTensorJson(JsonWriter& w, const Tensor* t) {
   w.endObject();
 }
 
-int inspectOnnx(const InspectOptions& o, Logger& logger) {
+bool wantsPicture(const InspectOptions& o) { return !o.dot.empty() || !o.html.empty(); }
+
+// Writes the --dot / --html pictures of `g` ("-": stdout).
+Status writePictures(const InspectOptions& o, const GraphModel& g) {
+  for (const auto& [path, text] :
+       {std::pair{o.dot, o.dot.empty() ? std::string() : graphToDot(g)},
+        std::pair{o.html, o.html.empty() ? std::string() : graphToHtml(g)}}) {
+    if (path.empty()) continue;
+    if (path == "-") {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      continue;
+    }
+    KILN_RETURN_IF_ERROR(writeFile(path, text));
+    std::fprintf(stderr, "kiln: wrote %s (%zu layers)\n", path.c_str(), g.layers.size());
+  }
+  return Status::ok();
+}
+
+// The picture of an engine's layers (a plan, or the optimized graph of an ONNX model).
+StatusOr<GraphModel> engineGraph(const Engine& e, const std::string& title) {
+  std::vector<GraphTensor> ins, outs;
+  for (int i = 0; i < e.getNbIOTensors(); ++i) {
+    const char* n = e.getIOTensorName(i);
+    GraphTensor t{n, dataTypeName(e.getTensorDataType(n)), e.getTensorShapeString(n)};
+    (e.getTensorIOMode(n) == TensorIOMode::kINPUT ? ins : outs).push_back(std::move(t));
+  }
+  return graphFromLayerInfo(e.getLayerInformation(true), std::move(ins), std::move(outs), title);
+}
+
+GraphTensor graphTensor(const Tensor* t) {
+  return {t->getName(), dataTypeName(t->getType()), t->getShapeString()};
+}
+
+// --raw: the network as parsed (layer types are Kiln's op names; no precision decided yet, so
+// boxes show the output type).
+GraphModel networkGraph(const NetworkDefinition& net, const std::string& title) {
+  GraphModel g;
+  g.title = title;
+  for (int i = 0; i < net.getNbInputs(); ++i) g.inputs.push_back(graphTensor(net.getInput(i)));
+  for (int i = 0; i < net.getNbOutputs(); ++i) g.outputs.push_back(graphTensor(net.getOutput(i)));
+  for (int i = 0; i < net.getNbLayers(); ++i) {
+    const Layer* l = net.getLayer(i);
+    GraphLayer gl;
+    gl.name = l->getName();
+    gl.type = l->getType();
+    for (int j = 0; j < l->getNbInputs(); ++j)
+      if (const Tensor* t = l->getInput(j)) gl.inputs.push_back(graphTensor(t));
+    for (int j = 0; j < l->getNbOutputs(); ++j)
+      if (const Tensor* t = l->getOutput(j)) gl.outputs.push_back(graphTensor(t));
+    if (!gl.outputs.empty()) gl.precision = gl.outputs[0].dtype;
+    g.layers.push_back(std::move(gl));
+  }
+  return g;
+}
+
+int inspectOnnx(const InspectOptions& o, const CommonOptions& common, Logger& logger) {
   auto model = parseOnnxModel(o.path, logger);
   if (!model.isOk()) return reportError(model.status());
+  if (wantsPicture(o)) {
+    if (o.raw) {
+      Status s = writePictures(o, networkGraph(*model->network, o.path + " (as parsed)"));
+      if (!s.isOk()) return reportError(s);
+    } else {
+      // The optimized graph: build the model (on the CPU unless --device says otherwise; dynamic
+      // dims without shapes default to 1 for the profile but stay symbolic in the graph).
+      BuildOptions b;
+      b.onnx = o.path;
+      b.quiet = true;
+      auto plan = buildParsedModel(*model, b, common);
+      if (!plan.isOk()) {
+        const int rc = reportError(plan.status());
+        std::fprintf(stderr, "kiln: note: --raw draws the graph as parsed, without building it\n");
+        return rc;
+      }
+      auto loaded = loadEngine(*plan, "built from '" + o.path + "'", logger);
+      if (!loaded.isOk()) return reportError(loaded.status());
+      const bool gpu = loaded->engine->getDeviceType() == DeviceType::kGPU;
+      auto g = engineGraph(*loaded->engine,
+                           o.path + " (optimized for the " + (gpu ? "GPU" : "CPU") + ")");
+      if (!g.isOk()) return reportError(g.status());
+      Status s = writePictures(o, *g);
+      if (!s.isOk()) return reportError(s);
+    }
+    if (o.dot == "-" || o.html == "-") return kExitOk;  // stdout holds the picture only
+  }
   const NetworkDefinition& net = *model->network;
   if (o.json) {
     JsonWriter w;
@@ -112,6 +195,14 @@ int inspectPlan(const InspectOptions& o, Logger& logger) {
   auto loaded = loadEngine(*bytes, "'" + o.path + "'", logger);
   if (!loaded.isOk()) return reportError(loaded.status());
   const Engine& e = *loaded->engine;
+  if (wantsPicture(o)) {
+    auto g = engineGraph(e, o.path + " (" + profilingVerbosityName(e.getProfilingVerbosity()) +
+                                " plan for the " + deviceName(e.getDeviceType()) + ")");
+    if (!g.isOk()) return reportError(g.status().withContext("'" + o.path + "'"));
+    Status s = writePictures(o, *g);
+    if (!s.isOk()) return reportError(s);
+    if (o.dot == "-" || o.html == "-") return kExitOk;
+  }
   struct IO {
     std::string name;
     TensorIOMode mode;
@@ -166,6 +257,7 @@ int inspectPlan(const InspectOptions& o, Logger& logger) {
       w.endObject();
     }
     w.endArray();
+    w.key("profilingVerbosity"); w.string(profilingVerbosityName(e.getProfilingVerbosity()));
     w.key("numLayers"); w.number(static_cast<int64_t>(e.getNbLayers()));
     std::string layers = e.getLayerInformation(true);
     w.key("layerInformation");
@@ -203,7 +295,9 @@ int inspectPlan(const InspectOptions& o, Logger& logger) {
                   dimsString(e.getProfileShape(t.name.c_str(), p, OptProfileSelector::kMAX)).c_str());
     }
   }
-  std::printf("Layers (%d):\n%s\n", e.getNbLayers(), e.getLayerInformation(false).c_str());
+  std::printf("Layers (%d, profiling verbosity %s):\n%s\n", e.getNbLayers(),
+              profilingVerbosityName(e.getProfilingVerbosity()),
+              e.getLayerInformation(false).c_str());
   return kExitOk;
 }
 
@@ -217,7 +311,14 @@ int cmdInspect(std::span<const std::string> argv) {
   Status exists = checkReadableFile(opts->path);
   if (!exists.isOk()) return reportError(exists);
   StderrLogger logger(cl.common.verbose ? Severity::kVERBOSE : Severity::kWARNING);
-  return looksLikePlan(opts->path) ? inspectPlan(*opts, logger) : inspectOnnx(*opts, logger);
+  if (looksLikePlan(opts->path)) {
+    if (opts->raw)
+      return reportError(
+          invalidArgument("--raw applies to ONNX models; '%s' is a plan", opts->path.c_str()),
+          kExitUsage);
+    return inspectPlan(*opts, logger);
+  }
+  return inspectOnnx(*opts, cl.common, logger);
 }
 
 }  // namespace kiln::cli

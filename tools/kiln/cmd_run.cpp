@@ -374,6 +374,21 @@ int cmdRun(std::span<const std::string> argv) {
 
   std::unique_ptr<ExecutionContext> ctx = engine.createExecutionContext();
   if (!ctx) return reportError(internalError("could not create an execution context"));
+  if (run->nvtx) {
+    // NVTX ranges at the plan's verbosity (gpu_run.cpp does the same for its other streams).
+    if (!onGpu)
+      reportWarning("--nvtx: the CPU backend emits no NVTX ranges");
+    else if (engine.getProfilingVerbosity() == ProfilingVerbosity::kNONE)
+      reportWarning(
+          "--nvtx: the plan was built with --profilingVerbosity=none, so it names no "
+          "layers: no NVTX ranges");
+    else if (!ctx->setNvtxVerbosity(engine.getProfilingVerbosity()))
+      return reportError(internalError("--nvtx: %s", ctx->getLastError().c_str()));
+    if (onGpu && run->useCudaGraph)
+      reportWarning(
+          "--nvtx with --useCudaGraph: graph replays show no per-layer ranges (they are "
+          "pushed when layers are enqueued, once at capture)");
+  }
   auto bindings = prepareTensors(engine, *ctx, *build, *run);
   if (!bindings.isOk()) return reportError(bindings.status());
   StatusOr<PerfReport> report = unsupported("no benchmark ran");

@@ -18,6 +18,7 @@ int cmdBuild(std::span<const std::string> args);
 int cmdRun(std::span<const std::string> args);
 int cmdInspect(std::span<const std::string> args);
 int cmdCompare(std::span<const std::string> args);
+int cmdDebug(std::span<const std::string> args);  // `kiln debug precision` (cmd_debug.cpp)
 
 // Prints "kiln: error: <message>" to stderr and returns `exitCode`.
 int reportError(const Status& status, int exitCode = kExitFailure);

@@ -196,6 +196,7 @@ StatusOr<std::vector<uint8_t>> buildParsedModel(ParsedModel& m, const BuildOptio
   if (o.optimizationLevel) config->setBuilderOptimizationLevel(*o.optimizationLevel);
   if (!o.disabledPasses.empty()) config->setDisabledPasses(o.disabledPasses);
   if (!o.timingCacheFile.empty()) config->setTimingCacheFile(o.timingCacheFile);
+  config->setProfilingVerbosity(o.profilingVerbosity);
   // --layerPrecisions: Layer::setPrecision on the parsed layers (by ONNX node name).
   for (const auto& [name, type] : o.layerPrecisions) {
     int matched = 0;
@@ -227,7 +228,7 @@ StatusOr<std::vector<uint8_t>> buildParsedModel(ParsedModel& m, const BuildOptio
     return invalidArgument("building '%s' failed: %s", o.onnx.c_str(),
                            err.empty() ? "(no message; rerun with --verbose)" : err.c_str());
   }
-  std::printf("Engine built in %.3f s (%zu bytes)\n", seconds, plan->size());
+  if (!o.quiet) std::printf("Engine built in %.3f s (%zu bytes)\n", seconds, plan->size());
   if (!o.saveEngine.empty()) {
     KILN_RETURN_IF_ERROR(writeFile(o.saveEngine, plan->data(), plan->size()));
     std::printf("Engine saved to %s\n", o.saveEngine.c_str());

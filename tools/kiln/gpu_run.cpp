@@ -119,6 +119,8 @@ Status initSlot(StreamSlot& s, Engine& engine, const std::vector<HostTensor>& in
     if (!s.ownedCtx)
       return internalError("stream %d: could not create an execution context", s.index);
     s.ctx = s.ownedCtx.get();
+    if (run.nvtx && engine.getProfilingVerbosity() != ProfilingVerbosity::kNONE)
+      (void)s.ctx->setNvtxVerbosity(engine.getProfilingVerbosity());
     for (const HostTensor& t : inputs)
       if (!s.ctx->setInputShape(t.name.c_str(), t.dims))
         return internalError("stream %d: cannot set the shape of input '%s' to %s: %s", s.index,

@@ -4,6 +4,7 @@
 //   kiln run --loadEngine=m.plan --shapes=x:8x3x224x224
 //   kiln inspect m.plan --json
 //   kiln compare --onnx=m.onnx --runners=kiln-cpu,onnxruntime
+//   kiln debug precision --onnx=m.onnx --output=prec.txt
 //   kiln --onnx=m.onnx --saveEngine=m.plan     (trtexec style: same as `kiln run`)
 #include <cstdio>
 #include <exception>
@@ -42,6 +43,7 @@ int dispatch(const std::vector<std::string>& args) {
   if (first == "run") return kiln::cli::cmdRun(rest);
   if (first == "inspect") return kiln::cli::cmdInspect(rest);
   if (first == "compare") return kiln::cli::cmdCompare(rest);
+  if (first == "debug") return kiln::cli::cmdDebug(rest);
   if (first == "help") {
     if (rest.empty()) {
       std::fputs(kiln::cli::mainHelp().c_str(), stdout);
@@ -57,8 +59,11 @@ int dispatch(const std::vector<std::string>& args) {
   }
   // trtexec style: flags without a subcommand mean `kiln run`.
   if (first.rfind("--", 0) == 0) return kiln::cli::cmdRun(args);
-  std::fprintf(stderr, "kiln: error: unknown command '%s' (commands: build, run, inspect, compare)\n"
-                       "Run 'kiln --help' for usage.\n", first.c_str());
+  std::fprintf(stderr,
+               "kiln: error: unknown command '%s' (commands: build, run, inspect, compare, "
+               "debug)\n"
+               "Run 'kiln --help' for usage.\n",
+               first.c_str());
   return kExitUsage;
 }
 

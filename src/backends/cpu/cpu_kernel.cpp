@@ -30,7 +30,9 @@ const CpuKernelTable& cpuKernels() {
     registerDataDepKernels(t);
     registerFusedMatMulKernels(t);
     registerFusedConvKernels(t);
+    registerFusedAttentionKernels(t);
     registerPluginKernels(t);
+    wrapChannelsLastKernels(t);  // after every op's own kernel (ir/channels_last.h)
     return t;
   }();
   return table;

@@ -89,9 +89,13 @@ void registerMiscKernels(CpuKernelTable& t);              // kernels_misc.cpp
 void registerDataDepKernels(CpuKernelTable& t);           // kernels_datadep.cpp
 void registerFusedMatMulKernels(CpuKernelTable& t);       // kernels_fused_matmul.cpp
 void registerFusedConvKernels(CpuKernelTable& t);         // kernels_fused_conv.cpp
+void registerFusedAttentionKernels(CpuKernelTable& t);    // kernels_fused_attention.cpp
 // Plugin layers (src/plugins/plugin_cpu.cpp): a transient plugin instance per call; the
 // runtime's executor keeps one instance per execution context instead.
 void registerPluginKernels(CpuKernelTable& t);
+// Channels-last layers (kernels_channels_last.cpp; ir/channels_last.h): wraps the kernels of the
+// ops that accept channels_last; called after every register*Kernels.
+void wrapChannelsLastKernels(CpuKernelTable& t);
 
 // Runs one node on host tensors: convenience for constant folding and tests. Output tensors must
 // already have dims/dtype set and memory allocated.

@@ -185,8 +185,10 @@ Status LtGemm::init(cublasLtContext* ltCtx, const LtGemmSpec& spec, const std::s
   im.elemSize = dataTypeSize(spec.dtype);
   im.alphaF = static_cast<float>(spec.alpha);
   im.alphaD = spec.alpha;
-  // kBiasRow: D = alpha*A*B + bias, C unused; kNone: beta = 0 so C is never read.
-  const double beta = spec.cMode == LtGemmSpec::CMode::kFull ? spec.beta : 0.0;
+  if (spec.residual && spec.cMode == LtGemmSpec::CMode::kFull)
+    return internalError("%s: cuBLASLt GEMM with both a full C and a residual", who.c_str());
+  // kBiasRow: D = alpha*A*B + bias, C unused; kNone: beta = 0 so C is never read; a residual is C.
+  const double beta = spec.cMode == LtGemmSpec::CMode::kFull || spec.residual ? spec.beta : 0.0;
   im.betaF = static_cast<float>(beta);
   im.betaD = beta;
 
@@ -288,13 +290,13 @@ std::string LtGemm::timingKey() const {
   const LtGemmSpec& s = mImpl->spec;
   return strFormat(
       "cublaslt %s m%lld n%lld k%lld t%d%d b%lld sa%lld sb%lld sy%lld c%d act%d alpha%.17g "
-      "beta%.17g%s align%u",
+      "beta%.17g%s align%u%s",
       dataTypeName(s.dtype), static_cast<long long>(s.m), static_cast<long long>(s.n),
       static_cast<long long>(s.k), s.transA ? 1 : 0, s.transB ? 1 : 0,
       static_cast<long long>(s.batch), static_cast<long long>(s.strideA),
       static_cast<long long>(s.strideB), static_cast<long long>(s.strideY),
       static_cast<int>(s.cMode), static_cast<int>(s.act), s.alpha, s.beta,
-      s.allowTF32 ? " tf32" : "", s.structAlign);
+      s.allowTF32 ? " tf32" : "", s.structAlign, s.residual ? " residual" : "");
 }
 
 int LtGemmKernel::tacticCount() const { return mGemm ? std::max(1, mGemm->numCandidates()) : 1; }
@@ -320,13 +322,20 @@ std::string LtGemm::tactic() const {
 }
 
 Status LtGemm::run(cublasLtContext* ltCtx, const void* a, const void* b, const void* c, void* y,
-                   void* workspace, size_t workspaceBytes, cudaStream_t stream) {
+                   void* workspace, size_t workspaceBytes, cudaStream_t stream,
+                   const void* residual) {
   if (!mImpl) return internalError("LtGemm::run before init");
   Impl& im = *mImpl;
   const bool bias = im.spec.cMode == LtGemmSpec::CMode::kBiasRow;
   const bool full = im.spec.cMode == LtGemmSpec::CMode::kFull;
   uint32_t align = std::min({pointerAlignment(a), pointerAlignment(b), pointerAlignment(y)});
   if (full || bias) align = std::min(align, pointerAlignment(c));
+  const bool res = im.spec.residual;
+  if (res) {
+    if (residual == nullptr)
+      return internalError("%s: cuBLASLt GEMM without its residual", im.who.c_str());
+    align = std::min(align, pointerAlignment(residual));
+  }
   const cublasLtMatmulHeuristicResult_t* r = &im.candidates[static_cast<size_t>(im.selected)];
   im.lastRunSafe = false;
   if (align < im.assumedAlign) {
@@ -353,8 +362,9 @@ Status LtGemm::run(cublasLtContext* ltCtx, const void* a, const void* b, const v
       f64 ? static_cast<const void*>(&im.alphaD) : static_cast<const void*>(&im.alphaF);
   const void* beta =
       f64 ? static_cast<const void*>(&im.betaD) : static_cast<const void*>(&im.betaF);
-  // C shares D's layout; with beta = 0 (kNone, kBiasRow) it is not read, so pass y.
-  const void* cPtr = full ? c : y;
+  // C shares D's layout; with beta = 0 (kNone, kBiasRow without a residual) it is not read, so
+  // pass y.
+  const void* cPtr = full ? c : res ? residual : y;
   return im.check(
       cublasLtMatmul(ltCtx, im.op, alpha, b, im.aDesc, a, im.bDesc, beta, cPtr, im.dDesc, y,
                      im.dDesc, &r->algo, r->workspaceSize > 0 ? workspace : nullptr,

@@ -32,9 +32,13 @@ struct LtGemmSpec {
   int64_t batch = 1;
   int64_t strideA = 0, strideB = 0, strideY = 0;
   CMode cMode = CMode::kNone;
+  // With cMode kNone or kBiasRow: also add beta * R, R a second operand with Y's layout (the
+  // residual, passed to run() as `residual`; cuBLASLt's C with D's layout). cuBLASLt adds it
+  // before the bias and the activation: D = act(alpha*op(A)*op(B) + beta*R + bias).
+  bool residual = false;
   // An activation cuBLASLt applies in its epilogue, after the bias (kBiasRow) or directly to the
-  // product (kNone); not with kFull or float64. kGeluTanh is cuBLASLt's GELU epilogue, the tanh
-  // approximation (ONNX Gelu approximate="tanh").
+  // product (kNone), and after the residual; not with kFull or float64. kGeluTanh is cuBLASLt's
+  // GELU epilogue, the tanh approximation (ONNX Gelu approximate="tanh").
   enum class Act : uint8_t { kNone, kRelu, kGeluTanh };
   Act act = Act::kNone;
   double alpha = 1.0, beta = 0.0;
@@ -75,9 +79,11 @@ class LtGemm {
   static const char* epilogueName(const LtGemmSpec& spec);
 
   // Enqueues the GEMM (launch only: no allocation, no sync). `c` is C for kFull (may equal y),
-  // the bias vector for kBiasRow, ignored for kNone.
+  // the bias vector for kBiasRow, ignored for kNone; `residual` is R for spec.residual (may equal
+  // y), ignored otherwise.
   Status run(cublasLtContext* lt, const void* a, const void* b, const void* c, void* y,
-             void* workspace, size_t workspaceBytes, cudaStream_t stream);
+             void* workspace, size_t workspaceBytes, cudaStream_t stream,
+             const void* residual = nullptr);
 
  private:
   struct Impl;

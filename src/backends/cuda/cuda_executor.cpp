@@ -11,6 +11,9 @@
 // after another on one stream). enqueue allocates nothing and never waits for the GPU.
 #include <cublasLt.h>
 #include <cudnn.h>
+// NVTX v3 (header-only, from the CUDA toolkit): per-layer ranges (ExecutionContext::
+// setNvtxVerbosity). Without a tool attached (Nsight Systems) each call is a cheap no-op.
+#include <nvtx3/nvToolsExt.h>
 
 #include <algorithm>
 #include <chrono>
@@ -228,6 +231,7 @@ class CudaExecutor final : public detail::Executor {
     CudaKernel* kernel = nullptr;
     std::vector<CudaTensor> ins, outs;
     std::vector<int> inIO, outIO;  // index into mEngine.io, or -1
+    std::string nvtxDetailed;      // "name (Op, precision, tactic)": NVTX range at kDETAILED
   };
   struct Copy {
     int dstIO = -1;
@@ -396,6 +400,13 @@ Status CudaExecutor::prepare(const std::map<std::string, std::vector<int64_t>>& 
     Step st;
     st.node = n;
     st.kernel = k.get();
+    {
+      const std::string tactic = n->attrs.getString("tactic", "");
+      st.nvtxDetailed =
+          n->name + " (" + ir::opName(n->op) +
+          (n->outputs.empty() ? "" : ", " + std::string(dataTypeName(n->outputs[0]->dtype))) +
+          (tactic.empty() ? "" : ", tactic " + tactic) + ")";
+    }
     auto tensorOf = [&](const ir::Value* v, int* io) {
       CudaTensor t;
       *io = -1;
@@ -512,7 +523,11 @@ Status CudaExecutor::execute(const std::map<std::string, void*>& addresses, void
     for (size_t i = 0; i < st.outs.size(); ++i)
       if (st.outIO[i] >= 0) st.outs[i].data = mIOPtrs[static_cast<size_t>(st.outIO[i])];
     LaunchContext lc{*st.node, st.ins, st.outs, stream, mWorkspace.data(), mWorkspaceBytes, *mLibs};
+    if (mNvtx != ProfilingVerbosity::kNONE)
+      nvtxRangePushA(mNvtx == ProfilingVerbosity::kDETAILED ? st.nvtxDetailed.c_str()
+                                                            : st.node->name.c_str());
     Status s = st.kernel->enqueue(lc);
+    if (mNvtx != ProfilingVerbosity::kNONE) nvtxRangePop();
     if (!s.isOk()) return s.withContext(st.node->describe());
     if (mValidate) KILN_RETURN_IF_ERROR(validateStep(st, stream));
     ++stepIndex;

@@ -107,6 +107,7 @@ const CudaKernelTable& cudaKernels() {
     registerShapeOpKernels(t);
     registerIndexingKernels(t);
     registerTransformerQuantKernels(t);
+    registerAttentionKernels(t);
     registerFusedMatMulKernels(t);
     registerFusedConvKernels(t);
     return t;

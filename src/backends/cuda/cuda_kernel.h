@@ -217,7 +217,9 @@ void registerShapeOpKernels(
 void registerIndexingKernels(
     CudaKernelTable& t);  // kernels_indexing.cu: Gather*, Scatter*, OneHot, TopK, Resize...
 void registerTransformerQuantKernels(
-    CudaKernelTable& t);  // kernels_transformer_quant.cu: Attention, Rotary, Q/DQ
+    CudaKernelTable& t);  // kernels_transformer_quant.cu: Rotary, Q/DQ, integer MatMul/Conv
+void registerAttentionKernels(
+    CudaKernelTable& t);  // kernels_attention.cu: Attention, FusedAttention
 void registerFusedMatMulKernels(
     CudaKernelTable& t);                            // kernels_fused_matmul.cpp (cuBLASLt epilogues)
 void registerFusedConvKernels(CudaKernelTable& t);  // kernels_fused_conv.cpp (cuDNN + epilogue)

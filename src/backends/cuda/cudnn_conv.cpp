@@ -118,6 +118,13 @@ std::vector<int64_t> packedStrides(const std::vector<int64_t>& dims) {
   return s;
 }
 
+// Packed channels-last strides of logical [N, C, H, W] dims (the memory order is N, H, W, C;
+// for a filter [K, C, R, S] that is KRSC): [H*W*C, 1, W*C, C].
+std::vector<int64_t> channelsLastStrides(const std::vector<int64_t>& dims) {
+  const int64_t c = dims[1], h = dims[2], w = dims[3];
+  return {h * w * c, 1, w * c, c};
+}
+
 uint32_t pointerAlignment(const void* p) {
   const auto v = reinterpret_cast<uintptr_t>(p);
   if (v == 0) return 256;
@@ -188,6 +195,9 @@ Status CudnnConv::build(cudnnContext* handleCtx, const ConvProblem& p, bool allo
   const size_t nsp = p.kernel.size();
   if (nsp < 1 || nsp > 3)
     return unsupported("%s: cuDNN convolution with %zu spatial dims", who.c_str(), nsp);
+  if (p.channelsLast && (nsp != 2 || p.transposed))
+    return unsupported("%s: channels-last cuDNN convolution needs a 2-D forward convolution",
+                       who.c_str());
 
   // Post paddings: only the output size depends on them (positions past the image read or
   // receive nothing either way), so pick any value that reproduces the column size
@@ -231,7 +241,8 @@ Status CudnnConv::build(cudnnContext* handleCtx, const ConvProblem& p, bool allo
 
   auto makeTensor = [&](BackendDesc& d, int64_t uid, const std::vector<int64_t>& dims) -> Status {
     KILN_CUDNN_TRY(d.create(CUDNN_BACKEND_TENSOR_DESCRIPTOR));
-    const std::vector<int64_t> st = packedStrides(dims);
+    const std::vector<int64_t> st =
+        p.channelsLast ? channelsLastStrides(dims) : packedStrides(dims);
     const int64_t align = kAlignment;
     KILN_CUDNN_TRY(
         cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
@@ -426,7 +437,8 @@ size_t CudnnConv::workspaceSize() const {
 std::string CudnnConv::tactic() const {
   if (!mImpl || mImpl->plans.empty()) return "cudnn (no plan)";
   const Impl::Plan& pl = mImpl->plans[static_cast<size_t>(mImpl->selected)];
-  return strFormat("cudnn engine %lld (%s)", static_cast<long long>(pl.engine), pl.mode);
+  return strFormat("cudnn engine %lld (%s%s)", static_cast<long long>(pl.engine), pl.mode,
+                   mImpl->problem.channelsLast ? ", NHWC" : "");
 }
 
 int CudnnConv::tacticCount() const { return mImpl ? static_cast<int>(mImpl->plans.size()) : 0; }
@@ -452,12 +464,13 @@ std::string CudnnConv::timingKey() const {
     for (int64_t x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
     return s;
   };
-  return strFormat("cudnn-conv%s %s n%lld c%lld->%lld g%lld img %s col %s k %s s %s d %s p %s%s",
-                   p.transposed ? "-transposed" : "", dataTypeName(p.dtype),
-                   static_cast<long long>(p.batch), static_cast<long long>(p.imgChannels),
-                   static_cast<long long>(p.colChannels), static_cast<long long>(p.group),
-                   list(p.imgSizes).c_str(), list(p.colSizes).c_str(), list(p.kernel).c_str(),
-                   list(p.strides).c_str(), list(p.dilations).c_str(), list(p.padBegin).c_str(),
+  return strFormat("cudnn-conv%s%s %s n%lld c%lld->%lld g%lld img %s col %s k %s s %s d %s p %s%s",
+                   p.transposed ? "-transposed" : "", p.channelsLast ? "-nhwc" : "",
+                   dataTypeName(p.dtype), static_cast<long long>(p.batch),
+                   static_cast<long long>(p.imgChannels), static_cast<long long>(p.colChannels),
+                   static_cast<long long>(p.group), list(p.imgSizes).c_str(),
+                   list(p.colSizes).c_str(), list(p.kernel).c_str(), list(p.strides).c_str(),
+                   list(p.dilations).c_str(), list(p.padBegin).c_str(),
                    mImpl->allowTF32 ? " tf32" : "");
 }
 

@@ -6,7 +6,8 @@
 // the ConvTranspose input as dY, its output as dX, and its weight [C_in, C_out/group, k...] as the
 // filter (cuDNN's filter of the forward conv dX -> dY has exactly that shape).
 //
-// Tensors are plain NCHW (NCDHW) packed; 1-D convolutions run as 2-D with H = 1.
+// Tensors are plain NCHW (NCDHW) packed, or NHWC with a KRSC filter for channels-last 2-D
+// convolutions (ConvProblem::channelsLast); 1-D convolutions run as 2-D with H = 1.
 // The cuDNN types stay out of this header (pimpl) so .cu files can include it.
 #pragma once
 
@@ -28,6 +29,10 @@ struct ConvProblem {
   int64_t batch = 0;
   int64_t imgChannels = 0, colChannels = 0, group = 1;
   std::vector<int64_t> imgSizes, colSizes, kernel, strides, dilations, padBegin;
+  // Channels-last (2-D forward convolutions only; ir/channels_last.h): the image and column
+  // tensors are NHWC and the filter KRSC [col channels, kh, kw, img channels / group], packed.
+  // The logical dims stay N, C, H, W (cuDNN takes the layout from the strides).
+  bool channelsLast = false;
 };
 
 // Which engine plans CudnnConv::build finalizes (tactic timing, docs/cuda_backend.md).
@@ -94,6 +99,9 @@ Status launchChannelBiasAdd(DataType t, void* y, const void* bias, int64_t outer
 constexpr int kDirectConvMaxSpatial = 4;
 struct DirectConvParams {
   bool transposed = false;
+  // Conv only, 2-D: X [N, H, W, C], W [M, kh, kw, C/group], Y [N, OH, OW, M] (the sizes below
+  // stay the logical ones).
+  bool channelsLast = false;
   int32_t numSpatial = 0;
   int64_t batch = 0, inChannels = 0, outChannels = 0, group = 1;  // X's and Y's channels
   int64_t inSizes[kDirectConvMaxSpatial] = {};                    // X spatial

@@ -21,7 +21,9 @@ Status launchMatMulEpilogue(DataType t, void* y, const void* bias, int64_t rows,
 // NCHW-style [outer, channels, inner] tensor of type t (float32, float16, bfloat16 or float64),
 // bias null or `channels` values of type t, z (the residual) null or shaped and typed like y and
 // not overlapping it. Computed in float (double for float64) as (y + bias) + z, rounded once;
-// 16-bit types go two elements at a time when inner is even and y, z are 4-byte aligned.
+// 16-bit types go two elements at a time when inner is even and y, z are 4-byte aligned, and
+// eight at a time for channels-last outputs (inner == 1: outer = N*H*W, channels = C, the
+// channel the last dim) when channels % 8 == 0 and y, z, bias are 16-byte aligned.
 // Launch only (no allocation, no sync); an empty y launches nothing.
 Status launchConvEpilogue(DataType t, void* y, const void* bias, const void* z, int64_t outer,
                           int64_t channels, int64_t inner, const ir::FusedActivationParams& act,

@@ -3,14 +3,16 @@
 // The convolution is the Conv kernel itself (kernels_linear.cpp: cuDNN's graph API, or Kiln's
 // direct kernel where cuDNN has no plan), run on a copy of the node reduced to (X, W); then ONE
 // epilogue kernel (kernels_fused_epilogue.cu) adds B per channel and the residual Z and applies
-// the activation in place, in float (double for float64). cuDNN's own fused conv + bias +
-// activation engines want NHWC float16 layouts, which Kiln does not use yet.
+// the activation in place, in float (double for float64). Channels-last layers
+// (ir/channels_last.h) run the NHWC convolution and the same epilogue with the channel as the
+// last dim (outer = N*OH*OW, inner = 1).
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "backends/cuda/cuda_kernel.h"
 #include "backends/cuda/fused_epilogue.h"
+#include "ir/channels_last.h"
 #include "ir/fused_activation.h"
 #include "ir/tensor_data.h"
 
@@ -41,10 +43,18 @@ class FusedConvKernel final : public CudaKernel {
                        dataTypeName(mType));
     mHasBias = ctx.hasInput(2);
     mHasZ = ctx.hasInput(3);
-    mOuter = y.dims[0];
-    mChannels = y.dims[1];
-    mInner = 1;
-    for (size_t i = 2; i < y.dims.size(); ++i) mInner *= y.dims[i];
+    if (ir::isChannelsLast(ctx.node)) {
+      // Y [N, OH, OW, M] (ir/channels_last.h): the channel is the last dim.
+      if (y.rank() != 4) return ctx.error("channels_last needs a 4-D output");
+      mOuter = y.dims[0] * y.dims[1] * y.dims[2];
+      mChannels = y.dims[3];
+      mInner = 1;
+    } else {
+      mOuter = y.dims[0];
+      mChannels = y.dims[1];
+      mInner = 1;
+      for (size_t i = 2; i < y.dims.size(); ++i) mInner *= y.dims[i];
+    }
     if (mHasBias && ctx.inputs[2].numel() != mChannels)
       return ctx.error("bias has %lld values, expected %lld",
                        static_cast<long long>(ctx.inputs[2].numel()),

@@ -161,7 +161,32 @@ __global__ void convEpilogueKernel2(T2* __restrict__ y2, const T* __restrict__ b
   }
 }
 
+// Channels-last (inner == 1: the channel is the last dim), 16-bit types, channels % 8 == 0, y, z
+// and bias 16-byte aligned: one 16-byte vector of eight elements per step; vector v holds the
+// channels 8 * (v % channelVecs) .. + 7 of one pixel, so the bias is vector v % channelVecs.
+template <typename T>
+__global__ void convEpilogueKernelNhwc8(uint4* __restrict__ y8, const uint4* __restrict__ bias8,
+                                        const uint4* __restrict__ z8, int64_t vecs,
+                                        int64_t channelVecs, EpiAct act) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < vecs;
+       v += stride) {
+    uint4 yv = y8[v];
+    uint4 bv{0u, 0u, 0u, 0u}, zv{0u, 0u, 0u, 0u};
+    if (bias8 != nullptr) bv = bias8[v % channelVecs];
+    if (z8 != nullptr) zv = z8[v];
+    T* ye = reinterpret_cast<T*>(&yv);
+    const T* be = bias8 != nullptr ? reinterpret_cast<const T*>(&bv) : nullptr;
+    const T* ze = reinterpret_cast<const T*>(&zv);
+    const bool hasZ = z8 != nullptr;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) ye[k] = convEpiValue<T>(ye[k], be, k, hasZ, ze[k], act);
+    y8[v] = yv;
+  }
+}
+
 bool convAligned4(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 3u) == 0; }
+bool convAligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 template <typename T, typename T2>
 Status launchConvTyped(void* y, const void* bias, const void* z, int64_t outer, int64_t channels,
@@ -172,6 +197,16 @@ Status launchConvTyped(void* y, const void* bias, const void* z, int64_t outer, 
   const T* bt = static_cast<const T*>(bias);
   const T* zt = static_cast<const T*>(z);
   if constexpr (sizeof(T) == 2) {
+    if (inner == 1 && channels % 8 == 0 && convAligned16(y) && (z == nullptr || convAligned16(z)) &&
+        (bias == nullptr || convAligned16(bias))) {
+      const int64_t vecs = total / 8;
+      convEpilogueKernelNhwc8<T>
+          <<<gridFor(vecs, kEpilogueThreads, &props), kEpilogueThreads, 0, stream>>>(
+              static_cast<uint4*>(y), static_cast<const uint4*>(bias), static_cast<const uint4*>(z),
+              vecs, channels / 8, act);
+      KILN_CUDA_CHECK_LAUNCH("convEpilogueKernelNhwc8");
+      return Status::ok();
+    }
     if (inner % 2 == 0 && convAligned4(y) && (z == nullptr || convAligned4(z))) {
       const int64_t pairs = total / 2;
       convEpilogueKernel2<T, T2>

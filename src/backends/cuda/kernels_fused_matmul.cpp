@@ -1,4 +1,4 @@
-// CUDA kernel of FusedMatMul (see ops.def and docs/optimizer.md): Y = act(A @ B + bias).
+// CUDA kernel of FusedMatMul (see ops.def and docs/optimizer.md): Y = act(A @ B + bias + Z).
 //
 // A [..., M, K] is contiguous, so its leading dims fold into M: one row-major [M', K] x [K, N]
 // cuBLASLt GEMM (no batch), with the bias and activation in its epilogue where cuBLASLt has one:
@@ -17,8 +17,16 @@
 // launchMatMulEpilogue adds the bias and applies the activation; if it offers none even then
 // (or for float64, which takes no epilogue), the direct GEMM kernel does the product. K = 0 is a
 // memset and the epilogue kernel (act(bias), or act(0)). The tactic names the path taken.
+//
+// The residual Z (optional 4th input, Y's shape) is always added with the product, before the
+// bias and the activation: cuBLASLt's C operand (C = Z with D's layout, beta = 1; cuBLASLt
+// computes D = act(A·B + beta·C + bias)), the direct GEMM kernel's C (beta = 1), or, for K = 0,
+// a copy of Z into Y. So launchMatMulEpilogue never sees Z: it runs on Y = A·B + Z already.
+// kLtActivationWithResidual = false would keep the activation out of cuBLASLt when Z is present
+// (bias epilogue only, the activation in launchMatMulEpilogue) should a device ever disagree.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/cuda/cublaslt_gemm.h"
 #include "backends/cuda/cuda_kernel.h"
@@ -28,6 +36,9 @@
 namespace kiln::cuda {
 
 namespace {
+
+// cuBLASLt applies its RELU/GELU epilogues after adding beta·C (see the header comment).
+constexpr bool kLtActivationWithResidual = true;
 
 bool isFusedMatMulType(DataType t) {
   return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16 ||
@@ -49,8 +60,10 @@ class FusedMatMulKernel final : public LtGemmKernel {
     if (!isFusedMatMulType(mType))
       return ctx.unsupportedHere(strFormat("data type %s for this op", dataTypeName(mType)));
     mHasBias = ctx.hasInput(2);
-    if (b.dtype != mType || (mHasBias && ctx.inputs[2].dtype != mType))
-      return ctx.error("A, B and bias must have the same data type");
+    mHasZ = ctx.hasInput(3);
+    if (b.dtype != mType || (mHasBias && ctx.inputs[2].dtype != mType) ||
+        (mHasZ && ctx.inputs[3].dtype != mType))
+      return ctx.error("A, B, bias and Z must have the same data type");
     StatusOr<ir::FusedActivationParams> act = ir::parseFusedActivation(ctx.attrs());
     if (!act.isOk()) return ctx.error("%s", act.status().message().c_str());
     mAct = *act;
@@ -71,11 +84,19 @@ class FusedMatMulKernel final : public LtGemmKernel {
       return ctx.error("output has %lld elements, expected %lld",
                        static_cast<long long>(ctx.outputs[0].numel()),
                        static_cast<long long>(rows * n));
+    if (mHasZ) {
+      std::vector<int64_t> want(a.dims.begin(), a.dims.end() - 1);
+      want.push_back(n);
+      if (ctx.inputs[3].dims != want)
+        return ctx.error("residual Z must have exactly the output's shape %s, got %s",
+                         ir::dimsToString(want).c_str(),
+                         ir::dimsToString(ctx.inputs[3].dims).c_str());
+    }
     mRows = rows;
     mN = n;
     if (rows == 0 || n == 0) return Status::ok();  // kEmpty
     if (k == 0) {
-      // An empty sum: Y = act(0 + bias).
+      // An empty sum: Y = act(0 + bias + Z) (Z copied into Y first).
       mMode = Mode::kZeroK;
       mKernelBias = mHasBias;
       mKernelAct = mAct;
@@ -88,6 +109,8 @@ class FusedMatMulKernel final : public LtGemmKernel {
     spec.n = n;
     spec.k = k;
     spec.allowTF32 = ctx.allowTF32;
+    spec.residual = mHasZ;
+    spec.beta = 1.0;  // read only with the residual (C = Z)
     KILN_ASSIGN_OR_RETURN(cublasLtContext * lt, ctx.libs.cublasLt());
     const std::string who = ctx.node.describe();
     // Creates the GEMM for `spec`; kUnsupported when cuBLASLt has no algorithm for it.
@@ -106,7 +129,8 @@ class FusedMatMulKernel final : public LtGemmKernel {
       // cuBLASLt's GELU epilogue only for float16/bfloat16: its accuracy in float32 is not
       // documented, and float32 must match the CPU to 1e-5 (the epilogue kernel computes the
       // same formula as the CPU in float).
-      spec.act = mAct.kind == ir::FusedActivation::kRelu ? LtGemmSpec::Act::kRelu
+      spec.act = mHasZ && !kLtActivationWithResidual       ? LtGemmSpec::Act::kNone
+                 : mAct.kind == ir::FusedActivation::kRelu ? LtGemmSpec::Act::kRelu
                  : mAct.kind == ir::FusedActivation::kGeluTanh && mType != DataType::kFLOAT
                      ? LtGemmSpec::Act::kGeluTanh
                      : LtGemmSpec::Act::kNone;
@@ -139,6 +163,10 @@ class FusedMatMulKernel final : public LtGemmKernel {
     mNaive.bRs = n;
     mNaive.bCs = 1;
     mNaive.batchRank = 0;
+    mNaive.hasC = mHasZ;  // Z [rows, n] row-major
+    mNaive.cRs = n;
+    mNaive.cCs = 1;
+    mNaive.beta = 1.0;
     mMode = Mode::kNaive;
     return Status::ok();
   }
@@ -146,19 +174,27 @@ class FusedMatMulKernel final : public LtGemmKernel {
   Status enqueue(const LaunchContext& ctx) override {
     const CudaTensor& y = ctx.outputs[0];
     const void* bias = mHasBias ? ctx.inputs[2].data : nullptr;
+    const void* z = mHasZ ? ctx.inputs[3].data : nullptr;
     switch (mMode) {
       case Mode::kEmpty: return Status::ok();
       case Mode::kZeroK:
-        KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(y.data, 0, y.bytes(), ctx.stream));
+        if (z != nullptr) {
+          if (z != y.data) {
+            KILN_CUDA_RETURN_IF_ERROR(
+                cudaMemcpyAsync(y.data, z, y.bytes(), cudaMemcpyDeviceToDevice, ctx.stream));
+          }
+        } else {
+          KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(y.data, 0, y.bytes(), ctx.stream));
+        }
         break;
       case Mode::kNaive:
         KILN_RETURN_IF_ERROR(launchNaiveGemm(mType, mNaive, ctx.inputs[0].data, ctx.inputs[1].data,
-                                             nullptr, y.data, ctx.stream, ctx.libs.props()));
+                                             z, y.data, ctx.stream, ctx.libs.props()));
         break;
       case Mode::kLt: {
         KILN_ASSIGN_OR_RETURN(cublasLtContext * lt, ctx.libs.cublasLt());
         KILN_RETURN_IF_ERROR(mGemm->run(lt, ctx.inputs[0].data, ctx.inputs[1].data, bias, y.data,
-                                        ctx.workspace, ctx.workspaceBytes, ctx.stream));
+                                        ctx.workspace, ctx.workspaceBytes, ctx.stream, z));
         break;
       }
     }
@@ -171,9 +207,11 @@ class FusedMatMulKernel final : public LtGemmKernel {
     std::string t;
     switch (mMode) {
       case Mode::kEmpty: return "empty";
-      case Mode::kZeroK: t = "memset (K = 0)"; break;
-      case Mode::kNaive: t = "kiln direct GEMM"; break;
-      case Mode::kLt: t = mGemm->tactic() + ", epilogue " + mLtEpilogue; break;
+      case Mode::kZeroK: t = mHasZ ? "copy of Z (K = 0)" : "memset (K = 0)"; break;
+      case Mode::kNaive: t = mHasZ ? "kiln direct GEMM, C = Z" : "kiln direct GEMM"; break;
+      case Mode::kLt:
+        t = mGemm->tactic() + ", epilogue " + mLtEpilogue + (mHasZ ? ", C = Z" : "");
+        break;
     }
     if (mKernelBias || mKernelAct.kind != ir::FusedActivation::kNone) {
       t += " + kiln epilogue (";
@@ -191,6 +229,7 @@ class FusedMatMulKernel final : public LtGemmKernel {
   Mode mMode = Mode::kEmpty;
   DataType mType = DataType::kFLOAT;
   bool mHasBias = false;
+  bool mHasZ = false;  // the residual: cuBLASLt's / the direct GEMM's C, or copied (K = 0)
   ir::FusedActivationParams mAct;
   int64_t mRows = 0, mN = 0;
   std::string mLtEpilogue;

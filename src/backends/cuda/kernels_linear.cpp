@@ -14,6 +14,8 @@
 #include "backends/cuda/cublaslt_gemm.h"
 #include "backends/cuda/cuda_kernel.h"
 #include "backends/cuda/cudnn_conv.h"
+#include "backends/cuda/fused_epilogue.h"
+#include "ir/channels_last.h"
 #include "ir/einsum_equation.h"
 #include "ir/tensor_data.h"
 #include "ir/window_params.h"
@@ -456,10 +458,23 @@ class ConvKernel final : public CudaKernel {
   Status prepare(const PrepareContext& ctx) override {
     mCudnn.reset();
     mFallbackReason.clear();
-    const CudaTensor& x = ctx.inputs[0];
-    const CudaTensor& w = ctx.inputs[1];
-    const CudaTensor& y = ctx.outputs[0];
-    mType = x.dtype;
+    mChannelsLast = !mTransposed && ir::isChannelsLast(ctx.node);
+    // Channels-last (ir/channels_last.h): X [N, H, W, C], W [M, kh, kw, C/group], Y
+    // [N, OH, OW, M]; the geometry below reads the NCHW forms of the dims.
+    if (mChannelsLast &&
+        (ctx.inputs[0].rank() != 4 || ctx.inputs[1].rank() != 4 || ctx.outputs[0].rank() != 4))
+      return ctx.error("channels_last needs 4-D X, W and Y");
+    auto logical = [&](const std::vector<int64_t>& d) {
+      return mChannelsLast ? std::vector<int64_t>{d[0], d[3], d[1], d[2]} : d;
+    };
+    struct Dims4 {
+      std::vector<int64_t> dims;
+      int64_t rank() const { return static_cast<int64_t>(dims.size()); }
+    };
+    const Dims4 x{logical(ctx.inputs[0].dims)};
+    const Dims4 w{logical(ctx.inputs[1].dims)};
+    const Dims4 y{logical(ctx.outputs[0].dims)};
+    mType = ctx.inputs[0].dtype;
     if (!isFloatType(mType))
       return ctx.unsupportedHere(strFormat("data type %s for this op", dataTypeName(mType)));
     if (x.rank() < 3 || w.rank() != x.rank())
@@ -475,6 +490,7 @@ class ConvKernel final : public CudaKernel {
 
     ConvProblem p;
     p.transposed = mTransposed;
+    p.channelsLast = mChannelsLast;
     p.dtype = mType;
     p.batch = x.dims[0];
     p.group = group;
@@ -541,6 +557,7 @@ class ConvKernel final : public CudaKernel {
     // The direct kernel's parameters (the fallback).
     mDirect = DirectConvParams{};
     mDirect.transposed = mTransposed;
+    mDirect.channelsLast = mChannelsLast;
     mDirect.numSpatial = static_cast<int32_t>(nsp);
     mDirect.batch = p.batch;
     mDirect.inChannels = inChannels;
@@ -558,9 +575,9 @@ class ConvKernel final : public CudaKernel {
       }
     }
 
-    if (y.numel() == 0) return Status::ok();
+    if (ctx.outputs[0].numel() == 0) return Status::ok();
     // cuDNN for every non-degenerate problem of at most 3 spatial dims.
-    bool degenerate = x.numel() == 0 || w.numel() == 0;
+    bool degenerate = ctx.inputs[0].numel() == 0 || ctx.inputs[1].numel() == 0;
     if (degenerate) {
       mFallbackReason = "empty input or weight";
     } else if (nsp > 3) {
@@ -609,6 +626,9 @@ class ConvKernel final : public CudaKernel {
     KILN_ASSIGN_OR_RETURN(cudnnContext * handle, ctx.libs.cudnn());
     KILN_RETURN_IF_ERROR(
         mCudnn->run(handle, x, w, y.data, ctx.workspace, ctx.workspaceBytes, ctx.stream));
+    if (bias && mChannelsLast)  // NHWC: the channel is the last dim
+      return launchConvEpilogue(mType, y.data, bias, nullptr, mBatch * mOutInner, mOutChannels, 1,
+                                ir::FusedActivationParams{}, ctx.stream, ctx.libs.props());
     if (bias)
       KILN_RETURN_IF_ERROR(launchChannelBiasAdd(mType, y.data, bias, mBatch, mOutChannels,
                                                 mOutInner, ctx.stream, ctx.libs.props()));
@@ -627,6 +647,7 @@ class ConvKernel final : public CudaKernel {
 
  private:
   bool mTransposed;
+  bool mChannelsLast = false;
   DataType mType = DataType::kFLOAT;
   std::unique_ptr<CudnnConv> mCudnn;
   DirectConvParams mDirect;

@@ -181,6 +181,43 @@ __global__ void directConvKernel(DirectConvParams p, const T* __restrict__ x,
   using Acc = typename Num<T>::Acc;
   const int nsp = p.numSpatial;
   const int64_t cg = p.inChannels / p.group, mg = p.outChannels / p.group;
+  if (p.channelsLast) {
+    // idx = (n * outVol + outFlat) * M + m; X at (n * inVol + inFlat) * C + channel; W at
+    // (m * kVol + kk) * cg + c.
+    for (int64_t idx = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; idx < total;
+         idx += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t m = idx % p.outChannels;
+      const int64_t pix = idx / p.outChannels;
+      const int64_t n = pix / outVol;
+      int64_t o[kDirectConvMaxSpatial];
+      int64_t rest = pix % outVol;
+      for (int d = nsp - 1; d >= 0; --d) {
+        o[d] = rest % p.outSizes[d];
+        rest /= p.outSizes[d];
+      }
+      const int64_t g = m / mg;
+      Acc acc = 0;
+      for (int64_t kk = 0; kk < kVol; ++kk) {
+        int64_t krest = kk, flat = 0, scale = 1;
+        bool inside = true;
+        for (int d = nsp - 1; d >= 0 && inside; --d) {
+          const int64_t kd = krest % p.kernel[d];
+          krest /= p.kernel[d];
+          const int64_t pos = o[d] * p.strides[d] - p.padBegin[d] + kd * p.dilations[d];
+          inside = pos >= 0 && pos < p.inSizes[d];
+          flat += pos * scale;
+          scale *= p.inSizes[d];
+        }
+        if (!inside) continue;
+        const T* xp = x + (n * inVol + flat) * p.inChannels + g * cg;
+        const T* wp = w + (m * kVol + kk) * cg;
+        for (int64_t c = 0; c < cg; ++c) acc += Num<T>::load(xp[c]) * Num<T>::load(wp[c]);
+      }
+      if (bias) acc += Num<T>::load(bias[m]);
+      y[idx] = Num<T>::store(acc);
+    }
+    return;
+  }
   for (int64_t idx = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; idx < total;
        idx += int64_t{gridDim.x} * blockDim.x) {
     int64_t o[kDirectConvMaxSpatial];
@@ -368,6 +405,8 @@ Status launchDirectConv(DataType t, const DirectConvParams& p, const void* x, co
   if (p.numSpatial < 1 || p.numSpatial > kDirectConvMaxSpatial)
     return unsupported("direct convolution: %d spatial dims (at most %d)", p.numSpatial,
                        kDirectConvMaxSpatial);
+  if (p.channelsLast && p.transposed)
+    return unsupported("direct convolution: channels-last transposed convolution");
   int64_t outVol = 1, inVol = 1, kVol = 1;
   for (int d = 0; d < p.numSpatial; ++d) {
     outVol *= p.outSizes[d];

@@ -12,6 +12,10 @@
 // neighbouring lanes read neighbouring columns. Statistics are two-pass (mean, then the squared
 // deviations) and numerically stable (softmax subtracts the max). float32/float64 accumulate in
 // double and float16/bfloat16 in float, rounding once at the store.
+//
+// LayerNormalization, RMSNormalization, Softmax and LogSoftmax over contiguous rows of up to 8192
+// float32/float16/bfloat16 elements take a register-resident fast path instead (read once,
+// float32 math; see "Register-resident row fast path" below).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -126,6 +130,304 @@ StatusOr<ParamIndex> paramIndexFor(const PrepareContext& ctx, const std::vector<
 }
 
 // ---------------------------------------------------------------------------------------------
+// Register-resident row fast path (LayerNormalization, RMSNormalization, Softmax, LogSoftmax):
+// contiguous rows of 1..kFastMaxLen float32/float16/bfloat16 elements. Each row is read from
+// global memory once into registers (chunks of V elements: V = 16 / sizeof(T) with 16-byte
+// loads when the row length is a multiple of V and the pointers are 16-byte aligned, else V = 1),
+// its statistics are reduced from the registers (LayerNorm: two passes, mean then the squared
+// deviations), and it is written once. A row gets `group` threads (a power of two): part of a
+// warp for short rows (several rows per 128-thread block), a whole block (64..1024 threads) for
+// long ones; every thread holds kIters chunks, chunk c = i * group + lane (coalesced). Math and
+// accumulation in float32 (float64 keeps the general path).
+
+// Off: every row op takes the general path below (kept for comparison and as a fallback).
+constexpr bool kEnableRowFastPath = true;
+constexpr int64_t kFastMaxLen = 8192;
+constexpr int kFastMinBlock = 128;  // threads per block when a row needs fewer
+constexpr int kFastMaxIters = 8;
+
+struct FastCfg {
+  bool ok = false;
+  int group = 0;  // threads per row: a power of two in [1, 1024]
+  int iters = 0;  // chunks per thread: 1, 2, 4 or 8
+  int block = 0;  // threads per block: group when > 32, else kFastMinBlock
+  int grid = 0;
+};
+
+// Rows of `len` elements read in chunks of `v` (v divides len).
+FastCfg chooseFastCfg(int64_t len, int v, int64_t rows) {
+  FastCfg c;
+  if (len < 1 || len > kFastMaxLen || rows < 1 || v < 1 || len % v != 0) return c;
+  const int64_t chunks = len / v;
+  if (chunks <= 32) {
+    c.group = ru::nextPow2(chunks);
+    c.iters = 1;
+  } else if (chunks <= 32 * kFastMaxIters) {
+    c.group = 32;
+    c.iters = ru::nextPow2((chunks + 31) / 32);
+  } else {
+    c.group = std::max(64, ru::nextPow2((chunks + kFastMaxIters - 1) / kFastMaxIters));
+    if (c.group > 1024) return c;
+    c.iters = ru::nextPow2((chunks + c.group - 1) / c.group);
+  }
+  if (c.iters > kFastMaxIters || static_cast<int64_t>(c.group) * c.iters < chunks) return c;
+  // A group of more than a warp is the whole block (the block-wide reduction).
+  c.block = c.group > 32 ? c.group : kFastMinBlock;
+  const int64_t rowsPerBlock = c.block / c.group;
+  const int64_t grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
+  if (grid > 0x7fffffff) return c;
+  c.grid = static_cast<int>(grid);
+  c.ok = true;
+  return c;
+}
+
+bool fastType(DataType t) {
+  return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16;
+}
+
+template <typename T, int V>
+__device__ __forceinline__ void loadChunk(const T* p, T (&e)[V]) {
+  if constexpr (V == 1) {
+    e[0] = p[0];
+  } else {
+    ru::loadVec(p, e);
+  }
+}
+template <typename T, int V>
+__device__ __forceinline__ void storeChunk(T* p, const T (&e)[V]) {
+  if constexpr (V == 1) {
+    p[0] = e[0];
+  } else {
+    ru::storeVec(p, e);
+  }
+}
+
+// The calling thread's row (rowsPerBlock = blockDim.x / group rows per block), its lane in the
+// row's group, and its chunks of the row loaded into e (chunks past the row's end, and every
+// chunk of a row past the last, are zero and never used).
+struct FastRow {
+  int64_t row;
+  int lane;
+  bool valid;
+};
+
+__device__ __forceinline__ FastRow fastRow(int group, int64_t rows) {
+  FastRow r;
+  r.lane = static_cast<int>(threadIdx.x) & (group - 1);
+  r.row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group;
+  r.valid = r.row < rows;
+  return r;
+}
+
+template <typename T, int V, int kIters>
+__device__ __forceinline__ void loadFastRow(const T* xr, int chunks, int lane, int group,
+                                            T (&e)[kIters][V]) {
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const int c = i * group + lane;
+    if (c < chunks) {
+      loadChunk<T, V>(xr + static_cast<int64_t>(c) * V, e[i]);
+    } else {
+#pragma unroll
+      for (int t = 0; t < V; ++t) e[i][t] = store<T>(0.0f);
+    }
+  }
+}
+
+// f over the row's group: shuffles within a warp (group <= 32), the whole block beyond (group ==
+// blockDim.x). `group` is uniform over the block, so every thread takes the same branch.
+template <typename F>
+__device__ __forceinline__ float fastAllReduce(float v, int group, F f) {
+  if (group <= 32) return ru::groupAllReduce(v, group, f);
+  return ru::blockAllReduce(v, f);
+}
+
+template <typename T>
+struct FastNormArgs {
+  const T* x;
+  T* y;
+  const T* scale;  // [len], X's type
+  const T* bias;   // [len] or null
+  int64_t rows;
+  int len, group;
+  float eps;
+  bool rms;
+};
+
+// LayerNormalization: y = (x - mean) / sqrt(var + eps) * scale + bias (two-pass variance);
+// RMSNormalization: the same with mean = 0 and no bias (var = mean(x^2)).
+template <typename T, int V, int kIters>
+__global__ void __launch_bounds__(1024) fastNormRowsKernel(const FastNormArgs<T> a) {
+  const FastRow r = fastRow(a.group, a.rows);
+  const int chunks = r.valid ? a.len / V : 0;
+  const int64_t base = (r.valid ? r.row : 0) * static_cast<int64_t>(a.len);
+  T e[kIters][V];
+  loadFastRow<T, V, kIters>(a.x + base, chunks, r.lane, a.group, e);
+  const float n = static_cast<float>(a.len);
+  float mean = 0.0f;
+  if (!a.rms) {
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i)
+#pragma unroll
+      for (int t = 0; t < V; ++t) s += load(e[i][t]);  // zero-filled past the end
+    mean = fastAllReduce(s, a.group, ru::Add{}) / n;
+  }
+  float q = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    if (i * a.group + r.lane < chunks) {
+#pragma unroll
+      for (int t = 0; t < V; ++t) {
+        const float d = load(e[i][t]) - mean;
+        q += d * d;
+      }
+    }
+  }
+  q = fastAllReduce(q, a.group, ru::Add{});
+  if (!r.valid) return;  // no barrier follows
+  const float invStd = 1.0f / sqrtf(q / n + a.eps);
+  T* yr = a.y + base;
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const int c = i * a.group + r.lane;
+    if (c >= chunks) continue;
+    const int64_t at = static_cast<int64_t>(c) * V;
+    T sc[V], bi[V], o[V];
+    loadChunk<T, V>(a.scale + at, sc);
+    if (a.bias) loadChunk<T, V>(a.bias + at, bi);
+#pragma unroll
+    for (int t = 0; t < V; ++t) {
+      float v = (load(e[i][t]) - mean) * invStd * load(sc[t]);
+      if (a.bias) v += load(bi[t]);
+      o[t] = store<T>(v);
+    }
+    storeChunk<T, V>(yr + at, o);
+  }
+}
+
+template <typename T>
+struct FastSoftmaxArgs {
+  const T* x;
+  T* y;
+  int64_t rows;
+  int len, group;
+  bool log;
+};
+
+// softmax = exp(x - max) / sum exp(x - max); log-softmax = x - max - log(sum). The max ignores
+// NaN like the general path (a NaN then makes the sum, and the row, NaN).
+template <typename T, int V, int kIters>
+__global__ void __launch_bounds__(1024) fastSoftmaxRowsKernel(const FastSoftmaxArgs<T> a) {
+  const FastRow r = fastRow(a.group, a.rows);
+  const int chunks = r.valid ? a.len / V : 0;
+  const int64_t base = (r.valid ? r.row : 0) * static_cast<int64_t>(a.len);
+  T e[kIters][V];
+  loadFastRow<T, V, kIters>(a.x + base, chunks, r.lane, a.group, e);
+  float mx = -ru::posInf<float>();
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    if (i * a.group + r.lane < chunks) {
+#pragma unroll
+      for (int t = 0; t < V; ++t) mx = ru::MaxIgnoreNan{}(mx, load(e[i][t]));
+    }
+  }
+  mx = fastAllReduce(mx, a.group, ru::MaxIgnoreNan{});
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    if (i * a.group + r.lane < chunks) {
+#pragma unroll
+      for (int t = 0; t < V; ++t) s += expf(load(e[i][t]) - mx);
+    }
+  }
+  s = fastAllReduce(s, a.group, ru::Add{});
+  if (!r.valid) return;  // no barrier follows
+  const float logSum = logf(s);
+  const float inv = 1.0f / s;  // one division per row
+  T* yr = a.y + base;
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const int c = i * a.group + r.lane;
+    if (c >= chunks) continue;
+    T o[V];
+#pragma unroll
+    for (int t = 0; t < V; ++t) {
+      const float v = load(e[i][t]);
+      o[t] = store<T>(a.log ? (v - mx) - logSum : expf(v - mx) * inv);
+    }
+    storeChunk<T, V>(yr + static_cast<int64_t>(c) * V, o);
+  }
+}
+
+// Launches kernel K<T, V, iters> (iters 1/2/4/8 from cfg).
+template <typename T, int V, template <typename, int, int> class Launch, typename Args>
+Status launchFast(const Args& a, const FastCfg& cfg, cudaStream_t stream) {
+  switch (cfg.iters) {
+    case 1: Launch<T, V, 1>::run(a, cfg, stream); break;
+    case 2: Launch<T, V, 2>::run(a, cfg, stream); break;
+    case 4: Launch<T, V, 4>::run(a, cfg, stream); break;
+    case 8: Launch<T, V, 8>::run(a, cfg, stream); break;
+    default: return internalError("row fast path: bad iteration count %d", cfg.iters);
+  }
+  KILN_CUDA_CHECK_LAUNCH("row kernel launch");
+  return Status::ok();
+}
+
+template <typename T, int V, int kIters>
+struct NormLaunch {
+  static void run(const FastNormArgs<T>& a, const FastCfg& c, cudaStream_t s) {
+    fastNormRowsKernel<T, V, kIters><<<c.grid, c.block, 0, s>>>(a);
+  }
+};
+template <typename T, int V, int kIters>
+struct SoftmaxLaunch {
+  static void run(const FastSoftmaxArgs<T>& a, const FastCfg& c, cudaStream_t s) {
+    fastSoftmaxRowsKernel<T, V, kIters><<<c.grid, c.block, 0, s>>>(a);
+  }
+};
+
+// The two configurations of a fast-path op (16-byte chunks and scalar), chosen at prepare; the
+// pointers' alignment picks one at enqueue.
+struct FastPlan {
+  bool enabled = false;
+  FastCfg vec, scalar;
+  void prepare(bool eligible, DataType t, int64_t len, int64_t rows) {
+    enabled = false;
+    vec = FastCfg{};
+    scalar = FastCfg{};
+    if (!eligible || !fastType(t)) return;
+    const int v = static_cast<int>(vecWidthOf(t));
+    vec = chooseFastCfg(len, v, rows);
+    scalar = chooseFastCfg(len, 1, rows);
+    enabled = scalar.ok;
+  }
+};
+
+template <typename T>
+Status launchFastSoftmax(const FastPlan& plan, const T* x, T* y, int64_t rows, int64_t len,
+                         bool log, cudaStream_t stream) {
+  FastSoftmaxArgs<T> a{x, y, rows, static_cast<int>(len), 0, log};
+  if (plan.vec.ok && ru::aligned16(x) && ru::aligned16(y)) {
+    a.group = plan.vec.group;
+    return launchFast<T, ru::vecWidth<T>(), SoftmaxLaunch>(a, plan.vec, stream);
+  }
+  a.group = plan.scalar.group;
+  return launchFast<T, 1, SoftmaxLaunch>(a, plan.scalar, stream);
+}
+
+template <typename T>
+Status launchFastNorm(const FastPlan& plan, FastNormArgs<T> a, cudaStream_t stream) {
+  if (plan.vec.ok && ru::aligned16(a.x) && ru::aligned16(a.y) && ru::aligned16(a.scale) &&
+      (!a.bias || ru::aligned16(a.bias))) {
+    a.group = plan.vec.group;
+    return launchFast<T, ru::vecWidth<T>(), NormLaunch>(a, plan.vec, stream);
+  }
+  a.group = plan.scalar.group;
+  return launchFast<T, 1, NormLaunch>(a, plan.scalar, stream);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Softmax, LogSoftmax, Hardmax, LpNormalization: rows along `axis` of an [outer, len, inner] view.
 
 enum class AxisOp : int { kSoftmax, kLogSoftmax, kHardmax, kLp1, kLp2 };
@@ -228,6 +530,8 @@ class AxisNormKernel final : public CudaKernel {
     mRows = mRi.len == 0 ? 0 : outer * inner;  // nothing to write for an empty axis
     mCfg = ru::chooseRowCfg(mRi.len, inner > 1);
     mVecOk = inner == 1 && mRi.len % static_cast<int64_t>(vecWidthOf(mDtype)) == 0;
+    const bool fastOp = mOp == AxisOp::kSoftmax || mOp == AxisOp::kLogSoftmax;
+    mFast.prepare(kEnableRowFastPath && fastOp && inner == 1 && mRows > 0, mDtype, mRi.len, mRows);
     return Status::ok();
   }
   Status enqueue(const LaunchContext& ctx) override {
@@ -235,6 +539,11 @@ class AxisNormKernel final : public CudaKernel {
       using T = decltype(tag);
       const T* x = ctx.inputs[0].as<const T>();
       T* y = ctx.outputs[0].as<T>();
+      if constexpr (!std::is_same_v<T, double>) {
+        if (mFast.enabled)
+          return launchFastSoftmax<T>(mFast, x, y, mRows, mRi.len, mOp == AxisOp::kLogSoftmax,
+                                      ctx.stream);
+      }
       const bool vec = mVecOk && ru::aligned16(x) && ru::aligned16(y);
       const AxisBody<T> body{x, y, mRi, vec, mOp};
       const char* what = "kernel launch";  // the executor adds the layer's name to errors
@@ -249,6 +558,7 @@ class AxisNormKernel final : public CudaKernel {
   int64_t mRows = 0;
   ru::RowCfg mCfg;
   bool mVecOk = false;
+  FastPlan mFast;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -339,13 +649,34 @@ class LayerNormKernel final : public CudaKernel {
     mRi.len = product(x.dims, a, x.dims.size());
     mCfg = ru::chooseRowCfg(mRi.len, false);
     mVecOk = mRi.len % static_cast<int64_t>(vecWidthOf(mDtype)) == 0;
+    // Fast path: Scale (and B) of X's type with one value per element of the row.
+    const bool paramsPlain = ctx.inputs[1].dtype == mDtype && mScaleAt.mode == 0 &&
+                             (!mHasBias || (ctx.inputs[2].dtype == mDtype && mBiasAt.mode == 0));
+    mFast.prepare(kEnableRowFastPath && paramsPlain, mDtype, mRi.len, mOuter);
     return Status::ok();
   }
   Status enqueue(const LaunchContext& ctx) override {
+    // Mean / InvStdDev outputs (LayerNormalization) keep the general path.
+    const bool stats = !mRms && ((ctx.outputs.size() > 1 && ctx.outputs[1].present()) ||
+                                 (ctx.outputs.size() > 2 && ctx.outputs[2].present()));
     return dispatchFloat(mDtype, ctx, [&](auto tag) -> Status {
       using T = decltype(tag);
       const T* x = ctx.inputs[0].as<const T>();
       T* y = ctx.outputs[0].as<T>();
+      if constexpr (!std::is_same_v<T, double>) {
+        if (mFast.enabled && !stats) {
+          FastNormArgs<T> a{};
+          a.x = x;
+          a.y = y;
+          a.scale = ctx.inputs[1].as<const T>();
+          a.bias = mHasBias ? ctx.inputs[2].as<const T>() : nullptr;
+          a.rows = mOuter;
+          a.len = static_cast<int>(mRi.len);
+          a.eps = static_cast<float>(mEps);
+          a.rms = mRms;
+          return launchFastNorm<T>(mFast, a, ctx.stream);
+        }
+      }
       LayerNormBody<T> body{};
       body.x = x;
       body.y = y;
@@ -380,6 +711,7 @@ class LayerNormKernel final : public CudaKernel {
   RowIndex mRi;
   ru::RowCfg mCfg;
   bool mVecOk = false;
+  FastPlan mFast;
 };
 
 // ---------------------------------------------------------------------------------------------

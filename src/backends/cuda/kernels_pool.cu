@@ -10,11 +10,18 @@
 // [lo, hi) of kernel indices per axis, computed up front so padding costs nothing.
 // Global pools use one warp per (n, c) plane (small planes, or many of them) or one block per
 // plane, with 16-byte loads when the plane size allows, and shuffle reductions.
+// Channels-last layers (ir/channels_last.h, 2-D MaxPool/AveragePool/GlobalAveragePool/
+// GlobalMaxPool with X [N, H, W, C]) have their own kernels: one thread per (pixel, 8 channels)
+// with 16-byte vectors when C % 8 == 0 (16-bit types), visiting the taps in the same order.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <type_traits>
+
 #include "backends/cuda/cuda_kernel.h"
+#include "ir/channels_last.h"
 #include "ir/window_params.h"
 
 namespace kiln::cuda {
@@ -308,6 +315,102 @@ __global__ void lpPoolKernel(const T* __restrict__ x, T* __restrict__ y, PoolPar
   }
 }
 
+// Channels-last (ir/channels_last.h) MaxPool / AveragePool, 2-D: x [N, H, W, C], y [N, OH, OW, C].
+// One thread per (image, output pixel, VEC consecutive channels); VEC = 8 reads 16-byte vectors
+// (16-bit types, C % 8 == 0, x and y 16-byte aligned). Every tap of the window is visited in the
+// same row-major order as the NCHW kernels, so the same element wins (first maximum, NaN rule)
+// and the same sum is formed.
+template <typename T, int VEC>
+struct PoolVec {
+  T e[VEC];
+};
+
+template <typename T, int VEC>
+__device__ __forceinline__ PoolVec<T, VEC> loadVec(const T* p) {
+  PoolVec<T, VEC> v;
+  if constexpr (VEC == 8 && sizeof(T) == 2) {
+    union {
+      uint4 u;
+      T e[8];
+    } pack;
+    pack.u = *reinterpret_cast<const uint4*>(p);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) v.e[j] = pack.e[j];
+  } else {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) v.e[j] = p[j];
+  }
+  return v;
+}
+
+template <typename T, int VEC>
+__device__ __forceinline__ void storeVec(T* p, const PoolVec<T, VEC>& v) {
+  if constexpr (VEC == 8 && sizeof(T) == 2) {
+    union {
+      uint4 u;
+      T e[8];
+    } pack;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) pack.e[j] = v.e[j];
+    *reinterpret_cast<uint4*>(p) = pack.u;
+  } else {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) p[j] = v.e[j];
+  }
+}
+
+template <typename T, bool kMax, int VEC, typename I>
+__global__ void windowPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, PoolParams<I> p,
+                                     I channels, bool countIncludePad, I total) {
+  using C = typename CmpOf<T>::type;
+  const I cv = channels / VEC;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I c0 = (i % cv) * VEC;
+    const I pix = i / cv;  // n * outVol + output pixel
+    const I n = pix / p.outVol;
+    Window<2, I> w;
+    windowAt<2, I>(p, pix - n * p.outVol, w);
+    const T* xp = x + n * p.inVol * channels + c0;
+    PoolVec<T, VEC> out;
+    if constexpr (kMax) {
+      C best[VEC];
+      bool any = false;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        best[j] = C(0);
+        out.e[j] = lowestValue<T>();
+      }
+      forEachTap<2, I>(p, w, [&](I row, I) {
+        const PoolVec<T, VEC> raw = loadVec<T, VEC>(xp + row * channels);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          const C v = toCmp(raw.e[j]);
+          if (!any || v > best[j] || (isNaN(v) && !isNaN(best[j]))) {
+            best[j] = v;
+            out.e[j] = raw.e[j];
+          }
+        }
+        any = true;
+      });
+    } else {
+      double sum[VEC];
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) sum[j] = 0;
+      forEachTap<2, I>(p, w, [&](I row, I) {
+        const PoolVec<T, VEC> raw = loadVec<T, VEC>(xp + row * channels);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) sum[j] += toDouble(raw.e[j]);
+      });
+      const I count = countIncludePad ? paddedCount<2, I>(p, w) : insideCount<2, I>(p, w);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j)
+        out.e[j] = fromDouble<T>(count > 0 ? sum[j] / static_cast<double>(count) : quietNaN());
+    }
+    storeVec<T, VEC>(y + pix * channels + c0, out);
+  }
+}
+
 // --- dispatch helpers ---------------------------------------------------------------------------
 
 template <typename T>
@@ -341,8 +444,30 @@ class WindowPoolKernel final : public CudaKernel {
   explicit WindowPoolKernel(ir::OpKind op) : mOp(op) {}
 
   Status prepare(const PrepareContext& ctx) override {
-    const CudaTensor& x = ctx.inputs[0];
-    const CudaTensor& y = ctx.outputs[0];
+    // Channels-last (ir/channels_last.h): X [N, H, W, C], Y [N, OH, OW, C]; the geometry below
+    // reads the logical NCHW dims.
+    mChannelsLast = ir::isChannelsLast(ctx.node);
+    if (mChannelsLast) {
+      if (mOp == ir::OpKind::kLpPool || ctx.inputs[0].rank() != 4 || ctx.outputs.size() != 1 ||
+          ctx.outputs[0].rank() != 4)
+        return ctx.error("channels_last needs MaxPool/AveragePool with 4-D X and one output");
+      if (!isFloatType(ctx.inputs[0].dtype))
+        return ctx.unsupportedHere(
+            strFormat("channels_last data type %s", dataTypeName(ctx.inputs[0].dtype)));
+    }
+    auto logical = [&](const std::vector<int64_t>& d) {
+      return mChannelsLast ? std::vector<int64_t>{d[0], d[3], d[1], d[2]} : d;
+    };
+    struct LogicalTensor {
+      std::vector<int64_t> dims;
+      DataType dtype;
+      int64_t numel;
+      int64_t rank() const { return static_cast<int64_t>(dims.size()); }
+    };
+    const LogicalTensor x{logical(ctx.inputs[0].dims), ctx.inputs[0].dtype, ctx.inputs[0].numel()};
+    const LogicalTensor y{logical(ctx.outputs[0].dims), ctx.outputs[0].dtype,
+                          ctx.outputs[0].numel()};
+    mChannels = x.rank() >= 2 ? x.dims[1] : 0;
     if (x.rank() < 3)
       return ctx.error("input must have rank >= 3, got %s", ir::dimsToString(x.dims).c_str());
     const size_t nsp = static_cast<size_t>(x.rank() - 2);
@@ -390,11 +515,11 @@ class WindowPoolKernel final : public CudaKernel {
       p.outVol *= p.out[i];
     }
     mParams64 = p;
-    mTotal = y.numel();
+    mTotal = y.numel;
     // 32-bit indexing when every flat index, every intermediate coordinate (oc*s - pb,
     // k*dil, in + pe - start) and the grid-stride step past the end stay below 2^31.
     const int64_t limit = int64_t{1} << 30;
-    mUse32 = nsp <= 3 && x.numel() < limit && mTotal < limit;
+    mUse32 = nsp <= 3 && x.numel < limit && mTotal < limit;
     for (size_t i = 0; i < nsp && mUse32; ++i) {
       mUse32 = p.k[i] < limit && p.s[i] < limit && p.dil[i] < limit && p.pb[i] < limit &&
                p.pe[i] < limit;
@@ -429,6 +554,7 @@ class WindowPoolKernel final : public CudaKernel {
     if (mTotal == 0) return Status::ok();
     const CudaTensor& x = ctx.inputs[0];
     CudaTensor& y = ctx.outputs[0];
+    if (mChannelsLast) return enqueueNhwc(x, y, ctx);
     int64_t* indices = nullptr;
     if (mOp == ir::OpKind::kMaxPool && ctx.outputs.size() > 1 && ctx.outputs[1].present())
       indices = ctx.outputs[1].as<int64_t>();
@@ -468,6 +594,47 @@ class WindowPoolKernel final : public CudaKernel {
   }
 
  private:
+  Status enqueueNhwc(const CudaTensor& x, CudaTensor& y, const LaunchContext& ctx) const {
+    auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+    const bool isMax = mOp == ir::OpKind::kMaxPool;
+    const DeviceProps& props = ctx.libs.props();
+    const bool ok = dispatchFloat(x.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const bool vec8 =
+          sizeof(T) == 2 && mChannels % 8 == 0 && aligned16(x.data) && aligned16(y.data);
+      const int64_t total = vec8 ? mTotal / 8 : mTotal;
+      const int grid = gridFor(total, kPoolThreads, &props);
+      auto go = [&](auto vecTag, auto params) {
+        constexpr int kVec = decltype(vecTag)::value;
+        using I = std::remove_cv_t<std::remove_reference_t<decltype(params.planes)>>;
+        if (isMax)
+          windowPoolNhwcKernel<T, true, kVec, I><<<grid, kPoolThreads, 0, ctx.stream>>>(
+              x.as<const T>(), y.as<T>(), params, static_cast<I>(mChannels), mCountIncludePad,
+              static_cast<I>(total));
+        else
+          windowPoolNhwcKernel<T, false, kVec, I><<<grid, kPoolThreads, 0, ctx.stream>>>(
+              x.as<const T>(), y.as<T>(), params, static_cast<I>(mChannels), mCountIncludePad,
+              static_cast<I>(total));
+      };
+      if (vec8) {
+        if (mUse32)
+          go(std::integral_constant<int, 8>{}, mParams32);
+        else
+          go(std::integral_constant<int, 8>{}, mParams64);
+      } else {
+        if (mUse32)
+          go(std::integral_constant<int, 1>{}, mParams32);
+        else
+          go(std::integral_constant<int, 1>{}, mParams64);
+      }
+    });
+    if (!ok)
+      return internalError("%s: unexpected data type %s", ctx.node.describe().c_str(),
+                           dataTypeName(x.dtype));
+    KILN_CUDA_CHECK_LAUNCH("channels-last pool kernel");
+    return Status::ok();
+  }
+
   template <typename T, int NSP, typename I>
   void launchTyped(const CudaTensor& x, CudaTensor& y, int64_t* indices, const PoolParams<I>& p,
                    I total, cudaStream_t stream) const {
@@ -487,6 +654,8 @@ class WindowPoolKernel final : public CudaKernel {
   }
 
   ir::OpKind mOp;
+  bool mChannelsLast = false;
+  int64_t mChannels = 0;
   PoolParams<int64_t> mParams64;
   PoolParams<int32_t> mParams32;
   bool mUse32 = false;
@@ -618,6 +787,51 @@ __global__ void globalPoolBlockKernel(const T* __restrict__ x, T* __restrict__ y
   }
 }
 
+// Channels-last global pools (ir/channels_last.h): x [N, H, W, C] -> y [N, 1, 1, C]. A block
+// covers kGpX vectors of VEC consecutive channels of one image (tile); its kGpY rows of threads
+// split the H*W pixels, and the partial results meet in shared memory. VEC = 8: 16-byte loads
+// (16-bit types, C % 8 == 0, x 16-byte aligned).
+constexpr int kGpX = 32, kGpY = 8;
+
+template <typename T, bool kMax, int VEC>
+__global__ void globalPoolNhwcKernel(const T* __restrict__ x, T* __restrict__ y, int64_t batch,
+                                     int64_t vol, int64_t channels) {
+  using A = typename GlobalAcc<T, kMax>::type;
+  __shared__ A part[kGpY][kGpX][VEC];
+  const int64_t cv = channels / VEC;
+  const int64_t tilesPerImage = (cv + kGpX - 1) / kGpX;
+  const int64_t tiles = batch * tilesPerImage;
+  const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t n = tile / tilesPerImage;
+    const int64_t v = (tile % tilesPerImage) * kGpX + tx;  // channel vector
+    A acc[VEC];
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) acc[j] = globalInit<kMax, A>();
+    if (v < cv) {
+      const T* xp = x + n * vol * channels + v * VEC;
+      for (int64_t s = ty; s < vol; s += kGpY) {
+        const PoolVec<T, VEC> raw = loadVec<T, VEC>(xp + s * channels);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j)
+          acc[j] = globalCombine<kMax>(acc[j], globalLoad<kMax>(raw.e[j]));
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) part[ty][tx][j] = acc[j];
+    __syncthreads();
+    if (ty == 0 && v < cv) {
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        A r = part[0][tx][j];
+        for (int k = 1; k < kGpY; ++k) r = globalCombine<kMax>(r, part[k][tx][j]);
+        y[n * channels + v * VEC + j] = globalFinish<T, kMax>(r, vol);
+      }
+    }
+    __syncthreads();  // part[] is reused by the next tile
+  }
+}
+
 class GlobalPoolKernel final : public CudaKernel {
  public:
   explicit GlobalPoolKernel(bool isMax) : mMax(isMax) {}
@@ -628,6 +842,19 @@ class GlobalPoolKernel final : public CudaKernel {
       return ctx.error("input must have rank >= 3, got %s", ir::dimsToString(x.dims).c_str());
     if (!isFloatType(x.dtype))
       return ctx.unsupportedHere(strFormat("data type %s for this op", dataTypeName(x.dtype)));
+    mChannelsLast = ir::isChannelsLast(ctx.node);
+    if (mChannelsLast) {
+      if (x.rank() != 4) return ctx.error("channels_last needs a 4-D input");
+      mBatch = x.dims[0];
+      mChannels = x.dims[3];
+      mVol = x.dims[1] * x.dims[2];
+      mPlanes = mBatch * mChannels;
+      const int64_t sms = ctx.libs.props().smCount > 0 ? ctx.libs.props().smCount : 132;
+      const int vec = dataTypeSize(x.dtype) == 2 && mChannels % 8 == 0 ? 8 : 1;
+      const int64_t tiles = mBatch * ((mChannels / vec + kGpX - 1) / kGpX);
+      mGrid = static_cast<int>(std::min<int64_t>(std::max<int64_t>(tiles, 1), sms * 32));
+      return Status::ok();
+    }
     mPlanes = x.dims[0] * x.dims[1];
     mVol = mPlanes == 0 ? 0 : x.numel() / mPlanes;
     const DeviceProps& props = ctx.libs.props();
@@ -652,6 +879,36 @@ class GlobalPoolKernel final : public CudaKernel {
     if (mPlanes == 0) return Status::ok();
     const CudaTensor& x = ctx.inputs[0];
     CudaTensor& y = ctx.outputs[0];
+    if (mChannelsLast) {
+      const bool vec8 = dataTypeSize(x.dtype) == 2 && mChannels % 8 == 0 &&
+                        reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+      const dim3 block(kGpX, kGpY);
+      const bool ok = dispatchFloat(x.dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        const T* xp = x.as<const T>();
+        T* yp = y.as<T>();
+        if (mMax) {
+          if (vec8)
+            globalPoolNhwcKernel<T, true, 8>
+                <<<mGrid, block, 0, ctx.stream>>>(xp, yp, mBatch, mVol, mChannels);
+          else
+            globalPoolNhwcKernel<T, true, 1>
+                <<<mGrid, block, 0, ctx.stream>>>(xp, yp, mBatch, mVol, mChannels);
+        } else {
+          if (vec8)
+            globalPoolNhwcKernel<T, false, 8>
+                <<<mGrid, block, 0, ctx.stream>>>(xp, yp, mBatch, mVol, mChannels);
+          else
+            globalPoolNhwcKernel<T, false, 1>
+                <<<mGrid, block, 0, ctx.stream>>>(xp, yp, mBatch, mVol, mChannels);
+        }
+      });
+      if (!ok)
+        return internalError("%s: unexpected data type %s", ctx.node.describe().c_str(),
+                             dataTypeName(x.dtype));
+      KILN_CUDA_CHECK_LAUNCH("channels-last global pool kernel");
+      return Status::ok();
+    }
     const bool vec = mVecOk && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
     const bool ok = dispatchFloat(x.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -688,6 +945,8 @@ class GlobalPoolKernel final : public CudaKernel {
   }
 
   bool mMax;
+  bool mChannelsLast = false;
+  int64_t mBatch = 0, mChannels = 0;
   int64_t mPlanes = 0, mVol = 0;
   bool mWarpPerPlane = true, mVecOk = false;
   int mThreads = 256, mGrid = 1;

@@ -14,7 +14,8 @@
 // Plans are simplified at prepare (unit dims dropped, dims contiguous on both sides merged) so a
 // typical copy has rank 1-3; the innermost run is then widened to 16-byte units when pointers
 // and sizes allow. A transpose whose output-innermost dim is not input-innermost uses a tiled
-// 32x32 shared-memory kernel (coalesced reads and writes).
+// 32x32 shared-memory kernel (coalesced reads and writes); one that keeps the innermost run
+// innermost uses runCopyKernel (several 16-byte units per thread, 32-bit multiply-high indices).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_kernel.h"
+#include "backends/cuda/elementwise.cuh"
 #include "backends/cuda/index_util.cuh"
 
 namespace kiln::cuda {
@@ -201,6 +203,53 @@ __global__ void tiledTransposeKernel(const __grid_constant__ TileArgs<I> a) {
   }
 }
 
+// Transpose that keeps the innermost run (the attention heads split/merge [B,S,H,D] <-> [B,H,S,D]):
+// the output is contiguous, so output unit e (units of up to 16 bytes of the innermost run) is
+// read from src at sum_k c_k * ss[k], c = e split over dims. 32-bit indices with multiply-high
+// divisions; each thread moves kRunPerThread units kThreads apart (all loads, then all stores), so
+// a warp touches 32 consecutive units per access and each thread keeps several loads in flight.
+constexpr bool kEnableRunCopy = true;  // off: such transposes take the strided copy
+constexpr int kRunPerThread = 4;
+
+template <int R>
+struct RunCopyArgs {
+  const char* src;  // already offset by srcBase
+  char* dst;
+  uint32_t total;         // units (< 2^31)
+  uint32_t dims[R];       // units for the innermost; front-padded with 1s
+  ew::FastDivmod div[R];  // dividers for dims[1..R-1]
+  uint32_t ss[R];         // src strides in units (innermost 1)
+};
+
+template <typename U, int R>
+__global__ void __launch_bounds__(kThreads)
+    runCopyKernel(const __grid_constant__ RunCopyArgs<R> a) {
+  const U* src = reinterpret_cast<const U*>(a.src);
+  U* dst = reinterpret_cast<U*>(a.dst);
+  const uint32_t first = blockIdx.x * static_cast<uint32_t>(kThreads * kRunPerThread) + threadIdx.x;
+  U v[kRunPerThread];
+#pragma unroll
+  for (int j = 0; j < kRunPerThread; ++j) {
+    const uint32_t e = first + static_cast<uint32_t>(j * kThreads);
+    if (e < a.total) {
+      uint32_t rem = e, so = 0;
+#pragma unroll
+      for (int k = R - 1; k > 0; --k) {
+        const uint32_t q = a.div[k].div(rem);
+        so += (rem - q * a.dims[k]) * a.ss[k];
+        rem = q;
+      }
+      so += rem * a.ss[0];
+      v[j] = src[so];
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kRunPerThread; ++j) {
+    const uint32_t e = first + static_cast<uint32_t>(j * kThreads);
+    if (e < a.total) dst[e] = v[j];
+  }
+}
+
 // A node computed by strided copies: Transpose, DepthToSpace, SpaceToDepth, Slice, Expand, Tile,
 // Concat, Split.
 class CopyKernel final : public CudaKernel {
@@ -208,6 +257,7 @@ class CopyKernel final : public CudaKernel {
   Status prepare(const PrepareContext& ctx) override {
     mPlans.clear();
     mTiled = false;
+    mRunCopy = false;
     if (ctx.inputs.empty() || ctx.outputs.empty()) return ctx.error("missing inputs or outputs");
     mEs = dataTypeSize(ctx.outputs[0].dtype);
     if (mEs != 1 && mEs != 2 && mEs != 4 && mEs != 8)
@@ -247,11 +297,20 @@ class CopyKernel final : public CudaKernel {
         }
       }
     }
+    // One transpose plan that keeps the innermost run on both sides (output contiguous).
+    if (kEnableRunCopy && mPlans.size() == 1 && ctx.node.op == ir::OpKind::kTranspose) {
+      const CopyPlan& p = mPlans[0];
+      const size_t r = p.dims.size();
+      mRunCopy = !p.contiguous && !p.use64 && r >= 2 && p.src[r - 1] == 1 &&
+                 p.dst == idx::stridesOf(p.dims) && p.srcBase == 0 && p.dstBase == 0;
+      for (int64_t st : p.src) mRunCopy = mRunCopy && st >= 0;
+    }
     return Status::ok();
   }
 
   Status enqueue(const LaunchContext& ctx) override {
     if (mTiled) return launchTiled(ctx);
+    if (mRunCopy && ctx.outputs[0].data) return launchRunCopy(ctx);
     // Plain copies go to cudaMemcpyAsync; the others run in batches of up to kCopyBatch plans
     // per launch. (An output nobody reads may have no memory: its plan is skipped.)
     size_t batch[kCopyBatch];
@@ -299,7 +358,7 @@ class CopyKernel final : public CudaKernel {
   }
 
   std::string tactic() const override {
-    return mTiled ? "kiln tiled transpose" : "kiln strided copy";
+    return mTiled ? "kiln tiled transpose" : mRunCopy ? "kiln run copy" : "kiln strided copy";
   }
 
  private:
@@ -347,6 +406,52 @@ class CopyKernel final : public CudaKernel {
     });
     if (!ok) return internalError("%s: bad copy unit %zu", ctx.node.describe().c_str(), unit);
     KILN_CUDA_CHECK_LAUNCH("strided copy kernel");
+    return Status::ok();
+  }
+
+  Status launchRunCopy(const LaunchContext& ctx) {
+    const CopyPlan& p = mPlans[0];
+    const char* src = basedSrc(ctx, p);
+    char* dst = basedDst(ctx, p);
+    const size_t unit = planUnit(p, mEs, src, dst);
+    Status st = Status::ok();
+    dispatchRank(static_cast<int>(p.dims.size()), [&](auto rc) {
+      constexpr int R = decltype(rc)::value;
+      st = launchRunCopyRank<R>(ctx, p, src, dst, unit);
+    });
+    return st;
+  }
+
+  template <int R>
+  Status launchRunCopyRank(const LaunchContext& ctx, const CopyPlan& p, const char* src, char* dst,
+                           size_t unit) {
+    const int64_t g = static_cast<int64_t>(unit / mEs);
+    RunCopyArgs<R> a{};
+    a.src = src;
+    a.dst = dst;
+    a.total = static_cast<uint32_t>(p.total / g);
+    const int r = static_cast<int>(p.dims.size());
+    const int pad = R - r;
+    for (int k = 0; k < R; ++k) {
+      uint32_t d = 1, s = 0;
+      if (k >= pad) {
+        const size_t pk = static_cast<size_t>(k - pad);
+        const bool inner = k == R - 1;
+        d = static_cast<uint32_t>(inner ? p.dims[pk] / g : p.dims[pk]);
+        s = static_cast<uint32_t>(inner ? p.src[pk] : p.src[pk] / g);
+      }
+      a.dims[k] = d;
+      a.div[k].init(d);
+      a.ss[k] = s;
+    }
+    const int64_t perBlock = int64_t{kThreads} * kRunPerThread;
+    const unsigned grid = static_cast<unsigned>((int64_t{a.total} + perBlock - 1) / perBlock);
+    const bool ok = idx::dispatchUnit(unit, [&](auto tag) {
+      using U = typename decltype(tag)::type;
+      runCopyKernel<U, R><<<grid, kThreads, 0, ctx.stream>>>(a);
+    });
+    if (!ok) return internalError("%s: bad copy unit %zu", ctx.node.describe().c_str(), unit);
+    KILN_CUDA_CHECK_LAUNCH("run copy kernel");
     return Status::ok();
   }
 
@@ -598,6 +703,7 @@ class CopyKernel final : public CudaKernel {
   size_t mEs = 4;
   bool mTiled = false;
   int mTileP = 0;
+  bool mRunCopy = false;  // a transpose keeping the innermost run: runCopyKernel
 };
 
 StatusOr<std::unique_ptr<CudaKernel>> makeCopy(const ir::Node&) {

@@ -7,7 +7,8 @@
 // Like TensorRT's --fp16 with PyTorch autocast's op lists. Every layer is a half layer or a
 // float layer:
 //
-// - Compute layers (Conv, ConvTranspose, MatMul, Gemm, Einsum, Attention, FusedMatMul, FusedConv)
+// - Compute layers (Conv, ConvTranspose, MatMul, Gemm, Einsum, Attention, FusedAttention,
+//   FusedMatMul, FusedConv)
 //   run in float16 whenever they have a float32 data input: that is where float16 pays (tensor
 //   cores, half the bytes).
 // - The other layers on the allow-list (activations, elementwise arithmetic, pooling,
@@ -72,7 +73,8 @@ OpRule ruleOf(const ir::Node& n) {
     case OpKind::kGemm:
     case OpKind::kFusedMatMul:
     case OpKind::kEinsum:
-    case OpKind::kAttention: return OpRule::kCompute;
+    case OpKind::kAttention:
+    case OpKind::kFusedAttention: return OpRule::kCompute;
     case OpKind::kAdd:
     case OpKind::kSub:
     case OpKind::kMul:

@@ -8,10 +8,17 @@
 //   before: y = act(Gemm(A, B, C))                alpha = beta = 1, transA = 0, A 2-D
 //   after:  y = FusedMatMul(A, B', C')            B' = B (transB = 0) or the transposed constant
 //
+//   before: y = act(Add(Add(MatMul(A, B), bias), R))   R exactly the output's shape (residual)
+//   after:  y = FusedMatMul(A, B, bias', R)       (the bias, the residual and act each optional)
+//
 // - The bias: a constant with N elements whose shape, aligned to the MatMul's output, is 1 on
 //   every axis but the last ([N], [1, N], [1, 1, N], ...) and whose rank is at most the output's;
 //   Add(mm, bias) or Add(bias, mm). It becomes a [N] constant. Gemm's C: 1-D [N] (any tensor), or
 //   a constant [N] / [1, N].
+// - The residual: an Add of the product (after the bias, if any) and any value R of the output's
+//   exact shape and type (no broadcasting; either operand order), R not the product itself. It
+//   must come before the activation: act(AB + b) + R is not act(AB + b + R), so an Add after the
+//   activation is left alone (MatMul -> Add bias -> Add R -> Relu fuses whole).
 // - The activation: Relu; LeakyRelu; Clip with constant (or absent) min <= max; Sigmoid; Tanh;
 //   Gelu (approximate none or tanh); HardSwish; Swish with alpha 1; Silu spelled
 //   Mul(x, Sigmoid(x)) (x read by exactly those two layers).
@@ -216,6 +223,23 @@ bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& root, PassContext& ctx)
       }
     }
   }
+  // The residual Add: the product (+ bias) plus a value of exactly its shape and type.
+  ir::Value* residual = nullptr;
+  if (!cur->isGraphOutput) {
+    ir::Node* add = uses.soleConsumer(cur);
+    if (add && add->op == OpKind::kAdd && add->outputs.size() == 1 &&
+        (!add->precision || add->precision == root.precision)) {
+      ir::Value* r = otherOperand(add, cur);
+      ir::Value* out = add->outputs[0];
+      if (r && r != y && r->producer != &root && r->dtype == dt &&
+          ir::shapesEqual(r->shape, cur->shape) && out->dtype == dt &&
+          ir::shapesEqual(out->shape, cur->shape)) {
+        residual = r;
+        cur = out;
+        hasEpilogue = true;
+      }
+    }
+  }
   FusedActivationParams act;
   ir::Value* actOut = matchActivation(cur, uses, act);
   if (actOut && actOut->producer &&
@@ -230,7 +254,8 @@ bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& root, PassContext& ctx)
   if (bNew) bOperand = g.addConstant(g.uniqueName(b->name + ".transposed"), bNew);
   if (biasNew) biasValue = g.addConstant(g.uniqueName(root.name + ".bias"), biasNew);
   std::vector<ir::Value*> inputs{a, bOperand};
-  if (biasValue) inputs.push_back(biasValue);
+  if (biasValue || residual) inputs.push_back(biasValue);  // null: no bias
+  if (residual) inputs.push_back(residual);
   ir::Attributes attrs;
   ir::setFusedActivation(attrs, act);
   ir::Node* fm = g.addNode(OpKind::kFusedMatMul, g.uniqueName(root.name + "/FusedMatMul"),
@@ -241,6 +266,7 @@ bool tryFuse(ir::Graph& g, const UseMap& uses, ir::Node& root, PassContext& ctx)
   passutil::replaceOutput(g, cur, fm->outputs[0]);
   logMessage(ctx.logger, Severity::kVERBOSE, "optimizer",
              "fused " + root.describe() + (biasValue ? " + bias" : "") +
+                 (residual ? " + residual " + residual->name : std::string()) +
                  (act.kind != FusedActivation::kNone
                       ? std::string(" + ") + ir::fusedActivationName(act.kind)
                       : std::string()) +
