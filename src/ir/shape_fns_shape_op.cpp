@@ -743,6 +743,9 @@ Status inferResize(InferContext& ctx) {
       double scale = policy == "not_larger" ? std::numeric_limits<double>::infinity() : 0.0;
       for (size_t k = 0; k < axes.size(); ++k) {
         const DimExpr& d = in[static_cast<size_t>(axes[k])];
+        // sizes known only when the engine runs (a shape tensor input): the output dims are
+        // run-time symbols now (shape_fns_deferred.cpp) and exact at run time.
+        if (!sizes[k].isConst() && ctx.inDeferred(3)) return ctx.deferredInputError(3, "sizes");
         if (!d.isConst() || !sizes[k].isConst())
           return ctx.unsupportedError("keep_aspect_ratio_policy %s needs constant sizes and "
                                       "input dims",

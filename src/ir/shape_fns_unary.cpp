@@ -128,6 +128,18 @@ Status inferCast(InferContext& ctx) {
       out.emplace_back(e.constValue() != 0 ? 1 : 0);
     }
     ctx.setOutputValue(0, std::move(out));
+  } else if (typeInSet(outType, kTypesFloat) && ctx.inType(0) != DataType::kBOOL) {
+    // Integer values cast to a float type stay known while every constant one is an integer
+    // the type holds exactly (|v| <= 2^mantissa bits), so a float Range(0, Cast(n), 1) (the
+    // expanded window functions) sizes from n. Symbolic values are checked again at run time.
+    const int mant = outType == DataType::kDOUBLE  ? 53
+                     : outType == DataType::kFLOAT ? 24
+                     : outType == DataType::kHALF  ? 11
+                                                   : 8;
+    const int64_t limit = int64_t{1} << mant;
+    for (const DimExpr& e : *v)
+      if (e.isConst() && (e.constValue() > limit || e.constValue() < -limit)) return Status::ok();
+    ctx.setOutputValue(0, std::move(*v));
   }
   return Status::ok();
 }

@@ -192,6 +192,7 @@ const ShapeFnTable& shapeFunctions() {
     registerVisionShapeFns(t);
     registerMiscShapeFns(t);
     registerDataDepShapeFns(t);
+    registerConfShapeFns(t);
     registerFusedMatMulShapeFns(t);
     registerFusedConvShapeFns(t);
     registerFusedAttentionShapeFns(t);
@@ -289,6 +290,15 @@ bool smallIntValue(const Value& v) {
   return (v.dtype == DataType::kINT64 || v.dtype == DataType::kINT32) && isStatic(v.shape) &&
          volumeOf(staticDims(v.shape)) <= kMaxShapeValueElements;
 }
+// A small float value cast from a small integer one (Cast keeps integer values known when the
+// float type holds them exactly: Range(0.0, Cast(n), 1.0) in the expanded window functions).
+bool castFromSmallInt(const Value& v) {
+  return v.producer && v.producer->op == OpKind::kCast && !v.producer->inputs.empty() &&
+         v.producer->inputs[0] && smallIntValue(*v.producer->inputs[0]) &&
+         (v.dtype == DataType::kFLOAT || v.dtype == DataType::kDOUBLE ||
+          v.dtype == DataType::kHALF || v.dtype == DataType::kBF16) &&
+         isStatic(v.shape) && volumeOf(staticDims(v.shape)) <= kMaxShapeValueElements;
+}
 }  // namespace
 
 bool promoteShapeSources(const Graph& g, Value& v, ShapeTable& scratch) {
@@ -309,7 +319,8 @@ bool promoteShapeSources(const Graph& g, Value& v, ShapeTable& scratch) {
       leaves.push_back(x);
       continue;
     }
-    if (!x->producer || !smallIntValue(*x) || chain.size() > 256) return false;
+    if (!x->producer || !(smallIntValue(*x) || castFromSmallInt(*x)) || chain.size() > 256)
+      return false;
     if (std::find(chain.begin(), chain.end(), x->producer) == chain.end())
       chain.push_back(x->producer);
     for (Value* in : x->producer->inputs)

@@ -183,6 +183,7 @@ void registerSignalShapeFns(ShapeFnTable& t);            // shape_fns_signal.cpp
 void registerVisionShapeFns(ShapeFnTable& t);            // shape_fns_vision.cpp
 void registerMiscShapeFns(ShapeFnTable& t);              // shape_fns_misc.cpp
 void registerDataDepShapeFns(ShapeFnTable& t);           // shape_fns_datadep.cpp
+void registerConfShapeFns(ShapeFnTable& t);              // shape_fns_conf.cpp
 void registerFusedMatMulShapeFns(ShapeFnTable& t);       // shape_fns_fused_matmul.cpp
 void registerFusedConvShapeFns(ShapeFnTable& t);         // shape_fns_fused_conv.cpp
 void registerFusedAttentionShapeFns(ShapeFnTable& t);    // shape_fns_fused_attention.cpp

@@ -333,6 +333,7 @@ const OpImporterTable& opImporters() {
     registerMiscImporters(t);
     registerDataDepImporters(t);
     registerControlImporters(t);
+    registerConfImporters(t);
     return t;
   }();
   return table;
@@ -441,6 +442,10 @@ bool ModelImporter::checkGraph(const onnx::GraphProto& g) {
         mPluginFor[static_cast<size_t>(i)] = c;
         continue;
       }
+    }
+    if (n.domain() == "ai.onnx.ml" && mlOpImporters().count(n.op_type()) != 0) {
+      auto ml = mDomainOpsets.find(n.domain());  // ai.onnx.ml ops Kiln imports (importers_conf.cpp)
+      if (ml != mDomainOpsets.end() && ml->second >= 1 && ml->second <= kMaxMlOpset) continue;
     }
     if (!isDefaultDomain(n.domain())) {
       auto it = mDomainOpsets.find(n.domain());
@@ -737,7 +742,7 @@ bool ModelImporter::importGraph(const onnx::GraphProto& g, const std::string& mo
     s = checkAttributeTypes(n);
     if (s.isOk()) {
       ImportContext ctx(state, n, name, mOpset);
-      s = importers.at(n.op_type())(ctx);
+      s = (n.domain() == "ai.onnx.ml" ? mlOpImporters() : importers).at(n.op_type())(ctx);
     }
     if (!s.isOk()) {
       C code = s.code() == StatusCode::kUnsupported ? C::kUNSUPPORTED_NODE

@@ -162,6 +162,11 @@ void registerExtImporters(OpImporterTable& t);  // importers_ext.cpp (new opset,
 void registerMiscImporters(OpImporterTable& t);  // importers_misc.cpp (losses and small ops)
 void registerDataDepImporters(OpImporterTable& t);  // importers_datadep.cpp (data-dependent shapes)
 void registerControlImporters(OpImporterTable& t);  // importers_control.cpp (If, Loop, Scan)
+void registerConfImporters(OpImporterTable& t);  // importers_conf.cpp (BitCast, ai.onnx.ml ops)
+// The ai.onnx.ml importers (importers_conf.cpp): op type -> importer, for nodes of domain
+// "ai.onnx.ml" at ml opsets 1..kMaxMlOpset; kept apart from opImporters() (default domain).
+const OpImporterTable& mlOpImporters();
+inline constexpr int64_t kMaxMlOpset = 5;
 
 // Tensor names that node `n`'s subgraph attributes (If/Loop/Scan bodies, nested ones included)
 // read from the enclosing scopes: implicit inputs of `n`, appended to `out` (no duplicates).

@@ -190,18 +190,6 @@ Dims outDims(const Spec& s) {
   return od;
 }
 
-struct Tol {
-  double rtol, atol;
-};
-Tol tolFor(DataType t) {
-  switch (t) {
-    case DataType::kHALF: return {2e-3, 4e-3};
-    case DataType::kBF16: return {8e-3, 2e-2};
-    case DataType::kDOUBLE: return {1e-12, 1e-12};
-    default: return {1e-5, 1e-5};
-  }
-}
-
 void checkFused(DataType t, const Spec& s, const Act& a, bool withB, bool withZ,
                 std::mt19937& rng) {
   SCOPED_TRACE(strFormat("%s X%s W%s group=%lld act=%s B=%d Z=%d", dataTypeName(t),
@@ -225,7 +213,7 @@ void checkFused(DataType t, const Spec& s, const Act& a, bool withB, bool withZ,
     if (withZ) want[i] += z->doubleAt(static_cast<int64_t>(i));
     want[i] = applyAct(a, want[i]);
   }
-  const Tol tol = tolFor(t);
+  const OpTol tol = opTolFor(t);
   expectCloseTo(r->at(0), od, want, tol.rtol, tol.atol);
 }
 

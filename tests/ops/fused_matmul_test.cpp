@@ -158,18 +158,6 @@ TEST(FusedMatMul, ActivationValuesAtKnownPoints) {
 // ---------------------------------------------------------------------------------------------
 // (b) shapes for the CUDA kernel
 
-struct Tol {
-  double rtol, atol;
-};
-Tol tolFor(DataType t) {
-  switch (t) {
-    case DataType::kHALF: return {2e-3, 4e-3};
-    case DataType::kBF16: return {8e-3, 2e-2};
-    case DataType::kDOUBLE: return {1e-12, 1e-12};
-    default: return {1e-5, 2e-5};
-  }
-}
-
 void checkFused(DataType t, const Dims& ad, int64_t n, bool withBias, const Act& act,
                 std::mt19937& rng, bool constB = true) {
   SCOPED_TRACE(strFormat("%s A=%s N=%lld bias=%d act=%s constB=%d", dataTypeName(t),
@@ -186,7 +174,7 @@ void checkFused(DataType t, const Dims& ad, int64_t n, bool withBias, const Act&
   ASSERT_EQ(r->at(0).dtype(), t);
   Dims od(ad.begin(), ad.end() - 1);
   od.push_back(n);
-  const Tol tol = tolFor(t);
+  const OpTol tol = opTolFor(t, 2e-5);
   expectCloseTo(r->at(0), od, refFused(*a, *b, bias.get(), act), tol.rtol, tol.atol);
 }
 
@@ -344,7 +332,7 @@ void checkResidual(DataType t, const Dims& ad, int64_t n, bool withBias, const A
                   bias ? OpInput::constant(bias) : OpInput::absent(), OpInput::value(z)});
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   ASSERT_EQ(r->at(0).dtype(), t);
-  const Tol tol = tolFor(t);
+  const OpTol tol = opTolFor(t, 2e-5);
   expectCloseTo(r->at(0), od, refFused(*a, *b, bias.get(), act, z.get()), tol.rtol, tol.atol);
 }
 

@@ -22,22 +22,6 @@ using Dims = std::vector<int64_t>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// A float tensor of `dtype` holding `v` (rounded once).
-std::shared_ptr<ir::TensorData> typed(DataType dtype, const Dims& dims,
-                                      const std::vector<double>& v) {
-  auto t = std::make_shared<ir::TensorData>(dtype, dims);
-  for (int64_t i = 0; i < t->numel(); ++i) {
-    const float f = static_cast<float>(v[static_cast<size_t>(i)]);
-    switch (dtype) {
-      case DataType::kFLOAT: t->as<float>()[i] = f; break;
-      case DataType::kHALF: t->as<Half>()[i] = Half(f); break;
-      case DataType::kBF16: t->as<BFloat16>()[i] = BFloat16(f); break;
-      default: ADD_FAILURE() << "typed(): float types only";
-    }
-  }
-  return t;
-}
-
 struct Case {
   std::string name;
   DataType dtype = DataType::kHALF;
@@ -46,7 +30,8 @@ struct Case {
   bool causal = false;
   double scale = 0;  // 0: attribute absent (1/sqrt(D))
   // Mask: none, additive (values in maskVals, of maskType) or bool; dims right-aligned.
-  enum class Mask { kNone, kFloat, kBool } mask = Mask::kNone;
+  using Mask = AttnMask;
+  Mask mask = Mask::kNone;
   DataType maskType = DataType::kFLOAT;
   Dims maskDims;
   std::vector<double> maskVals;  // float: the values; bool: 0/1
@@ -63,53 +48,24 @@ double at(const ir::TensorData& t, bool threeD, int64_t heads, int64_t len, int6
 // softmax(scale Q K^T + bias) V in double; a row whose bias is -inf everywhere gives 0.
 std::vector<double> reference(const Case& c, const ir::TensorData& q, const ir::TensorData& k,
                               const ir::TensorData& v) {
-  const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(static_cast<double>(c.d));
-  Dims md(4, 1);
-  for (size_t i = 0; i < c.maskDims.size(); ++i) md[4 - c.maskDims.size() + i] = c.maskDims[i];
+  const AttentionRef r = attentionRefOf(c, c.d);
   std::vector<double> y(static_cast<size_t>(c.b * c.hq * c.lq * c.d), 0.0);
-  for (int64_t b = 0; b < c.b; ++b)
-    for (int64_t h = 0; h < c.hq; ++h) {
-      const int64_t hk = h / (c.hq / c.hkv);
-      for (int64_t i = 0; i < c.lq; ++i) {
-        std::vector<double> z(static_cast<size_t>(c.lkv));
-        bool anyOpen = false;
-        for (int64_t j = 0; j < c.lkv; ++j) {
-          double dot = 0;
-          for (int64_t e = 0; e < c.d; ++e)
-            dot += at(q, c.threeD, c.hq, c.lq, c.d, b, h, i, e) *
-                   at(k, c.threeD, c.hkv, c.lkv, c.d, b, hk, j, e);
-          double bias = 0;
-          if (c.mask != Case::Mask::kNone) {
-            if (j >= md[3]) {
-              bias = -kInf;
-            } else {
-              const int64_t mi = (((md[0] > 1 ? b : 0) * md[1] + (md[1] > 1 ? h : 0)) * md[2] +
-                                  (md[2] > 1 ? i : 0)) *
-                                     md[3] +
-                                 j;
-              const double m = c.maskVals[static_cast<size_t>(mi)];
-              bias = c.mask == Case::Mask::kBool ? (m != 0 ? 0.0 : -kInf) : m;
-            }
-          }
-          if (c.causal && j > i) bias = -kInf;
-          anyOpen = anyOpen || bias != -kInf;
-          z[static_cast<size_t>(j)] = dot * scale + bias;
-        }
-        if (!anyOpen) continue;  // fully masked: zeros
-        double mx = -kInf, sum = 0;
-        for (double x : z) mx = std::max(mx, x);
-        for (double& x : z) sum += x = x == -kInf ? 0.0 : std::exp(x - mx);
-        for (int64_t e = 0; e < c.d; ++e) {
-          double acc = 0;
-          for (int64_t j = 0; j < c.lkv; ++j)
-            acc +=
-                z[static_cast<size_t>(j)] / sum * at(v, c.threeD, c.hkv, c.lkv, c.d, b, hk, j, e);
-          const int64_t yi = c.threeD ? (b * c.lq + i) * c.hq * c.d + h * c.d + e
-                                      : ((b * c.hq + h) * c.lq + i) * c.d + e;
-          y[static_cast<size_t>(yi)] = acc;
-        }
-      }
-    }
+  referenceAttention(
+      r,
+      [&](int64_t b, int64_t h, int64_t i, int64_t e) {
+        return at(q, c.threeD, c.hq, c.lq, c.d, b, h, i, e);
+      },
+      [&](int64_t b, int64_t h, int64_t j, int64_t e) {
+        return at(k, c.threeD, c.hkv, c.lkv, c.d, b, h, j, e);
+      },
+      [&](int64_t b, int64_t h, int64_t j, int64_t e) {
+        return at(v, c.threeD, c.hkv, c.lkv, c.d, b, h, j, e);
+      },
+      [&](int64_t b, int64_t h, int64_t i, int64_t e, double value) {
+        const int64_t yi = c.threeD ? (b * c.lq + i) * c.hq * c.d + h * c.d + e
+                                    : ((b * c.hq + h) * c.lq + i) * c.d + e;
+        y[static_cast<size_t>(yi)] = value;
+      });
   return y;
 }
 
@@ -124,13 +80,8 @@ std::shared_ptr<ir::TensorData> runCase(const Case& c, uint32_t seed) {
   auto k = randomTensor(c.dtype, kd, rng, c.lo, c.hi);
   auto v = randomTensor(c.dtype, kd, rng, c.lo, c.hi);
   std::vector<OpInput> in = {OpInput::value(q), OpInput::value(k), OpInput::value(v)};
-  if (c.mask == Case::Mask::kFloat) {
-    in.push_back(OpInput::value(typed(c.maskType, c.maskDims, c.maskVals)));
-  } else if (c.mask == Case::Mask::kBool) {
-    std::vector<bool> bits;
-    for (double x : c.maskVals) bits.push_back(x != 0);
-    in.push_back(OpInput::value(makeBool(c.maskDims, bits)));
-  }
+  if (c.mask != AttnMask::kNone)
+    in.push_back(attentionMaskInput(c.mask, c.maskType, c.maskDims, c.maskVals));
   ir::Attributes a;
   if (c.causal) a.setInt("is_causal", 1);
   if (c.scale > 0) a.setFloat("scale", static_cast<float>(c.scale));

@@ -57,17 +57,6 @@ std::vector<double> toNhwc(const std::vector<double>& v, const Dims& d) {
 
 Dims nhwcDims(const Dims& d) { return {d[0], d[2], d[3], d[1]}; }
 
-struct Tol {
-  double rtol, atol;
-};
-Tol tolFor(DataType t) {
-  switch (t) {
-    case DataType::kHALF: return {2e-3, 4e-3};
-    case DataType::kBF16: return {8e-3, 2e-2};
-    default: return {1e-5, 1e-5};
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Conv / FusedConv
 
@@ -112,7 +101,7 @@ void checkConv(OpKind op, DataType t, const ConvSpec& s, bool withB, bool withZ,
   auto r = runOp(op, at, in);
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   ASSERT_EQ(r->at(0).dtype(), t);
-  const Tol tol = tolFor(t);
+  const OpTol tol = opTolFor(t);
   expectCloseTo(r->at(0), nhwcDims(od), toNhwc(want, od), tol.rtol, tol.atol);
 }
 
@@ -242,7 +231,7 @@ void checkPool(OpKind op, DataType t, const PoolSpec& s, std::mt19937& rng) {
   if (op == OpKind::kAveragePool && s.countIncludePad) at.setInt("count_include_pad", 1);
   auto r = runOp(op, at, {OpInput::value(toNhwc(*x))});
   ASSERT_TRUE(r.isOk()) << r.status().toString();
-  const Tol tol = op == OpKind::kMaxPool ? Tol{0, 0} : tolFor(t);
+  const OpTol tol = op == OpKind::kMaxPool ? OpTol{0, 0} : opTolFor(t);
   expectCloseTo(r->at(0), nhwcDims(od), toNhwc(want, od), tol.rtol, tol.atol);
 }
 
@@ -289,7 +278,7 @@ void checkGlobal(bool isMax, DataType t, const Dims& xd, std::mt19937& rng) {
                  {OpInput::value(toNhwc(*x))});
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   // [N, C, 1, 1] in NCHW is [N, 1, 1, C] in NHWC: the same element order.
-  const Tol tol = isMax ? Tol{0, 0} : tolFor(t);
+  const OpTol tol = isMax ? OpTol{0, 0} : opTolFor(t);
   expectCloseTo(r->at(0), {xd[0], 1, 1, xd[1]}, want, tol.rtol, tol.atol);
 }
 

@@ -45,23 +45,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr const char* kCudnnTactic = "cudnn:sdpa";
 const char* const kTactics[] = {"kiln:fa2", "kiln:wmma", kCudnnTactic};
 
-// A float tensor of `dtype` holding `v` (rounded once).
-std::shared_ptr<ir::TensorData> typed(DataType dtype, const Dims& dims,
-                                      const std::vector<double>& v) {
-  auto t = std::make_shared<ir::TensorData>(dtype, dims);
-  for (int64_t i = 0; i < t->numel(); ++i) {
-    const double x = v[static_cast<size_t>(i)];
-    switch (dtype) {
-      case DataType::kFLOAT: t->as<float>()[i] = static_cast<float>(x); break;
-      case DataType::kDOUBLE: t->as<double>()[i] = x; break;
-      case DataType::kHALF: t->as<Half>()[i] = Half(static_cast<float>(x)); break;
-      case DataType::kBF16: t->as<BFloat16>()[i] = BFloat16(static_cast<float>(x)); break;
-      default: ADD_FAILURE() << "typed(): float types only";
-    }
-  }
-  return t;
-}
-
 // How a logical [B, H, S, D] operand lies in its buffer (FusedAttention's layouts; ONNX
 // Attention's 4-D inputs are BHSD, its 3-D ones BSHD with rank 3).
 enum class Layout { kBHSD, kBSHD, kSBHD };
@@ -102,7 +85,8 @@ struct Case {
   int qRank = 4, kRank = 4, vRank = 4, yRank = 4;
   bool causal = false;
   double scale = 0;  // 0: 1/sqrt(D) (Attention: attribute absent)
-  enum class Mask { kNone, kFloat, kBool } mask = Mask::kNone;
+  using Mask = AttnMask;
+  Mask mask = Mask::kNone;
   DataType maskType = DataType::kFLOAT;
   Dims maskDims;
   std::vector<double> maskVals;  // float: the values; bool: 0/1
@@ -129,50 +113,15 @@ Case attention(const std::string& name, DataType t, int64_t b, int64_t hq, int64
 std::vector<double> reference(const Case& c, const Operand& qo, const Operand& ko,
                               const Operand& vo, const Operand& yo, const ir::TensorData& q,
                               const ir::TensorData& k, const ir::TensorData& v) {
-  const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(static_cast<double>(c.d));
-  const int64_t dv = c.headDv();
-  Dims md(4, 1);
-  for (size_t i = 0; i < c.maskDims.size(); ++i) md[4 - c.maskDims.size() + i] = c.maskDims[i];
-  std::vector<double> y(static_cast<size_t>(c.b * c.hq * c.lq * dv), 0.0);
-  for (int64_t b = 0; b < c.b; ++b)
-    for (int64_t h = 0; h < c.hq; ++h) {
-      const int64_t hk = h / (c.hq / c.hkv);
-      for (int64_t i = 0; i < c.lq; ++i) {
-        std::vector<double> z(static_cast<size_t>(c.lkv));
-        bool anyOpen = false;
-        for (int64_t j = 0; j < c.lkv; ++j) {
-          double dot = 0;
-          for (int64_t e = 0; e < c.d; ++e)
-            dot += q.doubleAt(qo.at(b, h, i, e)) * k.doubleAt(ko.at(b, hk, j, e));
-          double bias = 0;
-          if (c.mask != Case::Mask::kNone) {
-            if (j >= md[3]) {
-              bias = -kInf;
-            } else {
-              const int64_t mi = (((md[0] > 1 ? b : 0) * md[1] + (md[1] > 1 ? h : 0)) * md[2] +
-                                  (md[2] > 1 ? i : 0)) *
-                                     md[3] +
-                                 j;
-              const double m = c.maskVals[static_cast<size_t>(mi)];
-              bias = c.mask == Case::Mask::kBool ? (m != 0 ? 0.0 : -kInf) : m;
-            }
-          }
-          if (c.causal && j > i) bias = -kInf;
-          anyOpen = anyOpen || bias != -kInf;
-          z[static_cast<size_t>(j)] = dot * scale + bias;
-        }
-        if (!anyOpen) continue;  // fully masked: zeros
-        double mx = -kInf, sum = 0;
-        for (double x : z) mx = std::max(mx, x);
-        for (double& x : z) sum += x = x == -kInf ? 0.0 : std::exp(x - mx);
-        for (int64_t e = 0; e < dv; ++e) {
-          double acc = 0;
-          for (int64_t j = 0; j < c.lkv; ++j)
-            acc += z[static_cast<size_t>(j)] / sum * v.doubleAt(vo.at(b, hk, j, e));
-          y[static_cast<size_t>(yo.at(b, h, i, e))] = acc;
-        }
-      }
-    }
+  const AttentionRef r = attentionRefOf(c, c.headDv());
+  std::vector<double> y(static_cast<size_t>(c.b * c.hq * c.lq * r.dv), 0.0);
+  referenceAttention(
+      r, [&](int64_t b, int64_t h, int64_t i, int64_t e) { return q.doubleAt(qo.at(b, h, i, e)); },
+      [&](int64_t b, int64_t h, int64_t j, int64_t e) { return k.doubleAt(ko.at(b, h, j, e)); },
+      [&](int64_t b, int64_t h, int64_t j, int64_t e) { return v.doubleAt(vo.at(b, h, j, e)); },
+      [&](int64_t b, int64_t h, int64_t i, int64_t e, double value) {
+        y[static_cast<size_t>(yo.at(b, h, i, e))] = value;
+      });
   return y;
 }
 
@@ -252,13 +201,8 @@ std::shared_ptr<ir::TensorData> runCase(const Case& c, uint32_t seed) {
   auto k = randomTensor(c.dtype, ko.dims(), rng, -1.5, 1.5);
   auto v = randomTensor(c.dtype, vo.dims(), rng, -1.5, 1.5);
   std::vector<OpInput> in = {OpInput::value(q), OpInput::value(k), OpInput::value(v)};
-  if (c.mask == Case::Mask::kFloat) {
-    in.push_back(OpInput::value(typed(c.maskType, c.maskDims, c.maskVals)));
-  } else if (c.mask == Case::Mask::kBool) {
-    std::vector<bool> bits;
-    for (double x : c.maskVals) bits.push_back(x != 0);
-    in.push_back(OpInput::value(makeBool(c.maskDims, bits)));
-  }
+  if (c.mask != AttnMask::kNone)
+    in.push_back(attentionMaskInput(c.mask, c.maskType, c.maskDims, c.maskVals));
   ir::Attributes a;
   if (c.causal) a.setInt("is_causal", 1);
   if (!c.tactic.empty()) a.setString("tactic", c.tactic);

@@ -224,6 +224,31 @@ std::shared_ptr<ir::TensorData> randomTensor(DataType dtype, const std::vector<i
   return t;
 }
 
+std::shared_ptr<ir::TensorData> makeTyped(DataType dtype, const std::vector<int64_t>& dims,
+                                          const std::vector<double>& v) {
+  auto t = std::make_shared<ir::TensorData>(dtype, dims);
+  for (int64_t i = 0; i < t->numel(); ++i) {
+    const double x = v[static_cast<size_t>(i)];
+    switch (dtype) {
+      case DataType::kFLOAT: t->as<float>()[i] = static_cast<float>(x); break;
+      case DataType::kDOUBLE: t->as<double>()[i] = x; break;
+      case DataType::kHALF: t->as<Half>()[i] = Half(static_cast<float>(x)); break;
+      case DataType::kBF16: t->as<BFloat16>()[i] = BFloat16(static_cast<float>(x)); break;
+      default: ADD_FAILURE() << "makeTyped(): float types only"; return t;
+    }
+  }
+  return t;
+}
+
+OpInput attentionMaskInput(AttnMask mask, DataType maskType, const std::vector<int64_t>& dims,
+                           const std::vector<double>& vals) {
+  if (mask == AttnMask::kFloat) return OpInput::value(makeTyped(maskType, dims, vals));
+  if (mask == AttnMask::kNone) return OpInput::absent();
+  std::vector<bool> bits;
+  for (double x : vals) bits.push_back(x != 0);
+  return OpInput::value(makeBool(dims, bits));
+}
+
 std::shared_ptr<ir::TensorData> makeFloat(const std::vector<int64_t>& dims,
                                           const std::vector<float>& v) {
   EXPECT_EQ(static_cast<int64_t>(v.size()), ir::volumeOf(dims));

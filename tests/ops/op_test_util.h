@@ -13,7 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -66,6 +69,105 @@ std::shared_ptr<ir::TensorData> makeInt32(const std::vector<int64_t>& dims,
                                           const std::vector<int32_t>& v);
 std::shared_ptr<ir::TensorData> makeBool(const std::vector<int64_t>& dims,
                                          const std::vector<bool>& v);
+
+// A float tensor (float32, float64, float16 or bfloat16) holding `v`, rounded once (float16 and
+// bfloat16 through float32).
+std::shared_ptr<ir::TensorData> makeTyped(DataType dtype, const std::vector<int64_t>& dims,
+                                          const std::vector<double>& v);
+
+// Reference attention for tests: softmax(scale Q K^T + bias) V in double over logical
+// [B, H, S, D] operands (grouped heads: query head h reads key/value head h / (hq / hkv)).
+// The bias: the mask (additive values, or bool 0/1 where 0 gives -inf; dims right-aligned to
+// [B, H, Lq, mask length] and broadcast where 1; keys past the mask's length get -inf), then
+// -inf above the diagonal when causal.
+enum class AttnMask { kNone, kFloat, kBool };
+struct AttentionRef {
+  int64_t b = 1, hq = 1, hkv = 1, lq = 1, lkv = 1, d = 1, dv = 1;
+  double scale = 1;
+  bool causal = false;
+  AttnMask mask = AttnMask::kNone;
+  std::vector<int64_t> maskDims;
+  std::vector<double> maskVals;
+};
+// The AttentionRef of a test case with the members b, hq, hkv, lq, lkv, d, scale (0: 1/sqrt(d)),
+// causal, mask (AttnMask), maskDims and maskVals; value head size dv.
+template <typename Case>
+AttentionRef attentionRefOf(const Case& c, int64_t dv) {
+  AttentionRef r;
+  r.b = c.b, r.hq = c.hq, r.hkv = c.hkv, r.lq = c.lq, r.lkv = c.lkv, r.d = c.d, r.dv = dv;
+  r.scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(static_cast<double>(c.d));
+  r.causal = c.causal;
+  r.mask = c.mask;
+  r.maskDims = c.maskDims;
+  r.maskVals = c.maskVals;
+  return r;
+}
+
+// The mask operand of an attention test (absent for kNone): `vals` in maskType for kFloat, bool
+// (nonzero: 1) for kBool.
+OpInput attentionMaskInput(AttnMask mask, DataType maskType, const std::vector<int64_t>& dims,
+                           const std::vector<double>& vals);
+// q(b, h, i, e), k(b, hk, j, e) and v(b, hk, j, e) read the operands; y(b, h, i, e, value) gets
+// every output element, except those of a row whose bias is -inf for every key (all masked),
+// which are left to the caller (0).
+template <typename Q, typename K, typename V, typename Y>
+void referenceAttention(const AttentionRef& r, Q q, K k, V v, Y y) {
+  constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+  std::vector<int64_t> md(4, 1);
+  for (size_t i = 0; i < r.maskDims.size(); ++i) md[4 - r.maskDims.size() + i] = r.maskDims[i];
+  for (int64_t b = 0; b < r.b; ++b)
+    for (int64_t h = 0; h < r.hq; ++h) {
+      const int64_t hk = h / (r.hq / r.hkv);
+      for (int64_t i = 0; i < r.lq; ++i) {
+        std::vector<double> z(static_cast<size_t>(r.lkv));
+        bool anyOpen = false;
+        for (int64_t j = 0; j < r.lkv; ++j) {
+          double dot = 0;
+          for (int64_t e = 0; e < r.d; ++e) dot += q(b, h, i, e) * k(b, hk, j, e);
+          double bias = 0;
+          if (r.mask != AttnMask::kNone) {
+            if (j >= md[3]) {
+              bias = kNegInf;
+            } else {
+              const int64_t mi = (((md[0] > 1 ? b : 0) * md[1] + (md[1] > 1 ? h : 0)) * md[2] +
+                                  (md[2] > 1 ? i : 0)) *
+                                     md[3] +
+                                 j;
+              const double m = r.maskVals[static_cast<size_t>(mi)];
+              bias = r.mask == AttnMask::kBool ? (m != 0 ? 0.0 : kNegInf) : m;
+            }
+          }
+          if (r.causal && j > i) bias = kNegInf;
+          anyOpen = anyOpen || bias != kNegInf;
+          z[static_cast<size_t>(j)] = dot * r.scale + bias;
+        }
+        if (!anyOpen) continue;  // fully masked: left to the caller
+        double mx = kNegInf, sum = 0;
+        for (double x : z) mx = std::max(mx, x);
+        for (double& x : z) sum += x = x == kNegInf ? 0.0 : std::exp(x - mx);
+        for (int64_t e = 0; e < r.dv; ++e) {
+          double acc = 0;
+          for (int64_t j = 0; j < r.lkv; ++j)
+            acc += z[static_cast<size_t>(j)] / sum * v(b, hk, j, e);
+          y(b, h, i, e, acc);
+        }
+      }
+    }
+}
+
+// Tolerances (relative, absolute) of the fused-op and GPU-shaped op tests by data type: float16
+// {2e-3, 4e-3}, bfloat16 {8e-3, 2e-2}, float64 {1e-12, 1e-12}, others (float32) {1e-5, floatAtol}.
+struct OpTol {
+  double rtol, atol;
+};
+inline OpTol opTolFor(DataType t, double floatAtol = 1e-5) {
+  switch (t) {
+    case DataType::kHALF: return {2e-3, 4e-3};
+    case DataType::kBF16: return {8e-3, 2e-2};
+    case DataType::kDOUBLE: return {1e-12, 1e-12};
+    default: return {1e-5, floatAtol};
+  }
+}
 
 // Index helpers for references written in tests (row-major, std::vector dims).
 std::vector<double> toDoubles(const ir::TensorData& t);

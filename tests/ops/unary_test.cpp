@@ -456,8 +456,25 @@ TEST(UnaryOps, ValuePropagation) {
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].substitute({{"n", 3}}).constValue(), -3);
   EXPECT_EQ(v[1].constValue(), -8);
-  EXPECT_FALSE(castF->outputs[0]->shapeValue.has_value());  // floats carry no values
+  // Integer values cast to a float type stay known (Range(0, Cast(n), 1) sizes from n) while the
+  // type holds them exactly: float32 up to 2^24, float16 up to 2^11.
+  ASSERT_TRUE(castF->outputs[0]->shapeValue.has_value());
+  EXPECT_EQ(castF->outputs[0]->shapeValue->at(0).substitute({{"n", 3}}).constValue(), 3);
+  EXPECT_EQ(castF->outputs[0]->shapeValue->at(1).constValue(), 8);
   EXPECT_EQ(castF->outputs[0]->dtype, DataType::kFLOAT);
+  ir::Graph g2;
+  ir::Value* big = g2.addInput("big", DataType::kINT64, {2});
+  big->shapeValue = std::vector<ir::DimExpr>{2048, 4096};
+  ir::Attributes toH;
+  toH.setInt("to", static_cast<int64_t>(DataType::kHALF));
+  ir::Node* castH = g2.addNode(OpKind::kCast, "casth", {big}, toH);
+  ir::Attributes toF2;
+  toF2.setInt("to", static_cast<int64_t>(DataType::kFLOAT));
+  ir::Node* castF2 = g2.addNode(OpKind::kCast, "castf2", {big}, toF2);
+  ASSERT_TRUE(ir::inferGraphInPlace(g2).isOk());
+  EXPECT_FALSE(castH->outputs[0]->shapeValue.has_value());  // 4096 > 2^11
+  ASSERT_TRUE(castF2->outputs[0]->shapeValue.has_value());
+  EXPECT_EQ(castF2->outputs[0]->shapeValue->at(1).constValue(), 4096);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 - read_export_output(): parses a --exportOutput JSON file into {name: ndarray}.
 - assert_close(): the float32 comparison every model test uses (bound stated there).
 - ort_reference(): onnxruntime outputs with all graph optimizations off.
+- explain(), assert_help_lists(): a finished process for assertion messages; a command's --help.
+- save_tiny_cli_model(): the CLI tests' tiny two-output model (y = relu(x @ W + b), z = x * 2).
 """
 import glob
 import json
@@ -176,3 +178,45 @@ def ort_reference(model_path, feeds):
     sess = ort_session(model_path)
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, feeds)))
+
+
+def save_tiny_cli_model(path, w, b):
+    """Writes the CLI tests' tiny model to `path` and returns it as a str: y = relu(x @ w + b)
+    (x: float32[batch, 4], w: [4, 3], b: [3]; nodes matmul, add, relu) and z = x * 2 (node
+    double), opset 17, checked with onnx.checker."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 4])
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["xw"], name="matmul"),
+        helper.make_node("Add", ["xw", "b"], ["xwb"], name="add"),
+        helper.make_node("Relu", ["xwb"], ["y"], name="relu"),
+        helper.make_node("Mul", ["x", "two"], ["z"], name="double"),
+    ]
+    inits = [numpy_helper.from_array(np.asarray(w, dtype=np.float32), "W"),
+             numpy_helper.from_array(np.asarray(b, dtype=np.float32), "b"),
+             numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")]
+    graph = helper.make_graph(nodes, "tiny", [x], [y, z], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def explain(proc):
+    """A finished CLI process (exit code, stdout, stderr) for assertion messages."""
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+
+
+def assert_help_lists(cli, command, flags):
+    """`kiln --help` names `command` ("compare", "debug precision"), and `kiln <command> --help`
+    succeeds and lists every one of `flags`."""
+    top = subprocess.run([cli, "--help"], capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert top.returncode == 0 and command in top.stdout, explain(top)
+    p = subprocess.run([cli, *command.split(), "--help"], capture_output=True, text=True,
+                       timeout=CLI_TIMEOUT_S)
+    assert p.returncode == 0, explain(p)
+    for flag in flags:
+        assert flag in p.stdout, f"{flag} missing from kiln {command} --help"

@@ -45,24 +45,7 @@ def assert_failed(proc, *needles):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli_model")
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])
-    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 4])
-    nodes = [
-        helper.make_node("MatMul", ["x", "W"], ["xw"], name="matmul"),
-        helper.make_node("Add", ["xw", "b"], ["xwb"], name="add"),
-        helper.make_node("Relu", ["xwb"], ["y"], name="relu"),
-        helper.make_node("Mul", ["x", "two"], ["z"], name="double"),
-    ]
-    inits = [numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "b"),
-             numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")]
-    graph = helper.make_graph(nodes, "tiny", [x], [y, z], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    path = folder / "tiny.onnx"
-    onnx.save(model, str(path))
-    return str(path)
+    return ku.save_tiny_cli_model(tmp_path_factory.mktemp("cli_model") / "tiny.onnx", W, B)
 
 
 @pytest.fixture(scope="module")

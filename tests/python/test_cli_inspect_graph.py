@@ -16,8 +16,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+import kiln_testutil as ku
+
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 SVG = "{http://www.w3.org/2000/svg}"
 FAST = ["--iterations=1", "--duration=0", "--warmUp=0"]
@@ -43,21 +45,9 @@ def save(model, path):
 def tiny_model(tmp_path_factory):
     """y = relu(x @ W + b) (fused into one FusedMatMul layer on the CPU), z = x * 2."""
     rng = np.random.default_rng(7)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])
-    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 4])
-    nodes = [
-        helper.make_node("MatMul", ["x", "W"], ["xw"], name="matmul"),
-        helper.make_node("Add", ["xw", "b"], ["xwb"], name="add"),
-        helper.make_node("Relu", ["xwb"], ["y"], name="relu"),
-        helper.make_node("Mul", ["x", "two"], ["z"], name="double"),
-    ]
-    inits = [numpy_helper.from_array(rng.uniform(-1, 1, (4, 3)).astype(np.float32), "W"),
-             numpy_helper.from_array(rng.uniform(-1, 1, (3,)).astype(np.float32), "b"),
-             numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")]
-    graph = helper.make_graph(nodes, "tiny", [x], [y, z], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return save(model, tmp_path_factory.mktemp("inspect_graph") / "tiny.onnx")
+    w = rng.uniform(-1, 1, (4, 3)).astype(np.float32)
+    b = rng.uniform(-1, 1, (3,)).astype(np.float32)
+    return ku.save_tiny_cli_model(tmp_path_factory.mktemp("inspect_graph") / "tiny.onnx", w, b)
 
 
 def build(cli, model, tmp_path, name, *extra):

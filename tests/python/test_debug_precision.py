@@ -34,8 +34,7 @@ LAYERS = ["matmul1", "relu1", "scale_up", "scale_down", "add_bias", "matmul2", "
 TOL = ["--rtol=1e-2", "--atol=1e-2"]
 
 
-def explain(p):
-    return f"exit {p.returncode}\n--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}"
+explain = ku.explain
 
 
 def debug(cli, args):
@@ -170,13 +169,10 @@ def test_no_pins_needed_writes_a_comment_only_file(kiln_cli, tmp_path):
 
 
 def test_help_lists_the_flags(kiln_cli):
-    top = subprocess.run([kiln_cli, "--help"], capture_output=True, text=True)
-    assert top.returncode == 0 and "debug precision" in top.stdout
-    p = debug(kiln_cli, ["--help"])
-    assert p.returncode == 0, explain(p)
-    for flag in ("--onnx", "--output", "--fp16", "--bf16", "--rtol", "--atol", "--direction",
-                 "--shapes", "--loadInputs", "--seed", "--json", "--device"):
-        assert flag in p.stdout, f"{flag} missing from kiln debug precision --help"
+    ku.assert_help_lists(kiln_cli, "debug precision",
+                         ("--onnx", "--output", "--fp16", "--bf16", "--rtol", "--atol",
+                          "--direction", "--shapes", "--loadInputs", "--seed", "--json",
+                          "--device"))
     p = subprocess.run([kiln_cli, "debug", "--help"], capture_output=True, text=True)
     assert p.returncode == 0 and "precision" in p.stdout, explain(p)
 

@@ -17,6 +17,7 @@
 #include "ir/shape_inference.h"
 #include "kiln/kiln.h"
 #include "optimizer/pass_manager.h"
+#include "pass_test_util.h"
 #include "plan/plan.h"
 
 namespace kiln::opt {
@@ -24,6 +25,8 @@ namespace {
 
 using ir::DimExpr;
 using ir::OpKind;
+using testing_passes::randomFloats;
+using testing_passes::runOnCpu;
 
 class QuietLog : public Logger {
  public:
@@ -33,14 +36,6 @@ class QuietLog : public Logger {
   }
   std::string errors, verbose;
 };
-
-std::shared_ptr<ir::TensorData> randomFloats(const std::vector<int64_t>& dims, std::mt19937& rng,
-                                             float lo = -1.f, float hi = 1.f) {
-  auto t = std::make_shared<ir::TensorData>(DataType::kFLOAT, dims);
-  std::uniform_real_distribution<float> u(lo, hi);
-  for (int64_t i = 0; i < t->numel(); ++i) t->as<float>()[i] = u(rng);
-  return t;
-}
 
 ir::Attributes convAttrs(int64_t pad) {
   ir::Attributes a;
@@ -125,43 +120,6 @@ Status optimizeLikeGpuFp16(ir::Graph& g, bool channelsLast, bool fp16 = true,
   KILN_RETURN_IF_ERROR(g.compact());
   KILN_RETURN_IF_ERROR(ir::inferGraphInPlace(g));
   return ir::verifyGraph(g);
-}
-
-// Runs a graph with static shapes on the CPU kernels, in topological order.
-StatusOr<std::vector<ir::TensorDataPtr>> runOnCpu(
-    const ir::Graph& g, const std::map<std::string, ir::TensorDataPtr>& feeds) {
-  std::unordered_map<const ir::Value*, ir::TensorDataPtr> vals;
-  for (const ir::Value* in : g.inputs()) vals[in] = feeds.at(in->name);
-  KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
-  for (const ir::Node* n : order) {
-    std::vector<cpu::CpuTensor> ins(n->inputs.size());
-    for (size_t i = 0; i < n->inputs.size(); ++i) {
-      const ir::Value* v = n->inputs[i];
-      if (!v) continue;
-      ir::TensorDataPtr t = v->isConstant() ? v->constant : vals.at(v);
-      ins[i].data = const_cast<void*>(t->data());
-      ins[i].dtype = t->dtype();
-      ins[i].dims = t->dims();
-    }
-    std::vector<std::shared_ptr<ir::TensorData>> outs;
-    std::vector<cpu::CpuTensor> couts(n->outputs.size());
-    for (size_t i = 0; i < n->outputs.size(); ++i) {
-      const ir::Value* o = n->outputs[i];
-      if (!ir::isStatic(o->shape))
-        return internalError("%s: output shape is not static", n->describe().c_str());
-      auto t = std::make_shared<ir::TensorData>(o->dtype, ir::staticDims(o->shape));
-      couts[i].data = t->data();
-      couts[i].dtype = t->dtype();
-      couts[i].dims = t->dims();
-      outs.push_back(t);
-    }
-    KILN_RETURN_IF_ERROR(cpu::runCpuNode(*n, ins, couts));
-    for (size_t i = 0; i < n->outputs.size(); ++i) vals[n->outputs[i]] = outs[i];
-  }
-  std::vector<ir::TensorDataPtr> result;
-  for (const ir::Value* o : g.outputs())
-    result.push_back(o->isConstant() ? o->constant : vals.at(o));
-  return result;
 }
 
 double maxAbsDiff(const ir::TensorData& a, const ir::TensorData& b) {

@@ -13,12 +13,15 @@
 #include "ir/shape_inference.h"
 #include "kiln/kiln.h"
 #include "optimizer/pass_manager.h"
+#include "pass_test_util.h"
 
 namespace kiln::opt {
 namespace {
 
 using ir::DimExpr;
 using ir::OpKind;
+using testing_passes::randomFloats;
+using testing_passes::runOnCpu;
 
 class CapturingLogger : public Logger {
  public:
@@ -32,14 +35,6 @@ class CapturingLogger : public Logger {
   }
   std::vector<std::string> messages;
 };
-
-std::shared_ptr<ir::TensorData> randomFloats(const std::vector<int64_t>& dims, std::mt19937& rng,
-                                             float lo = -1.f, float hi = 1.f) {
-  auto t = std::make_shared<ir::TensorData>(DataType::kFLOAT, dims);
-  std::uniform_real_distribution<float> u(lo, hi);
-  for (int64_t i = 0; i < t->numel(); ++i) t->as<float>()[i] = u(rng);
-  return t;
-}
 
 ir::Attributes ints(const std::string& name, std::vector<int64_t> v) {
   ir::Attributes a;
@@ -67,45 +62,6 @@ std::vector<const ir::Node*> nodesOf(const ir::Graph& g, OpKind op) {
   for (const ir::Node* n : g.nodes())
     if (n->op == op) out.push_back(n);
   return out;
-}
-
-// Runs a graph with static shapes on the CPU kernels, in topological order.
-StatusOr<std::vector<std::shared_ptr<ir::TensorData>>> runOnCpu(
-    const ir::Graph& g, const std::map<std::string, ir::TensorDataPtr>& feeds) {
-  std::unordered_map<const ir::Value*, ir::TensorDataPtr> vals;
-  for (const ir::Value* in : g.inputs()) vals[in] = feeds.at(in->name);
-  KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
-  for (const ir::Node* n : order) {
-    std::vector<cpu::CpuTensor> ins(n->inputs.size());
-    for (size_t i = 0; i < n->inputs.size(); ++i) {
-      const ir::Value* v = n->inputs[i];
-      if (!v) continue;
-      ir::TensorDataPtr t = v->isConstant() ? v->constant : vals.at(v);
-      ins[i].data = const_cast<void*>(t->data());
-      ins[i].dtype = t->dtype();
-      ins[i].dims = t->dims();
-    }
-    std::vector<std::shared_ptr<ir::TensorData>> outs;
-    std::vector<cpu::CpuTensor> couts(n->outputs.size());
-    for (size_t i = 0; i < n->outputs.size(); ++i) {
-      const ir::Value* o = n->outputs[i];
-      if (!ir::isStatic(o->shape))
-        return internalError("%s: output shape is not static", n->describe().c_str());
-      auto t = std::make_shared<ir::TensorData>(o->dtype, ir::staticDims(o->shape));
-      couts[i].data = t->data();
-      couts[i].dtype = t->dtype();
-      couts[i].dims = t->dims();
-      outs.push_back(t);
-    }
-    KILN_RETURN_IF_ERROR(cpu::runCpuNode(*n, ins, couts));
-    for (size_t i = 0; i < n->outputs.size(); ++i) vals[n->outputs[i]] = outs[i];
-  }
-  std::vector<std::shared_ptr<ir::TensorData>> result;
-  for (const ir::Value* o : g.outputs()) {
-    ir::TensorDataPtr t = o->isConstant() ? o->constant : vals.at(o);
-    result.push_back(std::const_pointer_cast<ir::TensorData>(t));
-  }
-  return result;
 }
 
 // max |got - want| / max |want|: the error relative to the output's scale.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu_test_util.h"
 #include "kiln/kiln.h"
 #include "runtime/gpu_backend.h"
 
@@ -23,18 +24,9 @@ namespace {
 
 #ifdef KILN_HAVE_CUDA
 
-class Log : public Logger {
- public:
-  void log(Severity s, const char* msg) noexcept override {
-    if (s <= Severity::kERROR) errors += std::string(msg) + "\n";
-  }
-  std::string errors;
-};
-
-bool haveGpu() {
-  static const bool have = detail::currentGpuDevice().isOk();
-  return have;
-}
+using Log = testing_gpu::ErrorLog;
+using testing_gpu::haveGpu;
+using testing_gpu::runXY;
 
 constexpr int64_t kB = 2, kS = 24, kH = 2, kD = 64, kE = kH * kD;
 constexpr const char* kFusedType = "\"type\": \"FusedAttention\"";
@@ -123,24 +115,8 @@ Built buildAndRun(const NetFn& fn, DeviceType device, int level, bool fp16,
     out.y = ys;
     return out;
   }
-  float *dx = nullptr, *dy = nullptr;
-  bool ok =
-      cudaMalloc(&dx, xs.size() * sizeof(float)) == cudaSuccess &&
-      cudaMalloc(&dy, ny * sizeof(float)) == cudaSuccess &&
-      cudaMemcpy(dx, xs.data(), xs.size() * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess &&
-      cudaMemset(dy, 0xFF, ny * sizeof(float)) == cudaSuccess &&
-      cudaDeviceSynchronize() == cudaSuccess;
-  EXPECT_TRUE(ok) << "CUDA allocation or copy failed";
-  if (ok) {
-    ctx->setTensorAddress("x", dx);
-    ctx->setTensorAddress("y", dy);
-    ok = ctx->executeV2();
-    EXPECT_TRUE(ok) << ctx->getLastError();
-  }
-  if (ok) ok = cudaMemcpy(ys.data(), dy, ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess;
-  cudaFree(dx);
-  cudaFree(dy);
-  if (ok) out.y = ys;
+  std::vector<float> y = runXY(*ctx, xs, ny);
+  if (!y.empty()) out.y = std::move(y);
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu_test_util.h"
 #include "kiln/kiln.h"
 #include "optimizer/pass_manager.h"
 #include "runtime/gpu_backend.h"
@@ -25,18 +26,9 @@ namespace {
 
 #ifdef KILN_HAVE_CUDA
 
-class ClLog : public Logger {
- public:
-  void log(Severity s, const char* msg) noexcept override {
-    if (s <= Severity::kERROR) errors += std::string(msg) + "\n";
-  }
-  std::string errors;
-};
-
-bool haveGpuHere() {
-  static const bool have = detail::currentGpuDevice().isOk();
-  return have;
-}
+using ClLog = testing_gpu::ErrorLog;
+using testing_gpu::haveGpu;
+using testing_gpu::runXY;
 
 constexpr int64_t kN = 2, kOut = 10;
 
@@ -125,24 +117,7 @@ Ran runPlan(ClLog& log, const HostMemory& plan, const std::vector<float>& xs, bo
     EXPECT_TRUE(ctx->executeV2()) << ctx->getLastError();
     return r;
   }
-  float *dx = nullptr, *dy = nullptr;
-  bool ok =
-      cudaMalloc(&dx, xs.size() * sizeof(float)) == cudaSuccess &&
-      cudaMalloc(&dy, ny * sizeof(float)) == cudaSuccess &&
-      cudaMemcpy(dx, xs.data(), xs.size() * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess &&
-      cudaMemset(dy, 0xFF, ny * sizeof(float)) == cudaSuccess;
-  EXPECT_TRUE(ok) << "CUDA allocation or copy failed";
-  if (ok) {
-    ctx->setTensorAddress("x", dx);
-    ctx->setTensorAddress("y", dy);
-    ok = ctx->executeV2();
-    EXPECT_TRUE(ok) << ctx->getLastError();
-  }
-  if (ok) {
-    EXPECT_EQ(cudaMemcpy(r.y.data(), dy, ny * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-  }
-  cudaFree(dx);
-  cudaFree(dy);
+  r.y = runXY(*ctx, xs, ny);
   return r;
 }
 
@@ -160,7 +135,7 @@ void expectClose(const std::vector<float>& got, const std::vector<float>& want, 
 }
 
 TEST(GpuChannelsLast, ResNetLikeFloat16MatchesTheCpuAndTheNchwBuild) {
-  if (!haveGpuHere()) GTEST_SKIP() << "no GPU: " << detail::currentGpuDevice().status().message();
+  if (!haveGpu()) GTEST_SKIP() << "no GPU: " << detail::currentGpuDevice().status().message();
   ClLog log;
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1.f, 1.f);

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "gpu_test_util.h"
 #include "kiln/kiln.h"
 #include "runtime/gpu_backend.h"
 
@@ -38,10 +39,8 @@ class Log : public Logger {
   std::mutex mMutex;
 };
 
-bool haveGpu() {
-  static const bool have = detail::currentGpuDevice().isOk();
-  return have;
-}
+using testing_gpu::haveGpu;
+using testing_gpu::runXY;
 #define REQUIRE_GPU() \
   if (!haveGpu()) GTEST_SKIP() << "no GPU: " << detail::currentGpuDevice().status().message()
 
@@ -106,31 +105,6 @@ std::vector<float> randomInput(size_t n, unsigned seed) {
   std::vector<float> v(n);
   for (auto& e : v) e = u(rng);
   return v;
-}
-
-// Runs a context with one float32 input "x" and one float32 output "y" once (executeV2) on device
-// copies of `xs`; y is poisoned with NaN first so unwritten elements show. Returns y, or an empty
-// vector after recording the failure.
-std::vector<float> runXY(ExecutionContext& ctx, const std::vector<float>& xs, size_t ny) {
-  float *dx = nullptr, *dy = nullptr;
-  std::vector<float> ys(ny);
-  bool ok =
-      cudaMalloc(&dx, xs.size() * sizeof(float)) == cudaSuccess &&
-      cudaMalloc(&dy, ny * sizeof(float)) == cudaSuccess &&
-      cudaMemcpy(dx, xs.data(), xs.size() * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess &&
-      cudaMemset(dy, 0xFF, ny * sizeof(float)) == cudaSuccess &&
-      cudaDeviceSynchronize() == cudaSuccess;
-  if (!ok) ADD_FAILURE() << "CUDA allocation or copy failed";
-  if (ok) {
-    ctx.setTensorAddress("x", dx);
-    ctx.setTensorAddress("y", dy);
-    ok = ctx.executeV2();
-    if (!ok) ADD_FAILURE() << ctx.getLastError();
-  }
-  if (ok) ok = cudaMemcpy(ys.data(), dy, ny * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess;
-  cudaFree(dx);
-  cudaFree(dy);
-  return ok ? ys : std::vector<float>{};
 }
 
 void expectNear(const std::vector<float>& got, const std::vector<double>& want) {

@@ -1,7 +1,8 @@
 // Helpers shared by the optimizer-pass tests (fusion_passes_test, conv_fusion_test,
-// matmul_fusion_test, attention_fusion_test): building small networks through the public API,
-// running the pass manager on a clone of a network's graph, and building/running a network on
-// the CPU with a pass disabled and enabled to compare the outputs.
+// matmul_fusion_test, attention_fusion_test, channels_last_test, fp16_precision_test): building
+// small networks through the public API, running the pass manager on a clone of a network's
+// graph, building/running a network on the CPU with a pass disabled and enabled to compare the
+// outputs, and running an IR graph on the CPU kernels.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,13 +12,16 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "api/network_impl.h"
+#include "backends/cpu/cpu_kernel.h"
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
 #include "kiln/kiln.h"
@@ -240,6 +244,54 @@ inline void expectEquivalent(const NetFn& fn, const std::string& pass, int fewer
     }
     EXPECT_EQ(off.layers - on.layers, fewer) << pass << "\n" << on.layerInfo;
   }
+}
+
+// A float32 IR tensor of `dims` with values uniform in [lo, hi).
+inline std::shared_ptr<ir::TensorData> randomFloats(const std::vector<int64_t>& dims,
+                                                    std::mt19937& rng, float lo = -1.f,
+                                                    float hi = 1.f) {
+  auto t = std::make_shared<ir::TensorData>(DataType::kFLOAT, dims);
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (int64_t i = 0; i < t->numel(); ++i) t->as<float>()[i] = u(rng);
+  return t;
+}
+
+// Runs an IR graph with static shapes on the CPU kernels, in topological order (feeds by input
+// name); the graph outputs in order.
+inline StatusOr<std::vector<ir::TensorDataPtr>> runOnCpu(
+    const ir::Graph& g, const std::map<std::string, ir::TensorDataPtr>& feeds) {
+  std::unordered_map<const ir::Value*, ir::TensorDataPtr> vals;
+  for (const ir::Value* in : g.inputs()) vals[in] = feeds.at(in->name);
+  KILN_ASSIGN_OR_RETURN(std::vector<ir::Node*> order, g.topoOrder());
+  for (const ir::Node* n : order) {
+    std::vector<cpu::CpuTensor> ins(n->inputs.size());
+    for (size_t i = 0; i < n->inputs.size(); ++i) {
+      const ir::Value* v = n->inputs[i];
+      if (!v) continue;
+      ir::TensorDataPtr t = v->isConstant() ? v->constant : vals.at(v);
+      ins[i].data = const_cast<void*>(t->data());
+      ins[i].dtype = t->dtype();
+      ins[i].dims = t->dims();
+    }
+    std::vector<std::shared_ptr<ir::TensorData>> outs;
+    std::vector<cpu::CpuTensor> couts(n->outputs.size());
+    for (size_t i = 0; i < n->outputs.size(); ++i) {
+      const ir::Value* o = n->outputs[i];
+      if (!ir::isStatic(o->shape))
+        return internalError("%s: output shape is not static", n->describe().c_str());
+      auto t = std::make_shared<ir::TensorData>(o->dtype, ir::staticDims(o->shape));
+      couts[i].data = t->data();
+      couts[i].dtype = t->dtype();
+      couts[i].dims = t->dims();
+      outs.push_back(t);
+    }
+    KILN_RETURN_IF_ERROR(cpu::runCpuNode(*n, ins, couts));
+    for (size_t i = 0; i < n->outputs.size(); ++i) vals[n->outputs[i]] = outs[i];
+  }
+  std::vector<ir::TensorDataPtr> result;
+  for (const ir::Value* o : g.outputs())
+    result.push_back(o->isConstant() ? o->constant : vals.at(o));
+  return result;
 }
 
 }  // namespace kiln::testing_passes

@@ -11,6 +11,17 @@ namespace kiln::cli {
 
 namespace {
 
+// Flags of several commands (run; compare; debug precision).
+constexpr FlagDef kLoadInputsFlag = {
+    "loadInputs", FlagKind::kList, "<spec>",
+    "Read inputs from raw little-endian files of the input's dtype: name:file[,...]. "
+    "Inputs not listed get random values."};
+constexpr FlagDef kSeedFlag = {"seed", FlagKind::kValue, "<N>",
+                               "Seed of the random inputs (default 1)."};
+constexpr FlagDef kInputShapesFlag = {
+    "shapes", FlagKind::kList, "<spec>",
+    "Shapes of dynamic inputs: name:1x3x224x224[,...] (unlisted dynamic dims are 1)."};
+
 constexpr FlagDef kCommonFlags[] = {
     {"help", FlagKind::kBool, "", "Print this help and exit."},
     {"verbose", FlagKind::kBool, "", "Print verbose messages (logger severity kVERBOSE)."},
@@ -62,9 +73,7 @@ constexpr FlagDef kBuildFlags[] = {
 
 constexpr FlagDef kRunFlags[] = {
     {"loadEngine", FlagKind::kValue, "<plan>", "Load a plan instead of building from --onnx."},
-    {"loadInputs", FlagKind::kList, "<spec>",
-     "Read inputs from raw little-endian files of the input's dtype: name:file[,...]. "
-     "Inputs not listed get random values."},
+    kLoadInputsFlag,
     {"exportOutput", FlagKind::kValue, "<file.json>",
      "Write the outputs of the last inference as JSON (trtexec's format)."},
     {"exportTimes", FlagKind::kValue, "<file.json>", "Write per-iteration timings as JSON."},
@@ -85,7 +94,7 @@ constexpr FlagDef kRunFlags[] = {
     {"separateProfileRun", FlagKind::kBool, "",
      "Accepted for trtexec scripts: Kiln always profiles in a run of its own, so the timed run "
      "is never slowed by profiling."},
-    {"seed", FlagKind::kValue, "<N>", "Seed of the random inputs (default 1)."},
+    kSeedFlag,
     {"useCudaGraph", FlagKind::kBool, "",
      "GPU: capture one enqueueV3() into a CUDA graph after the warm-up and time graph launches "
      "(falls back to plain enqueues, with a warning, when capture fails)."},
@@ -122,12 +131,9 @@ constexpr FlagDef kCompareFlags[] = {
      "Runners, the first is the reference: kiln-cpu, kiln-cuda, kiln-cuda-fp16, onnxruntime "
      "(default: kiln-cpu, then kiln-cuda when the build has CUDA and a GPU, then onnxruntime "
      "when python3 and onnxruntime are available)."},
-    {"shapes", FlagKind::kList, "<spec>",
-     "Shapes of dynamic inputs: name:1x3x224x224[,...] (unlisted dynamic dims are 1)."},
-    {"loadInputs", FlagKind::kList, "<spec>",
-     "Read inputs from raw little-endian files of the input's dtype: name:file[,...]. "
-     "Inputs not listed get random values."},
-    {"seed", FlagKind::kValue, "<N>", "Seed of the random inputs (default 1)."},
+    kInputShapesFlag,
+    kLoadInputsFlag,
+    kSeedFlag,
     {"rtol", FlagKind::kValue, "<x>",
      "Relative tolerance: an element passes when |a-b| <= atol + rtol*|b|, b the reference "
      "(default 1e-5)."},
@@ -157,12 +163,9 @@ constexpr FlagDef kDebugPrecisionFlags[] = {
      "Order in which layers are tried: from the outputs back (reverse, the default: names the "
      "layer that overflows, since a float32 layer keeps the layers that follow it in float32) "
      "or from the inputs (forward)."},
-    {"shapes", FlagKind::kList, "<spec>",
-     "Shapes of dynamic inputs: name:1x3x224x224[,...] (unlisted dynamic dims are 1)."},
-    {"loadInputs", FlagKind::kList, "<spec>",
-     "Read inputs from raw little-endian files of the input's dtype: name:file[,...]. "
-     "Inputs not listed get random values."},
-    {"seed", FlagKind::kValue, "<N>", "Seed of the random inputs (default 1)."},
+    kInputShapesFlag,
+    kLoadInputsFlag,
+    kSeedFlag,
     {"json", FlagKind::kValue, "<report.json>", "Write the search (every build) as JSON."},
 };
 
@@ -230,6 +233,44 @@ StatusOr<std::vector<ShapeSpec>> shapesFlag(const ParsedArgs& args, const char* 
   auto specs = parseShapeSpecs(args.get(flag));
   if (!specs.isOk()) return specs.status().withContext(std::string("--") + flag);
   return specs;
+}
+
+// --loadInputs and --seed: the input values of run, compare and debug precision.
+Status inputValueFlags(const ParsedArgs& args, std::vector<InputFileSpec>& loadInputs,
+                       uint32_t& seed) {
+  if (args.has("loadInputs")) {
+    auto specs = parseLoadInputsSpec(args.get("loadInputs"));
+    if (!specs.isOk()) return specs.status().withContext("--loadInputs");
+    loadInputs = std::move(specs).value();
+  }
+  if (args.has("seed")) {
+    KILN_ASSIGN_OR_RETURN(int64_t value, parseInt(args, "seed", 0, 0xffffffffLL));
+    seed = static_cast<uint32_t>(value);
+  }
+  return Status::ok();
+}
+
+// --rtol and --atol (compare, debug precision).
+Status toleranceFlags(const ParsedArgs& args, double& rtol, double& atol) {
+  if (args.has("rtol")) {
+    KILN_ASSIGN_OR_RETURN(rtol, parseNonNegative(args, "rtol"));
+  }
+  if (args.has("atol")) {
+    KILN_ASSIGN_OR_RETURN(atol, parseNonNegative(args, "atol"));
+  }
+  return Status::ok();
+}
+
+// The items of a comma-separated list, empty ones included ("" is one empty item).
+std::vector<std::string> splitList(const std::string& list) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    items.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
 }
 
 }  // namespace
@@ -403,14 +444,10 @@ StatusOr<CommonOptions> commonOptions(const ParsedArgs& args) {
   CommonOptions o;
   o.verbose = args.flag("verbose");
   if (args.has("plugins")) {
-    std::string list = args.get("plugins");
-    size_t start = 0;
-    while (start <= list.size()) {
-      size_t end = std::min(list.find(',', start), list.size());
-      std::string lib = list.substr(start, end - start);
+    const std::string list = args.get("plugins");
+    for (std::string& lib : splitList(list)) {
       if (lib.empty()) return invalidArgument("--plugins=%s: empty library path", list.c_str());
-      o.plugins.push_back(lib);
-      start = end + 1;
+      o.plugins.push_back(std::move(lib));
     }
   }
   if (args.has("device")) {
@@ -487,13 +524,9 @@ StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
   }
   if (args.has("disablePasses")) {
     const std::string list = args.get("disablePasses");
-    size_t start = 0;
-    while (start <= list.size()) {
-      const size_t end = std::min(list.find(',', start), list.size());
-      std::string pass = list.substr(start, end - start);
+    for (std::string& pass : splitList(list)) {
       if (pass.empty()) return invalidArgument("--disablePasses=%s: empty pass name", list.c_str());
-      o.disabledPasses.push_back(pass);
-      start = end + 1;
+      o.disabledPasses.push_back(std::move(pass));
     }
   }
   return o;
@@ -502,11 +535,7 @@ StatusOr<BuildOptions> buildOptions(const ParsedArgs& args) {
 StatusOr<RunOptions> runOptions(const ParsedArgs& args) {
   RunOptions o;
   o.loadEngine = args.get("loadEngine");
-  if (args.has("loadInputs")) {
-    auto specs = parseLoadInputsSpec(args.get("loadInputs"));
-    if (!specs.isOk()) return specs.status().withContext("--loadInputs");
-    o.loadInputs = std::move(specs).value();
-  }
+  KILN_RETURN_IF_ERROR(inputValueFlags(args, o.loadInputs, o.seed));
   o.exportOutput = args.get("exportOutput");
   o.exportTimes = args.get("exportTimes");
   o.exportLayerInfo = args.get("exportLayerInfo");
@@ -518,10 +547,6 @@ StatusOr<RunOptions> runOptions(const ParsedArgs& args) {
   }
   if (args.has("duration")) {
     KILN_ASSIGN_OR_RETURN(o.durationS, parseNonNegative(args, "duration"));
-  }
-  if (args.has("seed")) {
-    KILN_ASSIGN_OR_RETURN(int64_t seed, parseInt(args, "seed", 0, 0xffffffffLL));
-    o.seed = static_cast<uint32_t>(seed);
   }
   if (args.has("streams")) {
     KILN_ASSIGN_OR_RETURN(int64_t streams, parseInt(args, "streams", 1, 64));
@@ -570,12 +595,8 @@ StatusOr<CompareOptions> compareOptions(const ParsedArgs& args) {
   CompareOptions o;
   o.onnx = args.get("onnx");
   if (args.has("runners")) {
-    std::string list = args.get("runners");
-    size_t start = 0;
-    while (start <= list.size()) {
-      size_t end = std::min(list.find(',', start), list.size());
-      std::string r = list.substr(start, end - start);
-      start = end + 1;
+    const std::string list = args.get("runners");
+    for (std::string& r : splitList(list)) {
       if (std::find(std::begin(kRunnerNames), std::end(kRunnerNames), r) == std::end(kRunnerNames))
         return invalidArgument(
             "--runners=%s: unknown runner '%s' (runners: kiln-cpu, kiln-cuda, kiln-cuda-fp16, "
@@ -584,28 +605,15 @@ StatusOr<CompareOptions> compareOptions(const ParsedArgs& args) {
       if (std::find(o.runners.begin(), o.runners.end(), r) != o.runners.end())
         return invalidArgument("--runners=%s: runner '%s' is listed twice", list.c_str(),
                                r.c_str());
-      o.runners.push_back(r);
+      o.runners.push_back(std::move(r));
     }
     if (o.runners.size() < 2)
       return invalidArgument("--runners=%s: give at least two runners (the first is the reference)",
                              list.c_str());
   }
   KILN_ASSIGN_OR_RETURN(o.shapes, shapesFlag(args, "shapes"));
-  if (args.has("loadInputs")) {
-    auto specs = parseLoadInputsSpec(args.get("loadInputs"));
-    if (!specs.isOk()) return specs.status().withContext("--loadInputs");
-    o.loadInputs = std::move(specs).value();
-  }
-  if (args.has("seed")) {
-    KILN_ASSIGN_OR_RETURN(int64_t seed, parseInt(args, "seed", 0, 0xffffffffLL));
-    o.seed = static_cast<uint32_t>(seed);
-  }
-  if (args.has("rtol")) {
-    KILN_ASSIGN_OR_RETURN(o.rtol, parseNonNegative(args, "rtol"));
-  }
-  if (args.has("atol")) {
-    KILN_ASSIGN_OR_RETURN(o.atol, parseNonNegative(args, "atol"));
-  }
+  KILN_RETURN_IF_ERROR(inputValueFlags(args, o.loadInputs, o.seed));
+  KILN_RETURN_IF_ERROR(toleranceFlags(args, o.rtol, o.atol));
   o.markAll = args.flag("markAll");
   o.json = args.get("json");
   o.histogram = args.flag("histogram");
@@ -636,21 +644,8 @@ StatusOr<DebugPrecisionOptions> debugPrecisionOptions(const ParsedArgs& args) {
     }
   }
   KILN_ASSIGN_OR_RETURN(o.shapes, shapesFlag(args, "shapes"));
-  if (args.has("loadInputs")) {
-    auto specs = parseLoadInputsSpec(args.get("loadInputs"));
-    if (!specs.isOk()) return specs.status().withContext("--loadInputs");
-    o.loadInputs = std::move(specs).value();
-  }
-  if (args.has("seed")) {
-    KILN_ASSIGN_OR_RETURN(int64_t seed, parseInt(args, "seed", 0, 0xffffffffLL));
-    o.seed = static_cast<uint32_t>(seed);
-  }
-  if (args.has("rtol")) {
-    KILN_ASSIGN_OR_RETURN(o.rtol, parseNonNegative(args, "rtol"));
-  }
-  if (args.has("atol")) {
-    KILN_ASSIGN_OR_RETURN(o.atol, parseNonNegative(args, "atol"));
-  }
+  KILN_RETURN_IF_ERROR(inputValueFlags(args, o.loadInputs, o.seed));
+  KILN_RETURN_IF_ERROR(toleranceFlags(args, o.rtol, o.atol));
   o.json = args.get("json");
   return o;
 }

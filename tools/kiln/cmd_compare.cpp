@@ -31,11 +31,10 @@
 #include <set>
 
 #include "commands.h"
-#include "common/half.h"
-#include "common/small_float.h"
 #include "gpu_run.h"
 #include "json_reader.h"
 #include "json_writer.h"
+#include "model_run.h"
 #include "tensor_io.h"
 
 extern char** environ;
@@ -66,12 +65,7 @@ struct Producer {
 
 // The model as Kiln's parser sees it.
 struct ModelInfo {
-  struct Input {
-    std::string name;
-    DataType type = DataType::kFLOAT;
-    Dims declared;
-  };
-  std::vector<Input> inputs;
+  std::vector<ModelInput> inputs;
   std::vector<std::string> outputs;  // graph outputs, in order
   // Every non-constant layer output, in layer (= topological ONNX node) order.
   std::vector<std::pair<std::string, Producer>> layerTensors;
@@ -121,52 +115,11 @@ struct RunnerComparison {
 
 // ---- Helpers --------------------------------------------------------------------------------
 
-bool isDynamic(const Dims& d) {
-  for (int i = 0; i < d.nbDims; ++i)
-    if (d.d[i] < 0) return true;
-  return false;
-}
-
 std::string opOf(const Layer& l) {
   const char* plugin = l.getPluginName();
   if (std::strcmp(l.getType(), "Plugin") == 0 && plugin != nullptr && *plugin)
     return std::string(plugin) + " (plugin)";
   return l.getType();
-}
-
-double elementAsDouble(DataType t, const void* data, int64_t i) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  auto load = [&](auto tag) {
-    decltype(tag) v;
-    std::memcpy(&v, p + static_cast<size_t>(i) * sizeof(v), sizeof(v));
-    return v;
-  };
-  switch (t) {
-    case DataType::kFLOAT: return load(float{});
-    case DataType::kHALF: return halfBitsToFloat(load(uint16_t{}));
-    case DataType::kBF16: return bf16BitsToFloat(load(uint16_t{}));
-    case DataType::kDOUBLE: return load(double{});
-    case DataType::kINT8: return load(int8_t{});
-    case DataType::kUINT8: return load(uint8_t{});
-    case DataType::kBOOL: return load(uint8_t{}) != 0 ? 1.0 : 0.0;
-    case DataType::kINT16: return load(int16_t{});
-    case DataType::kUINT16: return load(uint16_t{});
-    case DataType::kINT32: return load(int32_t{});
-    case DataType::kUINT32: return load(uint32_t{});
-    case DataType::kINT64: return static_cast<double>(load(int64_t{}));
-    case DataType::kUINT64: return static_cast<double>(load(uint64_t{}));
-    case DataType::kFP8E4M3FN:
-    case DataType::kFP8E4M3FNUZ:
-    case DataType::kFP8E5M2:
-    case DataType::kFP8E5M2FNUZ:
-    case DataType::kFP8E8M0:
-    case DataType::kFP4E2M1: return smallFloatToFloat(t, load(uint8_t{}));
-    case DataType::kINT4:
-    case DataType::kINT2: return load(int8_t{});  // sub-byte types are stored unpacked
-    case DataType::kUINT4:
-    case DataType::kUINT2: return load(uint8_t{});
-  }
-  return 0;
 }
 
 std::vector<int64_t> unravel(int64_t flat, const Dims& dims) {
@@ -241,10 +194,7 @@ StatusOr<ModelInfo> loadModelInfo(const CompareOptions& o, Logger& logger) {
   KILN_ASSIGN_OR_RETURN(ParsedModel m, parseOnnxModel(o.onnx, logger, o.preferPlugins));
   ModelInfo info;
   const NetworkDefinition& net = *m.network;
-  for (int i = 0; i < net.getNbInputs(); ++i) {
-    const Tensor* t = net.getInput(i);
-    info.inputs.push_back({t->getName(), t->getType(), t->getDimensions()});
-  }
+  info.inputs = networkInputs(net);
   for (int i = 0; i < net.getNbOutputs(); ++i) info.outputs.push_back(net.getOutput(i)->getName());
   for (int i = 0; i < net.getNbLayers(); ++i) {
     const Layer* l = net.getLayer(i);
@@ -278,79 +228,8 @@ Status markAllTensors(NetworkDefinition& net) {
 // the --shapes list the Kiln builds use (every input given explicitly, so min = opt = max).
 StatusOr<std::vector<HostTensor>> makeInputs(const ModelInfo& info, const CompareOptions& o,
                                              std::vector<ShapeSpec>* buildShapes) {
-  auto inputNames = [&] {
-    std::string s;
-    for (const auto& in : info.inputs) s += (s.empty() ? "'" : ", '") + in.name + "'";
-    return s.empty() ? std::string("(none)") : s;
-  };
-  auto known = [&](const std::string& name) {
-    return std::any_of(info.inputs.begin(), info.inputs.end(),
-                       [&](const ModelInfo::Input& in) { return in.name == name; });
-  };
-  for (const ShapeSpec& s : o.shapes)
-    if (!known(s.name))
-      return notFound("--shapes: the model has no input '%s'; its inputs are %s", s.name.c_str(),
-                      inputNames().c_str());
-  for (const InputFileSpec& s : o.loadInputs)
-    if (!known(s.name))
-      return notFound("--loadInputs: the model has no input '%s'; its inputs are %s",
-                      s.name.c_str(), inputNames().c_str());
-
-  std::vector<HostTensor> inputs;
-  std::mt19937 rng(o.seed);
-  for (const ModelInfo::Input& in : info.inputs) {
-    HostTensor t;
-    t.name = in.name;
-    t.type = in.type;
-    t.dims = in.declared;
-    const ShapeSpec* spec = nullptr;
-    for (const ShapeSpec& s : o.shapes)
-      if (s.name == in.name) spec = &s;
-    if (spec != nullptr) {
-      Dims given = toDims(spec->dims);
-      bool fits = given.nbDims == in.declared.nbDims;
-      for (int d = 0; fits && d < given.nbDims; ++d)
-        fits = in.declared.d[d] < 0 || in.declared.d[d] == given.d[d];
-      if (!fits)
-        return invalidArgument(
-            "--shapes: input '%s' has shape %s, the given shape %s does not "
-            "fit it",
-            in.name.c_str(), in.declared.toString().c_str(), dimsString(given).c_str());
-      t.dims = given;
-    } else if (isDynamic(in.declared)) {
-      for (int d = 0; d < t.dims.nbDims; ++d)
-        if (t.dims.d[d] < 0) t.dims.d[d] = 1;
-      reportWarning("input '" + in.name + "' has dynamic shape " + in.declared.toString() +
-                    " and no --shapes; using " + dimsString(t.dims));
-    }
-    if (isDynamic(in.declared)) {
-      ShapeSpec s;
-      s.name = in.name;
-      s.dims.assign(t.dims.d, t.dims.d + t.dims.nbDims);
-      buildShapes->push_back(std::move(s));
-    }
-    KILN_ASSIGN_OR_RETURN(uint64_t bytes, tensorBytes(t.dims, t.type, t.name));
-    t.buffer = AlignedBuffer(bytes);
-    const InputFileSpec* file = nullptr;
-    for (const InputFileSpec& s : o.loadInputs)
-      if (s.name == in.name) file = &s;
-    // Random values are drawn for every input in order, loaded or not, so that loading one
-    // input does not change the values of the others.
-    fillRandom(t.type, t.buffer.data(), t.volume(), rng);
-    if (file != nullptr) {
-      KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> data,
-                            readTensorFile(file->path, t.name, t.dims, t.type));
-      std::copy(data.begin(), data.end(), static_cast<uint8_t*>(t.buffer.data()));
-      std::printf("Input '%s' (%s, %s) loaded from %s\n", t.name.c_str(), dataTypeName(t.type),
-                  shapeText(t.dims).c_str(), file->path.c_str());
-    } else {
-      std::printf("Input '%s' (%s, %s): random values (seed %u)\n", t.name.c_str(),
-                  dataTypeName(t.type), shapeText(t.dims).c_str(), o.seed);
-    }
-    inputs.push_back(std::move(t));
-  }
-  std::fflush(stdout);
-  return inputs;
+  return makeInputValues(info.inputs, o.shapes, o.loadInputs, o.seed, /*announce=*/true,
+                         buildShapes);
 }
 
 // ---- Kiln runners -------------------------------------------------------------------------------
@@ -374,66 +253,11 @@ StatusOr<RunnerResult> runKiln(const std::string& runner, const CompareOptions& 
   c.device = gpu ? DeviceType::kGPU : DeviceType::kCPU;
   KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> plan, buildParsedModel(m, b, c));
   KILN_ASSIGN_OR_RETURN(LoadedEngine e, loadEngine(plan, "built from '" + o.onnx + "'", logger));
-  std::unique_ptr<ExecutionContext> ctx = e.engine->createExecutionContext();
-  if (!ctx) return internalError("could not create an execution context");
-  for (const HostTensor& t : inputs)
-    if (!ctx->setInputShape(t.name.c_str(), t.dims))
-      return outOfRange("cannot set the shape of input '%s' to %s: %s", t.name.c_str(),
-                        dimsString(t.dims).c_str(), ctx->getLastError().c_str());
-
-  std::vector<HostTensor> outputs;
-  outputs.reserve(static_cast<size_t>(e.engine->getNbIOTensors()));  // allocators point into it
-  std::vector<std::unique_ptr<HostOutputAllocator>> allocators;
-  for (int i = 0; i < e.engine->getNbIOTensors(); ++i) {
-    const char* name = e.engine->getIOTensorName(i);
-    if (e.engine->getTensorIOMode(name) != TensorIOMode::kOUTPUT) continue;
-    HostTensor t;
-    t.name = name;
-    t.type = e.engine->getTensorDataType(name);
-    t.dims = ctx->getTensorShape(name);
-    if (!gpu && t.dims.nbDims >= 0 && isDynamic(t.dims)) {
-      // Data-dependent shape (NonZero, ...): placed by an output allocator during the run.
-      outputs.push_back(std::move(t));
-      allocators.push_back(std::make_unique<HostOutputAllocator>(&outputs.back()));
-      if (!ctx->setOutputAllocator(name, allocators.back().get()))
-        return internalError("cannot set the allocator of '%s': %s", name,
-                             ctx->getLastError().c_str());
-      continue;
-    }
-    if (t.dims.nbDims < 0 || isDynamic(t.dims))
-      return unsupported(
-          "tensor '%s' has shape %s after setting the input shapes; tensors whose "
-          "shape depends on input values are not supported by kiln compare yet",
-          name, dimsString(t.dims).c_str());
-    KILN_ASSIGN_OR_RETURN(uint64_t bytes, tensorBytes(t.dims, t.type, t.name));
-    t.buffer = AlignedBuffer(bytes);
-    outputs.push_back(std::move(t));
-  }
-
-  if (gpu) {
-    // One warm-up and one timed inference; the outputs of the last come back to the host.
-    RunOptions once;
-    once.iterations = 1;
-    once.warmUpMs = 0;
-    once.durationS = 0;
-    auto report = benchmarkOnGpu(*e.engine, *ctx, inputs, outputs, once);
-    if (!report.isOk()) return report.status().withContext("runner " + runner);
-  } else {
-    // The CPU backend reads inputs in place and never writes them.
-    for (const HostTensor& t : inputs)
-      if (!ctx->setTensorAddress(t.name.c_str(), const_cast<void*>(t.buffer.data())))
-        return internalError("cannot bind '%s': %s", t.name.c_str(), ctx->getLastError().c_str());
-    for (HostTensor& t : outputs)
-      if (ctx->getOutputAllocator(t.name.c_str()) == nullptr &&
-          !ctx->setTensorAddress(t.name.c_str(), t.buffer.data()))
-        return internalError("cannot bind '%s': %s", t.name.c_str(), ctx->getLastError().c_str());
-    if (!ctx->executeV2())
-      return invalidArgument("runner %s: inference failed: %s", runner.c_str(),
-                             ctx->getLastError().c_str());
-  }
+  auto outputs = runEngineOnce(*e.engine, inputs, gpu, "kiln compare");
+  if (!outputs.isOk()) return outputs.status().withContext("runner " + runner);
   RunnerResult r;
   r.runner = runner;
-  for (HostTensor& t : outputs) {
+  for (HostTensor& t : *outputs) {
     std::string name = t.name;
     r.tensors.emplace(name, std::move(t));
   }
@@ -641,22 +465,17 @@ void compareTensors(const HostTensor& a, const HostTensor& b, const CompareOptio
   finiteErrors.reserve(static_cast<size_t>(n));
   double sumAbs = 0, sumRel = 0, dot = 0, normA = 0, normB = 0, worstScore = -1;
   for (int64_t i = 0; i < n; ++i) {
-    double va = elementAsDouble(a.type, a.buffer.data(), i);
-    double vb = elementAsDouble(b.type, b.buffer.data(), i);
-    double err = 0, rel = 0, tol = o.atol + o.rtol * std::fabs(vb);
-    bool ok = true;
-    if (std::isnan(va) || std::isnan(vb)) {
-      ok = std::isnan(va) && std::isnan(vb);
-      if (!ok) {
-        err = rel = HUGE_VAL;
-        ++c.nanMismatches;
-      }
-    } else if (va != vb) {
-      err = std::fabs(va - vb);
+    const double va = elementAsDouble(a.type, a.buffer.data(), i);
+    const double vb = elementAsDouble(b.type, b.buffer.data(), i);
+    const ElementCheck e = checkElement(va, vb, o.atol, o.rtol);
+    const bool ok = e.ok;
+    const double err = e.err;
+    double rel = 0;
+    if (!std::isfinite(err)) {
+      rel = HUGE_VAL;
+      if (std::isnan(va) || std::isnan(vb)) ++c.nanMismatches;
+    } else if (err != 0) {
       rel = err / std::max(std::fabs(vb), static_cast<double>(FLT_MIN));
-      // An infinity matches only the same infinity (atol + rtol*inf would accept anything).
-      ok = std::isfinite(va) && std::isfinite(vb) && err <= tol;
-      if (!std::isfinite(err)) err = rel = HUGE_VAL;
     }
     if (!ok) ++c.failing;
     if (std::isfinite(err))
@@ -672,10 +491,8 @@ void compareTensors(const HostTensor& a, const HostTensor& b, const CompareOptio
       normA += va * va;
       normB += vb * vb;
     }
-    double score =
-        !ok ? (tol > 0 && std::isfinite(err) ? err / tol : HUGE_VAL) : (tol > 0 ? err / tol : 0.0);
-    if (score > worstScore) {
-      worstScore = score;
+    if (e.score > worstScore) {
+      worstScore = e.score;
       c.worst = i;
       c.worstValue = va;
       c.worstRef = vb;

@@ -28,47 +28,14 @@
 #include <set>
 
 #include "commands.h"
-#include "common/half.h"
 #include "gpu_run.h"
 #include "json_writer.h"
+#include "model_run.h"
 #include "tensor_io.h"
 
 namespace kiln::cli {
 
 namespace {
-
-bool isDynamic(const Dims& d) {
-  for (int i = 0; i < d.nbDims; ++i)
-    if (d.d[i] < 0) return true;
-  return false;
-}
-
-// Element i of a float, integer or bool tensor, in double.
-double elementAsDouble(DataType t, const void* data, int64_t i) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  auto load = [&](auto tag) {
-    decltype(tag) v;
-    std::memcpy(&v, p + static_cast<size_t>(i) * sizeof(v), sizeof(v));
-    return v;
-  };
-  switch (t) {
-    case DataType::kFLOAT: return load(float{});
-    case DataType::kHALF: return halfBitsToFloat(load(uint16_t{}));
-    case DataType::kBF16: return bf16BitsToFloat(load(uint16_t{}));
-    case DataType::kDOUBLE: return load(double{});
-    case DataType::kINT8: return load(int8_t{});
-    case DataType::kUINT8: return load(uint8_t{});
-    case DataType::kBOOL: return load(uint8_t{}) != 0 ? 1.0 : 0.0;
-    case DataType::kINT16: return load(int16_t{});
-    case DataType::kUINT16: return load(uint16_t{});
-    case DataType::kINT32: return load(int32_t{});
-    case DataType::kUINT32: return load(uint32_t{});
-    case DataType::kINT64: return static_cast<double>(load(int64_t{}));
-    case DataType::kUINT64: return static_cast<double>(load(uint64_t{}));
-    default: break;
-  }
-  return load(uint8_t{});  // 8-bit float and sub-byte types: compared as raw bytes
-}
 
 std::string num(double v) {
   if (std::isnan(v)) return "nan";
@@ -132,12 +99,7 @@ class PrecisionSearch {
   CommonOptions mCommon;
   StderrLogger mLogger;       // the model and the reference build
   StderrLogger mQuietLogger;  // candidate builds (their float16 overflow warnings repeat)
-  struct Input {
-    std::string name;
-    DataType type = DataType::kFLOAT;
-    Dims declared;
-  };
-  std::vector<Input> mInputs;
+  std::vector<ModelInput> mInputs;
   std::vector<std::string> mLayers;  // candidate layers, ONNX node order
   std::vector<HostTensor> mInputValues;
   std::vector<ShapeSpec> mBuildShapes;
@@ -150,10 +112,7 @@ class PrecisionSearch {
 Status PrecisionSearch::loadModel() {
   KILN_ASSIGN_OR_RETURN(ParsedModel m, parseOnnxModel(mOpts.onnx, mLogger));
   const NetworkDefinition& net = *m.network;
-  for (int i = 0; i < net.getNbInputs(); ++i) {
-    const Tensor* t = net.getInput(i);
-    mInputs.push_back({t->getName(), t->getType(), t->getDimensions()});
-  }
+  mInputs = networkInputs(net);
   std::set<std::string> seen;
   for (int i = 0; i < net.getNbLayers(); ++i) {
     const Layer* l = net.getLayer(i);
@@ -174,57 +133,9 @@ Status PrecisionSearch::loadModel() {
 // Input values: --loadInputs, else random with --seed (the generator `kiln run` and `kiln
 // compare` use); shapes from --shapes, else the declared shape with dynamic dims 1.
 Status PrecisionSearch::makeInputs() {
-  auto known = [&](const std::string& name) {
-    return std::any_of(mInputs.begin(), mInputs.end(),
-                       [&](const Input& in) { return in.name == name; });
-  };
-  for (const ShapeSpec& s : mOpts.shapes)
-    if (!known(s.name)) return notFound("--shapes: the model has no input '%s'", s.name.c_str());
-  for (const InputFileSpec& s : mOpts.loadInputs)
-    if (!known(s.name))
-      return notFound("--loadInputs: the model has no input '%s'", s.name.c_str());
-  std::mt19937 rng(mOpts.seed);
-  for (const Input& in : mInputs) {
-    HostTensor t;
-    t.name = in.name;
-    t.type = in.type;
-    t.dims = in.declared;
-    const ShapeSpec* spec = nullptr;
-    for (const ShapeSpec& s : mOpts.shapes)
-      if (s.name == in.name) spec = &s;
-    if (spec != nullptr) {
-      const Dims given = toDims(spec->dims);
-      bool fits = given.nbDims == in.declared.nbDims;
-      for (int d = 0; fits && d < given.nbDims; ++d)
-        fits = in.declared.d[d] < 0 || in.declared.d[d] == given.d[d];
-      if (!fits)
-        return invalidArgument(
-            "--shapes: input '%s' has shape %s, the given shape %s does not fit it",
-            in.name.c_str(), in.declared.toString().c_str(), dimsString(given).c_str());
-      t.dims = given;
-    } else if (isDynamic(in.declared)) {
-      for (int d = 0; d < t.dims.nbDims; ++d)
-        if (t.dims.d[d] < 0) t.dims.d[d] = 1;
-      reportWarning("input '" + in.name + "' has dynamic shape " + in.declared.toString() +
-                    " and no --shapes; using " + dimsString(t.dims));
-    }
-    if (isDynamic(in.declared)) {
-      ShapeSpec s;
-      s.name = in.name;
-      s.dims.assign(t.dims.d, t.dims.d + t.dims.nbDims);
-      mBuildShapes.push_back(std::move(s));
-    }
-    KILN_ASSIGN_OR_RETURN(uint64_t bytes, tensorBytes(t.dims, t.type, t.name));
-    t.buffer = AlignedBuffer(bytes);
-    fillRandom(t.type, t.buffer.data(), t.volume(), rng);  // drawn for every input, in order
-    for (const InputFileSpec& s : mOpts.loadInputs) {
-      if (s.name != in.name) continue;
-      KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> data,
-                            readTensorFile(s.path, t.name, t.dims, t.type));
-      std::copy(data.begin(), data.end(), static_cast<uint8_t*>(t.buffer.data()));
-    }
-    mInputValues.push_back(std::move(t));
-  }
+  KILN_ASSIGN_OR_RETURN(mInputValues,
+                        makeInputValues(mInputs, mOpts.shapes, mOpts.loadInputs, mOpts.seed,
+                                        /*announce=*/false, &mBuildShapes));
   return Status::ok();
 }
 
@@ -245,48 +156,8 @@ StatusOr<std::vector<HostTensor>> PrecisionSearch::buildAndRun(
   KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> plan, buildParsedModel(m, b, mCommon));
   KILN_ASSIGN_OR_RETURN(LoadedEngine e,
                         loadEngine(plan, "built from '" + mOpts.onnx + "'", logger));
-  std::unique_ptr<ExecutionContext> ctx = e.engine->createExecutionContext();
-  if (!ctx) return internalError("could not create an execution context");
-  for (const HostTensor& t : mInputValues)
-    if (!ctx->setInputShape(t.name.c_str(), t.dims))
-      return outOfRange("cannot set the shape of input '%s' to %s: %s", t.name.c_str(),
-                        dimsString(t.dims).c_str(), ctx->getLastError().c_str());
-  std::vector<HostTensor> outputs;
-  for (int i = 0; i < e.engine->getNbIOTensors(); ++i) {
-    const char* name = e.engine->getIOTensorName(i);
-    if (e.engine->getTensorIOMode(name) != TensorIOMode::kOUTPUT) continue;
-    HostTensor t;
-    t.name = name;
-    t.type = e.engine->getTensorDataType(name);
-    t.dims = ctx->getTensorShape(name);
-    if (t.dims.nbDims < 0 || isDynamic(t.dims))
-      return unsupported(
-          "output '%s' has shape %s after setting the input shapes; outputs whose shape depends "
-          "on input values are not supported by kiln debug precision",
-          name, dimsString(t.dims).c_str());
-    KILN_ASSIGN_OR_RETURN(uint64_t bytes, tensorBytes(t.dims, t.type, t.name));
-    t.buffer = AlignedBuffer(bytes);
-    outputs.push_back(std::move(t));
-  }
-  if (mCommon.device == DeviceType::kGPU) {
-    RunOptions once;
-    once.iterations = 1;
-    once.warmUpMs = 0;
-    once.durationS = 0;
-    auto report = benchmarkOnGpu(*e.engine, *ctx, mInputValues, outputs, once);
-    if (!report.isOk()) return report.status();
-  } else {
-    // The CPU backend reads inputs in place and never writes them.
-    for (const HostTensor& t : mInputValues)
-      if (!ctx->setTensorAddress(t.name.c_str(), const_cast<void*>(t.buffer.data())))
-        return internalError("cannot bind '%s': %s", t.name.c_str(), ctx->getLastError().c_str());
-    for (HostTensor& t : outputs)
-      if (!ctx->setTensorAddress(t.name.c_str(), t.buffer.data()))
-        return internalError("cannot bind '%s': %s", t.name.c_str(), ctx->getLastError().c_str());
-    if (!ctx->executeV2())
-      return invalidArgument("inference failed: %s", ctx->getLastError().c_str());
-  }
-  return outputs;
+  return runEngineOnce(*e.engine, mInputValues, mCommon.device == DeviceType::kGPU,
+                       "kiln debug precision");
 }
 
 Outcome PrecisionSearch::compare(const std::vector<HostTensor>& got) const {
@@ -308,26 +179,14 @@ Outcome PrecisionSearch::compare(const std::vector<HostTensor>& got) const {
     for (int64_t i = 0; i < ref.volume(); ++i) {
       const double a = elementAsDouble(cand->type, cand->buffer.data(), i);
       const double b = elementAsDouble(ref.type, ref.buffer.data(), i);
-      const double tol = mOpts.atol + mOpts.rtol * std::fabs(b);
-      double err = 0;
-      bool ok = true;
-      if (std::isnan(a) || std::isnan(b)) {
-        ok = std::isnan(a) && std::isnan(b);
-        if (!ok) err = HUGE_VAL;
-      } else if (a != b) {
-        err = std::fabs(a - b);
-        // An infinity matches only the same infinity (atol + rtol*inf would accept anything).
-        ok = std::isfinite(a) && std::isfinite(b) && err <= tol;
-        if (!std::isfinite(err)) err = HUGE_VAL;
-      }
-      if (!ok) ++out.failing;
-      const double s = !std::isfinite(err) ? HUGE_VAL : tol > 0 ? err / tol : (ok ? 0 : HUGE_VAL);
-      if (s > score) {
-        score = s;
+      const ElementCheck c = checkElement(a, b, mOpts.atol, mOpts.rtol);
+      if (!c.ok) ++out.failing;
+      if (c.score > score) {
+        score = c.score;
         value = a;
         refValue = b;
       }
-      maxAbs = std::max(maxAbs, err);
+      maxAbs = std::max(maxAbs, c.err);
     }
     if (score > worstScore) {
       worstScore = score;

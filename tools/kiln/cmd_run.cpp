@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "gpu_run.h"
+#include "model_run.h"
 #include "perf_summary.h"
 #include "tensor_io.h"
 
@@ -19,12 +20,6 @@ using Clock = std::chrono::steady_clock;
 
 double msBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-bool isDynamic(const Dims& d) {
-  for (int i = 0; i < d.nbDims; ++i)
-    if (d.d[i] < 0) return true;
-  return false;
 }
 
 struct Bindings {
@@ -187,29 +182,11 @@ StatusOr<Bindings> prepareTensors(Engine& engine, ExecutionContext& ctx, const B
   for (HostTensor& t : b.inputs)
     if (engine.isShapeInferenceIO(t.name.c_str())) ctx.setTensorAddress(t.name.c_str(), t.buffer.data());
 
-  // Outputs: shapes resolved by the context from the input shapes.
-  for (int i = 0; i < engine.getNbIOTensors(); ++i) {
-    const char* name = engine.getIOTensorName(i);
-    if (engine.getTensorIOMode(name) != TensorIOMode::kOUTPUT) continue;
-    HostTensor t;
-    t.name = name;
-    t.type = engine.getTensorDataType(name);
-    t.dims = ctx.getTensorShape(name);
-    if (t.dims.nbDims >= 0 && isDynamic(t.dims) && engine.getDeviceType() == DeviceType::kCPU) {
-      // Data-dependent shape: placed by an output allocator during each run (below).
-      b.outputs.push_back(std::move(t));
-      continue;
-    }
-    if (t.dims.nbDims < 0 || isDynamic(t.dims))
-      return unsupported(
-          "output '%s' has shape %s after setting the input shapes; outputs whose "
-          "shape depends on input values are not supported by kiln run yet%s%s",
-          name, dimsString(t.dims).c_str(), ctx.getLastError().empty() ? "" : ": ",
-          ctx.getLastError().c_str());
-    KILN_ASSIGN_OR_RETURN(uint64_t bytes, tensorBytes(t.dims, t.type, t.name));
-    t.buffer = AlignedBuffer(bytes);
-    b.outputs.push_back(std::move(t));
-  }
+  // Outputs: shapes resolved by the context from the input shapes; data-dependent ones (CPU) are
+  // placed by an output allocator during each run.
+  KILN_ASSIGN_OR_RETURN(
+      b.outputs,
+      makeOutputTensors(engine, ctx, engine.getDeviceType() == DeviceType::kCPU, "kiln run"));
   for (HostTensor& t : b.outputs) {
     if (!isDynamic(t.dims)) continue;
     b.allocators.push_back(std::make_unique<HostOutputAllocator>(&t));

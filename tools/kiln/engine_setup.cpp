@@ -5,17 +5,12 @@
 #include <map>
 
 #include "commands.h"
+#include "model_run.h"
 #include "tensor_io.h"
 
 namespace kiln::cli {
 
 namespace {
-
-bool isDynamic(const Dims& d) {
-  for (int i = 0; i < d.nbDims; ++i)
-    if (d.d[i] < 0) return true;
-  return false;
-}
 
 std::string inputList(const NetworkDefinition& net) {
   std::string s;

@@ -28,6 +28,7 @@ const CpuKernelTable& cpuKernels() {
     registerVisionKernels(t);
     registerMiscKernels(t);
     registerDataDepKernels(t);
+    registerConfKernels(t);
     registerFusedMatMulKernels(t);
     registerFusedConvKernels(t);
     registerFusedAttentionKernels(t);

@@ -87,6 +87,7 @@ void registerSignalKernels(CpuKernelTable& t);            // kernels_signal.cpp
 void registerVisionKernels(CpuKernelTable& t);            // kernels_vision.cpp
 void registerMiscKernels(CpuKernelTable& t);              // kernels_misc.cpp
 void registerDataDepKernels(CpuKernelTable& t);           // kernels_datadep.cpp
+void registerConfKernels(CpuKernelTable& t);              // kernels_conf.cpp
 void registerFusedMatMulKernels(CpuKernelTable& t);       // kernels_fused_matmul.cpp
 void registerFusedConvKernels(CpuKernelTable& t);         // kernels_fused_conv.cpp
 void registerFusedAttentionKernels(CpuKernelTable& t);    // kernels_fused_attention.cpp

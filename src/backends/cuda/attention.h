@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_kernel.h"
+#include "backends/cuda/dtype_load.cuh"
 
 namespace kiln::cuda::tq {
 
@@ -55,22 +56,7 @@ __device__ __forceinline__ double negInf() {
 // Element i of a tensor whose dtype is known only at run time (small parameter tensors, masks,
 // Attention operands): any float, integer or bool type.
 __device__ __forceinline__ double loadAny(const void* p, DataType t, int64_t i) {
-  switch (t) {
-    case DataType::kFLOAT: return static_cast<const float*>(p)[i];
-    case DataType::kDOUBLE: return static_cast<const double*>(p)[i];
-    case DataType::kHALF: return __half2float(static_cast<const __half*>(p)[i]);
-    case DataType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    case DataType::kINT8: return static_cast<const int8_t*>(p)[i];
-    case DataType::kUINT8:
-    case DataType::kBOOL: return static_cast<const uint8_t*>(p)[i];
-    case DataType::kINT16: return static_cast<const int16_t*>(p)[i];
-    case DataType::kUINT16: return static_cast<const uint16_t*>(p)[i];
-    case DataType::kINT32: return static_cast<const int32_t*>(p)[i];
-    case DataType::kUINT32: return static_cast<const uint32_t*>(p)[i];
-    case DataType::kINT64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
-    case DataType::kUINT64: return static_cast<double>(static_cast<const uint64_t*>(p)[i]);
-  }
-  return 0;
+  return loadElementAs<double>(p, t, i);
 }
 
 // Stores v (one rounding) into element i of a float tensor of run-time dtype t.

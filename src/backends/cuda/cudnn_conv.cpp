@@ -8,68 +8,11 @@
 #include <cstring>
 #include <vector>
 
+#include "backends/cuda/cudnn_backend_util.h"
+
 namespace kiln::cuda {
 
 namespace {
-
-// Owns one cudnnBackendDescriptor_t.
-class BackendDesc {
- public:
-  BackendDesc() = default;
-  ~BackendDesc() { reset(); }
-  BackendDesc(BackendDesc&& o) noexcept : mDesc(o.mDesc) { o.mDesc = nullptr; }
-  BackendDesc& operator=(BackendDesc&& o) noexcept {
-    if (this != &o) {
-      reset();
-      mDesc = o.mDesc;
-      o.mDesc = nullptr;
-    }
-    return *this;
-  }
-  BackendDesc(const BackendDesc&) = delete;
-  BackendDesc& operator=(const BackendDesc&) = delete;
-
-  cudnnStatus_t create(cudnnBackendDescriptorType_t type) {
-    reset();
-    return cudnnBackendCreateDescriptor(type, &mDesc);
-  }
-  void reset() {
-    if (mDesc) cudnnBackendDestroyDescriptor(mDesc);
-    mDesc = nullptr;
-  }
-  cudnnBackendDescriptor_t get() const { return mDesc; }
-  explicit operator bool() const { return mDesc != nullptr; }
-
- private:
-  cudnnBackendDescriptor_t mDesc = nullptr;
-};
-
-// "what failed: STATUS (code): <cudnnGetLastErrorString>".
-std::string cudnnFailure(cudnnStatus_t st, const char* what) {
-  std::array<char, 1024> msg{};
-  cudnnGetLastErrorString(msg.data(), msg.size());
-  return strFormat("%s failed: %s (%d)%s%s", what, cudnnGetErrorString(st), static_cast<int>(st),
-                   msg[0] ? ": " : "", msg.data());
-}
-
-// Evaluates a cuDNN call inside a function returning Status; `who` must be in scope.
-#define KILN_CUDNN_TRY(expr)                                                                    \
-  do {                                                                                          \
-    const cudnnStatus_t _kiln_cudnn_st = (expr);                                                \
-    if (_kiln_cudnn_st != CUDNN_STATUS_SUCCESS)                                                 \
-      return internalError("%s: %s", who.c_str(), cudnnFailure(_kiln_cudnn_st, #expr).c_str()); \
-  } while (0)
-
-cudnnStatus_t setInts(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
-                      const std::vector<int64_t>& v) {
-  return cudnnBackendSetAttribute(d, name, CUDNN_TYPE_INT64, static_cast<int64_t>(v.size()),
-                                  v.data());
-}
-cudnnStatus_t setDesc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
-                      const BackendDesc& child) {
-  cudnnBackendDescriptor_t c = child.get();
-  return cudnnBackendSetAttribute(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &c);
-}
 
 constexpr int64_t kUidImg = 1, kUidW = 2, kUidCol = 3;
 
@@ -123,12 +66,6 @@ std::vector<int64_t> packedStrides(const std::vector<int64_t>& dims) {
 std::vector<int64_t> channelsLastStrides(const std::vector<int64_t>& dims) {
   const int64_t c = dims[1], h = dims[2], w = dims[3];
   return {h * w * c, 1, w * c, c};
-}
-
-uint32_t pointerAlignment(const void* p) {
-  const auto v = reinterpret_cast<uintptr_t>(p);
-  if (v == 0) return 256;
-  return static_cast<uint32_t>(std::min<uintptr_t>(v & (~v + 1), 256));
 }
 
 }  // namespace
@@ -239,21 +176,10 @@ Status CudnnConv::build(cudnnContext* handleCtx, const ConvProblem& p, bool allo
   // W [M, C/group, k...]; ConvTranspose's W [C, M/group, k...]).
   const std::vector<int64_t> wDims = withNC(p.colChannels, p.imgChannels / p.group, kSp);
 
-  auto makeTensor = [&](BackendDesc& d, int64_t uid, const std::vector<int64_t>& dims) -> Status {
-    KILN_CUDNN_TRY(d.create(CUDNN_BACKEND_TENSOR_DESCRIPTOR));
-    const std::vector<int64_t> st =
-        p.channelsLast ? channelsLastStrides(dims) : packedStrides(dims);
-    const int64_t align = kAlignment;
-    KILN_CUDNN_TRY(
-        cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
-    KILN_CUDNN_TRY(cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_DATA_TYPE,
-                                            CUDNN_TYPE_DATA_TYPE, 1, &dt));
-    KILN_CUDNN_TRY(setInts(d.get(), CUDNN_ATTR_TENSOR_DIMENSIONS, dims));
-    KILN_CUDNN_TRY(setInts(d.get(), CUDNN_ATTR_TENSOR_STRIDES, st));
-    KILN_CUDNN_TRY(cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT,
-                                            CUDNN_TYPE_INT64, 1, &align));
-    KILN_CUDNN_TRY(cudnnBackendFinalize(d.get()));
-    return Status::ok();
+  auto makeTensor = [&](BackendDesc& d, int64_t uid, const std::vector<int64_t>& dims) {
+    return makeTensorDesc(d, uid, dt, dims,
+                          p.channelsLast ? channelsLastStrides(dims) : packedStrides(dims),
+                          kAlignment, /*isVirtual=*/false, /*byValue=*/false, who, kCudnnInternal);
   };
   KILN_RETURN_IF_ERROR(makeTensor(im.imgT, kUidImg, imgDims));
   KILN_RETURN_IF_ERROR(makeTensor(im.wT, kUidW, wDims));
@@ -312,71 +238,31 @@ Status CudnnConv::build(cudnnContext* handleCtx, const ConvProblem& p, bool allo
     KILN_CUDNN_TRY(cudnnBackendFinalize(im.op.get()));
   }
 
-  {
-    KILN_CUDNN_TRY(im.graph.create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR));
-    KILN_CUDNN_TRY(setDesc(im.graph.get(), CUDNN_ATTR_OPERATIONGRAPH_OPS, im.op));
-    // Deprecated in the 9.19 header but required by older 9.x libraries (the device's 9.14).
-    KILN_CUDNN_TRY(cudnnBackendSetAttribute(im.graph.get(), CUDNN_ATTR_OPERATIONGRAPH_HANDLE,
-                                            CUDNN_TYPE_HANDLE, 1, &handle));
-    const cudnnStatus_t st = cudnnBackendFinalize(im.graph.get());
-    if (st != CUDNN_STATUS_SUCCESS)
-      return unsupported("%s: cuDNN rejected the convolution graph: %s", who.c_str(),
-                         cudnnFailure(st, "cudnnBackendFinalize(operation graph)").c_str());
-  }
+  KILN_RETURN_IF_ERROR(
+      finalizeOperationGraph(im.graph, {im.op.get()}, handle, who, kCudnnInternal, "convolution"));
 
   // Heuristics: mode A, then FALLBACK when A gives nothing that passes the filters and finalizes.
   std::string reasons;
-  auto note = [&](const std::string& s) {
-    if (!reasons.empty()) reasons += "; ";
-    reasons += s;
-  };
-  const std::array<std::pair<cudnnBackendHeurMode_t, const char*>, 2> modes = {
-      std::pair{CUDNN_HEUR_MODE_A, "heuristic A"}, std::pair{CUDNN_HEUR_MODE_FALLBACK, "fallback"}};
+  auto note = [&](const std::string& s) { appendReason(reasons, s); };
   // With a preferred engine: one round looking only for it, then (if it is gone) the default.
   for (int round = preferredEngine >= 0 ? 0 : 1; round < 2 && im.plans.empty(); ++round)
-    for (const auto& [mode, modeName] : modes) {
+    for (const auto& [mode, modeName] : kHeuristicModes) {
       if (!im.plans.empty()) break;
       const int64_t only = round == 0 ? preferredEngine : -1;
-      BackendDesc heur;
-      KILN_CUDNN_TRY(heur.create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
-      KILN_CUDNN_TRY(setDesc(heur.get(), CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, im.graph));
-      KILN_CUDNN_TRY(cudnnBackendSetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_MODE,
-                                              CUDNN_TYPE_HEUR_MODE, 1, &mode));
-      cudnnStatus_t st = cudnnBackendFinalize(heur.get());
-      if (st != CUDNN_STATUS_SUCCESS) {
-        note(strFormat("%s: %s", modeName, cudnnFailure(st, "heuristic finalize").c_str()));
+      std::vector<BackendDesc> cfgs;
+      std::vector<cudnnBackendDescriptor_t> raw;
+      std::string why;
+      KILN_RETURN_IF_ERROR(heuristicConfigs(im.graph, mode, who, kCudnnInternal, cfgs, raw, why));
+      if (!why.empty()) {
+        note(strFormat("%s: %s", modeName, why.c_str()));
         continue;
       }
-      int64_t count = 0;
-      st = cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
-      if (st != CUDNN_STATUS_SUCCESS || count <= 0) {
-        note(strFormat("%s: no engine configs", modeName));
-        continue;
-      }
-      // GetAttribute fills descriptors that must already exist.
-      std::vector<BackendDesc> cfgs(static_cast<size_t>(count));
-      std::vector<cudnnBackendDescriptor_t> raw(static_cast<size_t>(count));
-      for (size_t i = 0; i < cfgs.size(); ++i) {
-        KILN_CUDNN_TRY(cfgs[i].create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
-        raw[i] = cfgs[i].get();
-      }
-      int64_t got = 0;
-      KILN_CUDNN_TRY(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                              CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got,
-                                              raw.data()));
       int attempts = 0;
-      for (int64_t i = 0; i < got && attempts < kMaxCandidates; ++i) {
+      for (size_t i = 0; i < raw.size() && attempts < kMaxCandidates; ++i) {
         BackendDesc engine;
-        KILN_CUDNN_TRY(engine.create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
-        cudnnBackendDescriptor_t engineRaw = engine.get();
-        int64_t n = 0;
-        KILN_CUDNN_TRY(cudnnBackendGetAttribute(raw[static_cast<size_t>(i)],
-                                                CUDNN_ATTR_ENGINECFG_ENGINE,
-                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engineRaw));
         int64_t engineIndex = -1;
-        KILN_CUDNN_TRY(cudnnBackendGetAttribute(engineRaw, CUDNN_ATTR_ENGINE_GLOBAL_INDEX,
-                                                CUDNN_TYPE_INT64, 1, &n, &engineIndex));
+        KILN_RETURN_IF_ERROR(engineOf(raw[i], who, kCudnnInternal, engine, engineIndex));
+        cudnnBackendDescriptor_t engineRaw = engine.get();
         if (only >= 0 && engineIndex != only) continue;
         std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
         int64_t numNotes = 0;
@@ -394,24 +280,14 @@ Status CudnnConv::build(cudnnContext* handleCtx, const ConvProblem& p, bool allo
         }
         ++attempts;
         Impl::Plan plan;
-        KILN_CUDNN_TRY(plan.plan.create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR));
-        KILN_CUDNN_TRY(cudnnBackendSetAttribute(plan.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_HANDLE,
-                                                CUDNN_TYPE_HANDLE, 1, &handle));
-        cudnnBackendDescriptor_t cfgRaw = raw[static_cast<size_t>(i)];
-        KILN_CUDNN_TRY(cudnnBackendSetAttribute(plan.plan.get(),
-                                                CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgRaw));
-        st = cudnnBackendFinalize(plan.plan.get());
-        if (st != CUDNN_STATUS_SUCCESS) {
+        int64_t ws = 0;
+        KILN_RETURN_IF_ERROR(finalizePlan(handle, raw[i], who, kCudnnInternal, plan.plan, ws, why));
+        if (!why.empty()) {
           note(strFormat("%s engine %lld: %s", modeName, static_cast<long long>(engineIndex),
-                         cudnnFailure(st, "plan finalize").c_str()));
+                         why.c_str()));
           continue;
         }
-        int64_t ws = 0;
-        KILN_CUDNN_TRY(cudnnBackendGetAttribute(plan.plan.get(),
-                                                CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                                CUDNN_TYPE_INT64, 1, &n, &ws));
-        plan.config = std::move(cfgs[static_cast<size_t>(i)]);
+        plan.config = std::move(cfgs[i]);
         plan.engine = engineIndex;
         plan.workspace = ws;
         plan.mode = modeName;

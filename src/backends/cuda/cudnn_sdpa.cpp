@@ -8,87 +8,16 @@
 #include <limits>
 #include <vector>
 
+#include "backends/cuda/cudnn_backend_util.h"
+
 namespace kiln::cuda {
 
 namespace {
-
-// Owns one cudnnBackendDescriptor_t.
-class Desc {
- public:
-  Desc() = default;
-  ~Desc() { reset(); }
-  Desc(Desc&& o) noexcept : mDesc(o.mDesc) { o.mDesc = nullptr; }
-  Desc& operator=(Desc&& o) noexcept {
-    if (this != &o) {
-      reset();
-      mDesc = o.mDesc;
-      o.mDesc = nullptr;
-    }
-    return *this;
-  }
-  Desc(const Desc&) = delete;
-  Desc& operator=(const Desc&) = delete;
-
-  cudnnStatus_t create(cudnnBackendDescriptorType_t type) {
-    reset();
-    return cudnnBackendCreateDescriptor(type, &mDesc);
-  }
-  void reset() {
-    if (mDesc) cudnnBackendDestroyDescriptor(mDesc);
-    mDesc = nullptr;
-  }
-  cudnnBackendDescriptor_t get() const { return mDesc; }
-  explicit operator bool() const { return mDesc != nullptr; }
-
- private:
-  cudnnBackendDescriptor_t mDesc = nullptr;
-};
-
-// "what failed: STATUS (code): <cudnnGetLastErrorString>".
-std::string failure(cudnnStatus_t st, const char* what) {
-  std::array<char, 1024> msg{};
-  cudnnGetLastErrorString(msg.data(), msg.size());
-  return strFormat("%s failed: %s (%d)%s%s", what, cudnnGetErrorString(st), static_cast<int>(st),
-                   msg[0] ? ": " : "", msg.data());
-}
-
-// Building: any failure means "no cuDNN tactic for this layer" (kUnsupported with the reason).
-#define KILN_SDPA_TRY(expr)                                                             \
-  do {                                                                                  \
-    const cudnnStatus_t _kiln_sdpa_st = (expr);                                         \
-    if (_kiln_sdpa_st != CUDNN_STATUS_SUCCESS)                                          \
-      return unsupported("%s: %s", who.c_str(), failure(_kiln_sdpa_st, #expr).c_str()); \
-  } while (0)
-
-// Running: a failure is an error of the layer.
-#define KILN_SDPA_RUN_TRY(expr)                                                           \
-  do {                                                                                    \
-    const cudnnStatus_t _kiln_sdpa_st = (expr);                                           \
-    if (_kiln_sdpa_st != CUDNN_STATUS_SUCCESS)                                            \
-      return internalError("%s: %s", who.c_str(), failure(_kiln_sdpa_st, #expr).c_str()); \
-  } while (0)
-
-cudnnStatus_t setInts(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
-                      const std::vector<int64_t>& v) {
-  return cudnnBackendSetAttribute(d, name, CUDNN_TYPE_INT64, static_cast<int64_t>(v.size()),
-                                  v.data());
-}
-cudnnStatus_t setDesc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
-                      const Desc& child) {
-  cudnnBackendDescriptor_t c = child.get();
-  return cudnnBackendSetAttribute(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &c);
-}
 
 // Unique ids of the real tensors (the variant pack's keys); virtual tensors count up from
 // kUidFirstVirtual.
 constexpr int64_t kUidQ = 1, kUidK = 2, kUidV = 3, kUidO = 4, kUidBias = 5, kUidScale = 6,
                   kUidNegInf = 7, kUidFirstVirtual = 100;
-
-uint32_t pointerAlignment(const void* p) {
-  const auto v = reinterpret_cast<uintptr_t>(p);
-  if (v == 0) return 256;
-  return static_cast<uint32_t>(std::min<uintptr_t>(v & (~v + 1), 256));
-}
 
 }  // namespace
 
@@ -110,111 +39,94 @@ struct CudnnSdpa::Impl {
   SdpaProblem problem;
   // Tensor, operator and operation descriptors, alive as long as the graph and plan (a deque:
   // references stay valid as it grows).
-  std::deque<Desc> descs;
+  std::deque<BackendDesc> descs;
   std::vector<cudnnBackendDescriptor_t> ops;  // the operations, in the frontend's order
   int64_t nextUid = kUidFirstVirtual;
-  Desc graph, config, plan;
+  BackendDesc graph, config, plan;
   int64_t engine = -1, workspace = 0;
   const char* mode = "";
   // By-value scalars: the variant pack holds host pointers to these.
   float scale = 1.f;
   float negInf = -std::numeric_limits<float>::infinity();
   // Variant pack cache: rebuilt only when a pointer changes.
-  Desc variantPack;
+  BackendDesc variantPack;
   std::array<const void*, 6> vpPointers{};  // q, k, v, o, bias, workspace
 
   // A tensor descriptor; uid 0 takes the next virtual id.
-  Status tensor(const Desc*& out, int64_t uid, cudnnDataType_t t, const std::vector<int64_t>& dims,
-                const std::vector<int64_t>& strides, bool isVirtual, bool byValue = false) {
-    Desc& d = descs.emplace_back();
+  Status tensor(const BackendDesc*& out, int64_t uid, cudnnDataType_t t,
+                const std::vector<int64_t>& dims, const std::vector<int64_t>& strides,
+                bool isVirtual, bool byValue = false) {
+    BackendDesc& d = descs.emplace_back();
     if (uid == 0) uid = nextUid++;
-    const int64_t align = CudnnSdpa::kAlignment;
-    KILN_SDPA_TRY(d.create(CUDNN_BACKEND_TENSOR_DESCRIPTOR));
-    KILN_SDPA_TRY(
-        cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_DATA_TYPE,
-                                           CUDNN_TYPE_DATA_TYPE, 1, &t));
-    KILN_SDPA_TRY(setInts(d.get(), CUDNN_ATTR_TENSOR_DIMENSIONS, dims));
-    KILN_SDPA_TRY(setInts(d.get(), CUDNN_ATTR_TENSOR_STRIDES, strides));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT,
-                                           CUDNN_TYPE_INT64, 1, &align));
-    if (isVirtual) {
-      const bool yes = true;
-      KILN_SDPA_TRY(cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_IS_VIRTUAL,
-                                             CUDNN_TYPE_BOOLEAN, 1, &yes));
-    }
-    if (byValue) {
-      const bool yes = true;
-      KILN_SDPA_TRY(cudnnBackendSetAttribute(d.get(), CUDNN_ATTR_TENSOR_IS_BY_VALUE,
-                                             CUDNN_TYPE_BOOLEAN, 1, &yes));
-    }
-    KILN_SDPA_TRY(cudnnBackendFinalize(d.get()));
+    KILN_RETURN_IF_ERROR(makeTensorDesc(d, uid, t, dims, strides, CudnnSdpa::kAlignment, isVirtual,
+                                        byValue, who, kCudnnUnsupported));
     out = &d;
     return Status::ok();
   }
 
   // A pointwise node y = mode(x[, b][, t]) with its own pointwise descriptor (mode, math
   // precision, and the axis of GEN_INDEX).
-  Status pointwise(cudnnPointwiseMode_t mode, cudnnDataType_t prec, const Desc* x, const Desc* b,
-                   const Desc* t, const Desc* y, int64_t axis = -1) {
-    Desc& pw = descs.emplace_back();
-    KILN_SDPA_TRY(pw.create(CUDNN_BACKEND_POINTWISE_DESCRIPTOR));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(pw.get(), CUDNN_ATTR_POINTWISE_MODE,
-                                           CUDNN_TYPE_POINTWISE_MODE, 1, &mode));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(pw.get(), CUDNN_ATTR_POINTWISE_MATH_PREC,
-                                           CUDNN_TYPE_DATA_TYPE, 1, &prec));
+  Status pointwise(cudnnPointwiseMode_t mode, cudnnDataType_t prec, const BackendDesc* x,
+                   const BackendDesc* b, const BackendDesc* t, const BackendDesc* y,
+                   int64_t axis = -1) {
+    BackendDesc& pw = descs.emplace_back();
+    KILN_CUDNN_TRY_UNSUPPORTED(pw.create(CUDNN_BACKEND_POINTWISE_DESCRIPTOR));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendSetAttribute(pw.get(), CUDNN_ATTR_POINTWISE_MODE,
+                                                        CUDNN_TYPE_POINTWISE_MODE, 1, &mode));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendSetAttribute(pw.get(), CUDNN_ATTR_POINTWISE_MATH_PREC,
+                                                        CUDNN_TYPE_DATA_TYPE, 1, &prec));
     if (mode == CUDNN_POINTWISE_GEN_INDEX)
-      KILN_SDPA_TRY(cudnnBackendSetAttribute(pw.get(), CUDNN_ATTR_POINTWISE_AXIS, CUDNN_TYPE_INT64,
-                                             1, &axis));
-    KILN_SDPA_TRY(cudnnBackendFinalize(pw.get()));
-    Desc& op = descs.emplace_back();
-    KILN_SDPA_TRY(op.create(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_XDESC, *x));
-    if (b) KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_BDESC, *b));
-    if (t) KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_TDESC, *t));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_YDESC, *y));
-    KILN_SDPA_TRY(cudnnBackendFinalize(op.get()));
+      KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendSetAttribute(pw.get(), CUDNN_ATTR_POINTWISE_AXIS,
+                                                          CUDNN_TYPE_INT64, 1, &axis));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendFinalize(pw.get()));
+    BackendDesc& op = descs.emplace_back();
+    KILN_CUDNN_TRY_UNSUPPORTED(op.create(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_XDESC, *x));
+    if (b) KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_BDESC, *b));
+    if (t) KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_TDESC, *t));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_POINTWISE_YDESC, *y));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendFinalize(op.get()));
     ops.push_back(op.get());
     return Status::ok();
   }
 
   // y = reduce(x) over the dims where y has size 1, in float.
-  Status reduction(cudnnReduceTensorOp_t red, const Desc* x, const Desc* y) {
-    Desc& rd = descs.emplace_back();
+  Status reduction(cudnnReduceTensorOp_t red, const BackendDesc* x, const BackendDesc* y) {
+    BackendDesc& rd = descs.emplace_back();
     const cudnnDataType_t f = CUDNN_DATA_FLOAT;
-    KILN_SDPA_TRY(rd.create(CUDNN_BACKEND_REDUCTION_DESCRIPTOR));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(rd.get(), CUDNN_ATTR_REDUCTION_OPERATOR,
-                                           CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1, &red));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(rd.get(), CUDNN_ATTR_REDUCTION_COMP_TYPE,
-                                           CUDNN_TYPE_DATA_TYPE, 1, &f));
-    KILN_SDPA_TRY(cudnnBackendFinalize(rd.get()));
-    Desc& op = descs.emplace_back();
-    KILN_SDPA_TRY(op.create(CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_REDUCTION_XDESC, *x));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_REDUCTION_YDESC, *y));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_REDUCTION_DESC, rd));
-    KILN_SDPA_TRY(cudnnBackendFinalize(op.get()));
+    KILN_CUDNN_TRY_UNSUPPORTED(rd.create(CUDNN_BACKEND_REDUCTION_DESCRIPTOR));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendSetAttribute(
+        rd.get(), CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1, &red));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendSetAttribute(rd.get(), CUDNN_ATTR_REDUCTION_COMP_TYPE,
+                                                        CUDNN_TYPE_DATA_TYPE, 1, &f));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendFinalize(rd.get()));
+    BackendDesc& op = descs.emplace_back();
+    KILN_CUDNN_TRY_UNSUPPORTED(op.create(CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_REDUCTION_XDESC, *x));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_REDUCTION_YDESC, *y));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_REDUCTION_DESC, rd));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendFinalize(op.get()));
     ops.push_back(op.get());
     return Status::ok();
   }
 
   // c = a b (batched over the leading dims, broadcast where a dim is 1 or divides), float
   // accumulation.
-  Status matmul(const Desc* a, const Desc* b, const Desc* c) {
-    Desc& md = descs.emplace_back();
+  Status matmul(const BackendDesc* a, const BackendDesc* b, const BackendDesc* c) {
+    BackendDesc& md = descs.emplace_back();
     const cudnnDataType_t f = CUDNN_DATA_FLOAT;
-    KILN_SDPA_TRY(md.create(CUDNN_BACKEND_MATMUL_DESCRIPTOR));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(md.get(), CUDNN_ATTR_MATMUL_COMP_TYPE,
-                                           CUDNN_TYPE_DATA_TYPE, 1, &f));
-    KILN_SDPA_TRY(cudnnBackendFinalize(md.get()));
-    Desc& op = descs.emplace_back();
-    KILN_SDPA_TRY(op.create(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_MATMUL_ADESC, *a));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_MATMUL_BDESC, *b));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_MATMUL_CDESC, *c));
-    KILN_SDPA_TRY(setDesc(op.get(), CUDNN_ATTR_OPERATION_MATMUL_DESC, md));
-    KILN_SDPA_TRY(cudnnBackendFinalize(op.get()));
+    KILN_CUDNN_TRY_UNSUPPORTED(md.create(CUDNN_BACKEND_MATMUL_DESCRIPTOR));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendSetAttribute(md.get(), CUDNN_ATTR_MATMUL_COMP_TYPE,
+                                                        CUDNN_TYPE_DATA_TYPE, 1, &f));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendFinalize(md.get()));
+    BackendDesc& op = descs.emplace_back();
+    KILN_CUDNN_TRY_UNSUPPORTED(op.create(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_MATMUL_ADESC, *a));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_MATMUL_BDESC, *b));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_MATMUL_CDESC, *c));
+    KILN_CUDNN_TRY_UNSUPPORTED(setDesc(op.get(), CUDNN_ATTR_OPERATION_MATMUL_DESC, md));
+    KILN_CUDNN_TRY_UNSUPPORTED(cudnnBackendFinalize(op.get()));
     ops.push_back(op.get());
     return Status::ok();
   }
@@ -270,7 +182,7 @@ Status CudnnSdpa::build(cudnnContext* handleCtx, const SdpaProblem& p, const std
   const std::vector<int64_t> one{1, 1, 1, 1};
 
   // Real tensors. K enters Q K^T as K^T: its dims 2 and 3 and their strides swapped.
-  const Desc *q, *kt, *v, *o, *scale;
+  const BackendDesc *q = nullptr, *kt = nullptr, *v = nullptr, *o = nullptr, *scale = nullptr;
   KILN_RETURN_IF_ERROR(im.tensor(q, kUidQ, io, {b, hq, sq, d}, {p.q[0], p.q[1], p.q[2], 1}, false));
   KILN_RETURN_IF_ERROR(
       im.tensor(kt, kUidK, io, {b, hkv, d, skv}, {p.k[0], p.k[1], 1, p.k[2]}, false));
@@ -280,17 +192,17 @@ Status CudnnSdpa::build(cudnnContext* handleCtx, const SdpaProblem& p, const std
   KILN_RETURN_IF_ERROR(im.tensor(scale, kUidScale, f32, one, one, false, /*byValue=*/true));
 
   // S = Q K^T, then S * scale.
-  const Desc *s0, *s1;
+  const BackendDesc *s0 = nullptr, *s1 = nullptr;
   KILN_RETURN_IF_ERROR(im.tensor(s0, 0, f32, sDims, sStrides, true));
   KILN_RETURN_IF_ERROR(im.matmul(q, kt, s0));
   KILN_RETURN_IF_ERROR(im.tensor(s1, 0, f32, sDims, sStrides, true));
   KILN_RETURN_IF_ERROR(im.pointwise(CUDNN_POINTWISE_MUL, f32, s0, scale, nullptr, s1));
-  const Desc* last = s1;
+  const BackendDesc* last = s1;
 
   // + bias (the additive mask), after the scale as in the frontend.
   if (p.hasBias) {
     const int64_t b0 = p.biasDims[0], b1 = p.biasDims[1], b2 = p.biasDims[2];
-    const Desc *bias, *s2;
+    const BackendDesc *bias = nullptr, *s2 = nullptr;
     KILN_RETURN_IF_ERROR(im.tensor(bias, kUidBias, biasIo, {b0, b1, b2, skv},
                                    {b1 * b2 * skv, b2 * skv, skv, 1}, false));
     KILN_RETURN_IF_ERROR(im.tensor(s2, 0, f32, sDims, sStrides, true));
@@ -300,7 +212,8 @@ Status CudnnSdpa::build(cudnnContext* handleCtx, const SdpaProblem& p, const std
 
   // Causal (upper-left): keep = row >= col; S = keep ? S : -inf.
   if (p.causal) {
-    const Desc *row, *col, *keep, *negInf, *s3;
+    const BackendDesc *row = nullptr, *col = nullptr, *keep = nullptr, *negInf = nullptr,
+                      *s3 = nullptr;
     KILN_RETURN_IF_ERROR(im.tensor(row, 0, CUDNN_DATA_INT32, sDims, sStrides, true));
     KILN_RETURN_IF_ERROR(
         im.pointwise(CUDNN_POINTWISE_GEN_INDEX, f32, last, nullptr, nullptr, row, 2));
@@ -318,7 +231,8 @@ Status CudnnSdpa::build(cudnnContext* handleCtx, const SdpaProblem& p, const std
 
   // Softmax as the frontend writes it (with the virtual stats branch it always adds).
   {
-    const Desc *mx, *sub, *ex, *sum, *lg, *stats, *pr;
+    const BackendDesc *mx = nullptr, *sub = nullptr, *ex = nullptr, *sum = nullptr, *lg = nullptr,
+                      *stats = nullptr, *pr = nullptr;
     KILN_RETURN_IF_ERROR(im.tensor(mx, 0, f32, rDims, rStrides, true));
     KILN_RETURN_IF_ERROR(im.reduction(CUDNN_REDUCE_TENSOR_MAX, last, mx));
     KILN_RETURN_IF_ERROR(im.tensor(sub, 0, f32, sDims, sStrides, true));
@@ -340,87 +254,37 @@ Status CudnnSdpa::build(cudnnContext* handleCtx, const SdpaProblem& p, const std
   // O = P V.
   KILN_RETURN_IF_ERROR(im.matmul(last, v, o));
 
-  {
-    KILN_SDPA_TRY(im.graph.create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(im.graph.get(), CUDNN_ATTR_OPERATIONGRAPH_OPS,
-                                           CUDNN_TYPE_BACKEND_DESCRIPTOR,
-                                           static_cast<int64_t>(im.ops.size()), im.ops.data()));
-    // Deprecated in the 9.19 header but required by older 9.x libraries (the device's 9.14).
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(im.graph.get(), CUDNN_ATTR_OPERATIONGRAPH_HANDLE,
-                                           CUDNN_TYPE_HANDLE, 1, &handle));
-    const cudnnStatus_t st = cudnnBackendFinalize(im.graph.get());
-    if (st != CUDNN_STATUS_SUCCESS)
-      return unsupported("%s: cuDNN rejected the attention graph: %s", who.c_str(),
-                         failure(st, "cudnnBackendFinalize(operation graph)").c_str());
-  }
+  KILN_RETURN_IF_ERROR(
+      finalizeOperationGraph(im.graph, im.ops, handle, who, kCudnnUnsupported, "attention"));
 
   // Heuristics: mode A, then FALLBACK; the first config whose plan finalizes wins.
   std::string reasons;
-  auto note = [&](const std::string& s) {
-    if (!reasons.empty()) reasons += "; ";
-    reasons += s;
-  };
-  const std::array<std::pair<cudnnBackendHeurMode_t, const char*>, 2> modes = {
-      std::pair{CUDNN_HEUR_MODE_A, "heuristic A"}, std::pair{CUDNN_HEUR_MODE_FALLBACK, "fallback"}};
-  for (const auto& [mode, modeName] : modes) {
+  auto note = [&](const std::string& s) { appendReason(reasons, s); };
+  for (const auto& [mode, modeName] : kHeuristicModes) {
     if (im.plan) break;
-    Desc heur;
-    KILN_SDPA_TRY(heur.create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
-    KILN_SDPA_TRY(setDesc(heur.get(), CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, im.graph));
-    KILN_SDPA_TRY(cudnnBackendSetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_MODE,
-                                           CUDNN_TYPE_HEUR_MODE, 1, &mode));
-    cudnnStatus_t st = cudnnBackendFinalize(heur.get());
-    if (st != CUDNN_STATUS_SUCCESS) {
-      note(strFormat("%s: %s", modeName, failure(st, "heuristic finalize").c_str()));
+    std::vector<BackendDesc> cfgs;
+    std::vector<cudnnBackendDescriptor_t> raw;
+    std::string why;
+    KILN_RETURN_IF_ERROR(heuristicConfigs(im.graph, mode, who, kCudnnUnsupported, cfgs, raw, why));
+    if (!why.empty()) {
+      note(strFormat("%s: %s", modeName, why.c_str()));
       continue;
     }
-    int64_t count = 0;
-    st = cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
-    if (st != CUDNN_STATUS_SUCCESS || count <= 0) {
-      note(strFormat("%s: no engine configs", modeName));
-      continue;
-    }
-    // GetAttribute fills descriptors that must already exist.
-    std::vector<Desc> cfgs(static_cast<size_t>(count));
-    std::vector<cudnnBackendDescriptor_t> raw(static_cast<size_t>(count));
-    for (size_t i = 0; i < cfgs.size(); ++i) {
-      KILN_SDPA_TRY(cfgs[i].create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
-      raw[i] = cfgs[i].get();
-    }
-    int64_t got = 0;
-    KILN_SDPA_TRY(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                           CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()));
-    for (int64_t i = 0; i < got && i < count && i < kMaxAttempts && !im.plan; ++i) {
-      const size_t ci = static_cast<size_t>(i);
+    for (size_t i = 0; i < raw.size() && i < size_t{kMaxAttempts} && !im.plan; ++i) {
       int64_t engineIndex = -1;
       {
-        Desc engine;
-        KILN_SDPA_TRY(engine.create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
-        cudnnBackendDescriptor_t engineRaw = engine.get();
-        int64_t n = 0;
-        KILN_SDPA_TRY(cudnnBackendGetAttribute(raw[ci], CUDNN_ATTR_ENGINECFG_ENGINE,
-                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engineRaw));
-        KILN_SDPA_TRY(cudnnBackendGetAttribute(engineRaw, CUDNN_ATTR_ENGINE_GLOBAL_INDEX,
-                                               CUDNN_TYPE_INT64, 1, &n, &engineIndex));
+        BackendDesc engine;
+        KILN_RETURN_IF_ERROR(engineOf(raw[i], who, kCudnnUnsupported, engine, engineIndex));
       }
-      Desc plan;
-      KILN_SDPA_TRY(plan.create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR));
-      KILN_SDPA_TRY(cudnnBackendSetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_HANDLE,
-                                             CUDNN_TYPE_HANDLE, 1, &handle));
-      cudnnBackendDescriptor_t cfgRaw = raw[ci];
-      KILN_SDPA_TRY(cudnnBackendSetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                             CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgRaw));
-      st = cudnnBackendFinalize(plan.get());
-      if (st != CUDNN_STATUS_SUCCESS) {
+      BackendDesc plan;
+      int64_t ws = 0;
+      KILN_RETURN_IF_ERROR(finalizePlan(handle, raw[i], who, kCudnnUnsupported, plan, ws, why));
+      if (!why.empty()) {
         note(strFormat("%s engine %lld: %s", modeName, static_cast<long long>(engineIndex),
-                       failure(st, "plan finalize").c_str()));
+                       why.c_str()));
         continue;
       }
-      int64_t ws = 0, n = 0;
-      KILN_SDPA_TRY(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                             CUDNN_TYPE_INT64, 1, &n, &ws));
-      im.config = std::move(cfgs[ci]);
+      im.config = std::move(cfgs[i]);
       im.plan = std::move(plan);
       im.engine = engineIndex;
       im.workspace = ws;
@@ -475,22 +339,22 @@ Status CudnnSdpa::run(cudnnContext* handleCtx, const void* q, const void* k, con
       uids.push_back(kUidNegInf);
       data.push_back(&im.negInf);
     }
-    Desc vp;
-    KILN_SDPA_RUN_TRY(vp.create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR));
-    KILN_SDPA_RUN_TRY(cudnnBackendSetAttribute(vp.get(), CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
-                                               CUDNN_TYPE_INT64, static_cast<int64_t>(uids.size()),
-                                               uids.data()));
-    KILN_SDPA_RUN_TRY(cudnnBackendSetAttribute(vp.get(), CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-                                               CUDNN_TYPE_VOID_PTR,
-                                               static_cast<int64_t>(data.size()), data.data()));
-    KILN_SDPA_RUN_TRY(cudnnBackendSetAttribute(vp.get(), CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
-                                               CUDNN_TYPE_VOID_PTR, 1, &ws));
-    KILN_SDPA_RUN_TRY(cudnnBackendFinalize(vp.get()));
+    BackendDesc vp;
+    KILN_CUDNN_TRY(vp.create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR));
+    KILN_CUDNN_TRY(cudnnBackendSetAttribute(vp.get(), CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
+                                            CUDNN_TYPE_INT64, static_cast<int64_t>(uids.size()),
+                                            uids.data()));
+    KILN_CUDNN_TRY(cudnnBackendSetAttribute(vp.get(), CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                            CUDNN_TYPE_VOID_PTR, static_cast<int64_t>(data.size()),
+                                            data.data()));
+    KILN_CUDNN_TRY(cudnnBackendSetAttribute(vp.get(), CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
+                                            CUDNN_TYPE_VOID_PTR, 1, &ws));
+    KILN_CUDNN_TRY(cudnnBackendFinalize(vp.get()));
     im.variantPack = std::move(vp);
     im.vpPointers = ptrs;
   }
-  KILN_SDPA_RUN_TRY(cudnnSetStream(handle, stream));
-  KILN_SDPA_RUN_TRY(cudnnBackendExecute(handle, im.plan.get(), im.variantPack.get()));
+  KILN_CUDNN_TRY(cudnnSetStream(handle, stream));
+  KILN_CUDNN_TRY(cudnnBackendExecute(handle, im.plan.get(), im.variantPack.get()));
   return Status::ok();
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_kernel.h"
+#include "backends/cuda/dtype_load.cuh"
 
 namespace kiln::cuda {
 
@@ -179,37 +180,22 @@ __device__ __forceinline__ __nv_bfloat16 fromDouble<__nv_bfloat16>(double v) {
 // Trilu k, OneHot indices).
 __device__ __forceinline__ double elementAsDouble(const void* p, int64_t i, DataType t) {
   switch (t) {
-    case DataType::kFLOAT: return static_cast<const float*>(p)[i];
-    case DataType::kDOUBLE: return static_cast<const double*>(p)[i];
-    case DataType::kHALF: return __half2float(static_cast<const __half*>(p)[i]);
-    case DataType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    case DataType::kINT8: return static_cast<const int8_t*>(p)[i];
-    case DataType::kINT16: return static_cast<const int16_t*>(p)[i];
-    case DataType::kINT32: return static_cast<const int32_t*>(p)[i];
-    case DataType::kINT64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
-    case DataType::kUINT8: return static_cast<const uint8_t*>(p)[i];
     case DataType::kBOOL: return static_cast<const uint8_t*>(p)[i] != 0 ? 1.0 : 0.0;
-    case DataType::kUINT16: return static_cast<const uint16_t*>(p)[i];
-    case DataType::kUINT32: return static_cast<const uint32_t*>(p)[i];
     // Through int64, as the host's elementAsDouble.
     case DataType::kUINT64:
       return static_cast<double>(static_cast<int64_t>(static_cast<const uint64_t*>(p)[i]));
+    default: return loadElementAs<double>(p, t, i);
   }
-  return 0;
 }
 
 __device__ __forceinline__ int64_t elementAsInt64(const void* p, int64_t i, DataType t) {
   switch (t) {
-    case DataType::kINT8: return static_cast<const int8_t*>(p)[i];
-    case DataType::kINT16: return static_cast<const int16_t*>(p)[i];
-    case DataType::kINT32: return static_cast<const int32_t*>(p)[i];
-    case DataType::kINT64: return static_cast<const int64_t*>(p)[i];
-    case DataType::kUINT8: return static_cast<const uint8_t*>(p)[i];
     case DataType::kBOOL: return static_cast<const uint8_t*>(p)[i] != 0;
-    case DataType::kUINT16: return static_cast<const uint16_t*>(p)[i];
-    case DataType::kUINT32: return static_cast<const uint32_t*>(p)[i];
-    case DataType::kUINT64: return static_cast<int64_t>(static_cast<const uint64_t*>(p)[i]);
-    default: break;
+    case DataType::kFLOAT:
+    case DataType::kDOUBLE:
+    case DataType::kHALF:
+    case DataType::kBF16: break;
+    default: return loadElementAs<int64_t>(p, t, i);
   }
   // Floats truncate toward zero (the host's static_cast); NaN and out-of-range values, which are
   // undefined there, give 0 / saturate here.

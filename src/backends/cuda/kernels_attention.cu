@@ -308,6 +308,28 @@ __device__ __forceinline__ float faMaskBias(const FlashParams& p, const void* ma
   }
 }
 
+using FaAcc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+
+// acc (16 x 16) += A (16 x 16 kSteps, row-major, leading dimension lda) times B (16 kSteps x 16,
+// layout LayoutB, leading dimension ldb), one 16-wide slice of the inner dimension per step.
+template <typename T, typename LayoutB, int kSteps>
+__device__ __forceinline__ void faMmaTile(FaAcc& acc, const T* a, int lda, const T* b, int ldb) {
+#pragma unroll
+  for (int kk = 0; kk < kSteps; ++kk) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, T, LayoutB> fb;
+    wmma::load_matrix_sync(fa, a + kk * 16, lda);
+    // Rows kk*16.. of B (the inner dimension): kk*16 elements on when B is column-major, kk*16
+    // rows on when it is row-major.
+    if constexpr (std::is_same_v<LayoutB, wmma::col_major>) {
+      wmma::load_matrix_sync(fb, b + kk * 16, ldb);
+    } else {
+      wmma::load_matrix_sync(fb, b + kk * 16 * ldb, ldb);
+    }
+    wmma::mma_sync(acc, fa, fb, acc);
+  }
+}
+
 template <typename T, int kDP>
 __global__ void __launch_bounds__(kFaThreads)
     flashAttnKernel(FlashParams p, const T* __restrict__ q, const T* __restrict__ k,
@@ -363,17 +385,11 @@ __global__ void __launch_bounds__(kFaThreads)
     if constexpr (L::kWmma) {
 #pragma unroll
       for (int n = 0; n < kFaKeys / 16; ++n) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        FaAcc acc;
         wmma::fill_fragment(acc, 0.f);
-#pragma unroll
-        for (int kk = 0; kk < kDP / 16; ++kk) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-          wmma::load_matrix_sync(fa, sQ + rowBase * L::kLdt + kk * 16, L::kLdt);
-          // K^T (d x key) is K (key x d) read column-major.
-          wmma::load_matrix_sync(fb, sK + n * 16 * L::kLdt + kk * 16, L::kLdt);
-          wmma::mma_sync(acc, fa, fb, acc);
-        }
+        // K^T (d x key) is K (key x d) read column-major.
+        faMmaTile<T, wmma::col_major, kDP / 16>(acc, sQ + rowBase * L::kLdt, L::kLdt,
+                                                sK + n * 16 * L::kLdt, L::kLdt);
         wmma::store_matrix_sync(sSw + n * 16, acc, L::kLds, wmma::mem_row_major);
       }
     } else {
@@ -442,16 +458,10 @@ __global__ void __launch_bounds__(kFaThreads)
     if constexpr (L::kWmma) {
 #pragma unroll
       for (int n = 0; n < kDP / 16; ++n) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        FaAcc acc;
         wmma::load_matrix_sync(acc, sO + rowBase * L::kLdo + n * 16, L::kLdo, wmma::mem_row_major);
-#pragma unroll
-        for (int kk = 0; kk < kFaKeys / 16; ++kk) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-          wmma::load_matrix_sync(fa, sP + rowBase * L::kLdp + kk * 16, L::kLdp);
-          wmma::load_matrix_sync(fb, sV + kk * 16 * L::kLdt + n * 16, L::kLdt);
-          wmma::mma_sync(acc, fa, fb, acc);
-        }
+        faMmaTile<T, wmma::row_major, kFaKeys / 16>(acc, sP + rowBase * L::kLdp, L::kLdp,
+                                                    sV + n * 16, L::kLdt);
         wmma::store_matrix_sync(sO + rowBase * L::kLdo + n * 16, acc, L::kLdo, wmma::mem_row_major);
       }
     } else {
@@ -1138,11 +1148,15 @@ class AttentionKernel final : public CudaKernel {
     double* ws = static_cast<double*>(ctx.workspace);
     const int64_t tilesM = (p.lq + kTile - 1) / kTile;
     const unsigned gy = static_cast<unsigned>(tilesM < 65535 ? tilesM : 65535);
-    if (p.lq > 0 && p.dv > 0) {
+    // The scores and softmax feed the output and qk_matmul_output: run them when either is
+    // wanted (with no output columns, only for qk_matmul_output).
+    const bool wantOutput = p.lq > 0 && p.dv > 0;
+    const bool wantScores = p.lq > 0 && p.total > 0 && (wantOutput || a.qk);
+    if (wantOutput || wantScores) {
       for (int64_t bh0 = 0; bh0 < mPairs; bh0 += mChunk) {
         const int64_t count = mPairs - bh0 < mChunk ? mPairs - bh0 : mChunk;
         const unsigned gz = static_cast<unsigned>(count < 65535 ? count : 65535);
-        if (p.total > 0) {
+        if (wantScores) {
           const int64_t tilesN = (p.total + kTile - 1) / kTile;
           const dim3 grid(static_cast<unsigned>(tilesN < 65535 ? tilesN : 65535), gy, gz);
           attnScoresKernel<<<grid, kThreads, 0, ctx.stream>>>(p, a, ws, bh0, count);
@@ -1152,24 +1166,12 @@ class AttentionKernel final : public CudaKernel {
                               ctx.stream>>>(p, a, ws, bh0, count);
           KILN_CUDA_CHECK_LAUNCH("Attention softmax kernel");
         }
-        const int64_t tilesN = (p.dv + kTile - 1) / kTile;
-        const dim3 grid(static_cast<unsigned>(tilesN < 65535 ? tilesN : 65535), gy, gz);
-        attnOutputKernel<<<grid, kThreads, 0, ctx.stream>>>(p, a, ws, bh0, count);
-        KILN_CUDA_CHECK_LAUNCH("Attention output kernel");
-      }
-    } else if (p.lq > 0 && p.total > 0 && a.qk) {
-      // No output columns, but qk_matmul_output is still wanted.
-      for (int64_t bh0 = 0; bh0 < mPairs; bh0 += mChunk) {
-        const int64_t count = mPairs - bh0 < mChunk ? mPairs - bh0 : mChunk;
-        const unsigned gz = static_cast<unsigned>(count < 65535 ? count : 65535);
-        const int64_t tilesN = (p.total + kTile - 1) / kTile;
-        const dim3 grid(static_cast<unsigned>(tilesN < 65535 ? tilesN : 65535), gy, gz);
-        attnScoresKernel<<<grid, kThreads, 0, ctx.stream>>>(p, a, ws, bh0, count);
-        KILN_CUDA_CHECK_LAUNCH("Attention scores kernel");
-        const int64_t rows = count * p.lq;
-        attnSoftmaxKernel<<<static_cast<unsigned>(rows < mRowGrid ? rows : mRowGrid), kThreads, 0,
-                            ctx.stream>>>(p, a, ws, bh0, count);
-        KILN_CUDA_CHECK_LAUNCH("Attention softmax kernel");
+        if (wantOutput) {
+          const int64_t tilesN = (p.dv + kTile - 1) / kTile;
+          const dim3 grid(static_cast<unsigned>(tilesN < 65535 ? tilesN : 65535), gy, gz);
+          attnOutputKernel<<<grid, kThreads, 0, ctx.stream>>>(p, a, ws, bh0, count);
+          KILN_CUDA_CHECK_LAUNCH("Attention output kernel");
+        }
       }
     }
     if (a.presentK && mPresentKN > 0) {

@@ -203,19 +203,25 @@ __device__ __forceinline__ void storeChunk(T* p, const T (&e)[V]) {
 }
 
 // The calling thread's row (rowsPerBlock = blockDim.x / group rows per block), its lane in the
-// row's group, and its chunks of the row loaded into e (chunks past the row's end, and every
-// chunk of a row past the last, are zero and never used).
+// row's group, its number of V-element chunks (0 for a row past the last) and the row's offset
+// (0 for a row past the last). loadFastRow loads the thread's chunks of the row into e (chunks
+// past the row's end, and every chunk of a row past the last, are zero and never used).
 struct FastRow {
   int64_t row;
   int lane;
   bool valid;
+  int chunks;
+  int64_t base;
 };
 
-__device__ __forceinline__ FastRow fastRow(int group, int64_t rows) {
+template <int V>
+__device__ __forceinline__ FastRow fastRow(int group, int64_t rows, int len) {
   FastRow r;
   r.lane = static_cast<int>(threadIdx.x) & (group - 1);
   r.row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / group) + threadIdx.x / group;
   r.valid = r.row < rows;
+  r.chunks = r.valid ? len / V : 0;
+  r.base = (r.valid ? r.row : 0) * static_cast<int64_t>(len);
   return r;
 }
 
@@ -231,6 +237,40 @@ __device__ __forceinline__ void loadFastRow(const T* xr, int chunks, int lane, i
 #pragma unroll
       for (int t = 0; t < V; ++t) e[i][t] = store<T>(0.0f);
     }
+  }
+}
+
+struct FastIdentity {
+  __device__ __forceinline__ float operator()(float x) const { return x; }
+};
+
+// acc = f(acc, g(x)) over the thread's loaded elements x of the row (chunks past its end skipped).
+template <typename T, int V, int kIters, typename G, typename F>
+__device__ __forceinline__ float foldFastRow(const T (&e)[kIters][V], const FastRow& r, int group,
+                                             float acc, G g, F f) {
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    if (i * group + r.lane < r.chunks) {
+#pragma unroll
+      for (int t = 0; t < V; ++t) acc = f(acc, g(load(e[i][t])));
+    }
+  }
+  return acc;
+}
+
+// For each of the thread's chunks of the row (at = its first element): f(at, x, o) turns the
+// loaded chunk x into the output chunk o, stored at yr + at.
+template <typename T, int V, int kIters, typename F>
+__device__ __forceinline__ void storeFastRow(T* yr, const T (&e)[kIters][V], const FastRow& r,
+                                             int group, F f) {
+#pragma unroll
+  for (int i = 0; i < kIters; ++i) {
+    const int c = i * group + r.lane;
+    if (c >= r.chunks) continue;
+    const int64_t at = static_cast<int64_t>(c) * V;
+    T o[V];
+    f(at, e[i], o);
+    storeChunk<T, V>(yr + at, o);
   }
 }
 
@@ -258,52 +298,34 @@ struct FastNormArgs {
 // RMSNormalization: the same with mean = 0 and no bias (var = mean(x^2)).
 template <typename T, int V, int kIters>
 __global__ void __launch_bounds__(1024) fastNormRowsKernel(const FastNormArgs<T> a) {
-  const FastRow r = fastRow(a.group, a.rows);
-  const int chunks = r.valid ? a.len / V : 0;
-  const int64_t base = (r.valid ? r.row : 0) * static_cast<int64_t>(a.len);
+  const FastRow r = fastRow<V>(a.group, a.rows, a.len);
   T e[kIters][V];
-  loadFastRow<T, V, kIters>(a.x + base, chunks, r.lane, a.group, e);
+  loadFastRow<T, V, kIters>(a.x + r.base, r.chunks, r.lane, a.group, e);
   const float n = static_cast<float>(a.len);
   float mean = 0.0f;
   if (!a.rms) {
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kIters; ++i)
-#pragma unroll
-      for (int t = 0; t < V; ++t) s += load(e[i][t]);  // zero-filled past the end
+    const float s = foldFastRow(e, r, a.group, 0.0f, FastIdentity{}, ru::Add{});
     mean = fastAllReduce(s, a.group, ru::Add{}) / n;
   }
-  float q = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kIters; ++i) {
-    if (i * a.group + r.lane < chunks) {
-#pragma unroll
-      for (int t = 0; t < V; ++t) {
-        const float d = load(e[i][t]) - mean;
-        q += d * d;
-      }
-    }
-  }
+  const auto sq = [mean](float x) {
+    const float d = x - mean;
+    return d * d;
+  };
+  float q = foldFastRow(e, r, a.group, 0.0f, sq, ru::Add{});
   q = fastAllReduce(q, a.group, ru::Add{});
   if (!r.valid) return;  // no barrier follows
   const float invStd = 1.0f / sqrtf(q / n + a.eps);
-  T* yr = a.y + base;
-#pragma unroll
-  for (int i = 0; i < kIters; ++i) {
-    const int c = i * a.group + r.lane;
-    if (c >= chunks) continue;
-    const int64_t at = static_cast<int64_t>(c) * V;
-    T sc[V], bi[V], o[V];
+  storeFastRow(a.y + r.base, e, r, a.group, [&](int64_t at, const T(&x)[V], T(&o)[V]) {
+    T sc[V], bi[V];
     loadChunk<T, V>(a.scale + at, sc);
     if (a.bias) loadChunk<T, V>(a.bias + at, bi);
 #pragma unroll
     for (int t = 0; t < V; ++t) {
-      float v = (load(e[i][t]) - mean) * invStd * load(sc[t]);
+      float v = (load(x[t]) - mean) * invStd * load(sc[t]);
       if (a.bias) v += load(bi[t]);
       o[t] = store<T>(v);
     }
-    storeChunk<T, V>(yr + at, o);
-  }
+  });
 }
 
 template <typename T>
@@ -319,45 +341,24 @@ struct FastSoftmaxArgs {
 // NaN like the general path (a NaN then makes the sum, and the row, NaN).
 template <typename T, int V, int kIters>
 __global__ void __launch_bounds__(1024) fastSoftmaxRowsKernel(const FastSoftmaxArgs<T> a) {
-  const FastRow r = fastRow(a.group, a.rows);
-  const int chunks = r.valid ? a.len / V : 0;
-  const int64_t base = (r.valid ? r.row : 0) * static_cast<int64_t>(a.len);
+  const FastRow r = fastRow<V>(a.group, a.rows, a.len);
   T e[kIters][V];
-  loadFastRow<T, V, kIters>(a.x + base, chunks, r.lane, a.group, e);
-  float mx = -ru::posInf<float>();
-#pragma unroll
-  for (int i = 0; i < kIters; ++i) {
-    if (i * a.group + r.lane < chunks) {
-#pragma unroll
-      for (int t = 0; t < V; ++t) mx = ru::MaxIgnoreNan{}(mx, load(e[i][t]));
-    }
-  }
+  loadFastRow<T, V, kIters>(a.x + r.base, r.chunks, r.lane, a.group, e);
+  float mx = foldFastRow(e, r, a.group, -ru::posInf<float>(), FastIdentity{}, ru::MaxIgnoreNan{});
   mx = fastAllReduce(mx, a.group, ru::MaxIgnoreNan{});
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kIters; ++i) {
-    if (i * a.group + r.lane < chunks) {
-#pragma unroll
-      for (int t = 0; t < V; ++t) s += expf(load(e[i][t]) - mx);
-    }
-  }
+  const auto shiftedExp = [mx](float x) { return expf(x - mx); };
+  float s = foldFastRow(e, r, a.group, 0.0f, shiftedExp, ru::Add{});
   s = fastAllReduce(s, a.group, ru::Add{});
   if (!r.valid) return;  // no barrier follows
   const float logSum = logf(s);
   const float inv = 1.0f / s;  // one division per row
-  T* yr = a.y + base;
-#pragma unroll
-  for (int i = 0; i < kIters; ++i) {
-    const int c = i * a.group + r.lane;
-    if (c >= chunks) continue;
-    T o[V];
+  storeFastRow(a.y + r.base, e, r, a.group, [&](int64_t, const T(&x)[V], T(&o)[V]) {
 #pragma unroll
     for (int t = 0; t < V; ++t) {
-      const float v = load(e[i][t]);
+      const float v = load(x[t]);
       o[t] = store<T>(a.log ? (v - mx) - logSum : expf(v - mx) * inv);
     }
-    storeChunk<T, V>(yr + static_cast<int64_t>(c) * V, o);
-  }
+  });
 }
 
 // Launches kernel K<T, V, iters> (iters 1/2/4/8 from cfg).

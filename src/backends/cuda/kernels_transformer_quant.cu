@@ -69,18 +69,7 @@ __device__ __forceinline__ double toDouble(__nv_bfloat16 v) { return __bfloat162
 __device__ __forceinline__ double quietNaN() { return __longlong_as_double(0x7ff8000000000000LL); }
 
 __device__ __forceinline__ int64_t loadInt(const void* p, DataType t, int64_t i) {
-  switch (t) {
-    case DataType::kINT8: return static_cast<const int8_t*>(p)[i];
-    case DataType::kUINT8:
-    case DataType::kBOOL: return static_cast<const uint8_t*>(p)[i];
-    case DataType::kINT16: return static_cast<const int16_t*>(p)[i];
-    case DataType::kUINT16: return static_cast<const uint16_t*>(p)[i];
-    case DataType::kINT32: return static_cast<const int32_t*>(p)[i];
-    case DataType::kUINT32: return static_cast<const uint32_t*>(p)[i];
-    case DataType::kINT64: return static_cast<const int64_t*>(p)[i];
-    case DataType::kUINT64: return static_cast<int64_t>(static_cast<const uint64_t*>(p)[i]);
-    default: return static_cast<int64_t>(loadAny(p, t, i));
-  }
+  return loadElementAs<int64_t>(p, t, i);
 }
 
 __device__ __forceinline__ float roundHalf(float v) { return __half2float(__float2half_rn(v)); }
