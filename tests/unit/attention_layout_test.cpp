@@ -243,7 +243,8 @@ TEST(AttentionLayout, DefaultScaleIsOneOverSqrtD) {
     std::vector<Tensor*> ins = {net.addTranspose(*q, {0, 2, 1, 3})->getOutput(0), k, v};
     net.markOutput(*net.addOp("Attention", ins)->getOutput(0));
   };
-  const ir::Node* f = fusedOf(*optimized(fn));
+  const auto g = optimized(fn);  // keep the graph alive while its node is inspected
+  const ir::Node* f = fusedOf(*g);
   ASSERT_NE(f, nullptr);
   EXPECT_FLOAT_EQ(f->attrs.getFloat("scale", -1.f), 0.5f);  // 1/sqrt(4)
   expectLayouts(f, "BSHD", "BHSD", "BHSD", "BHSD", 4);
