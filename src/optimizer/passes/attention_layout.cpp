@@ -61,30 +61,13 @@ bool staticPositive(const ir::Value* v) {
   return true;
 }
 
-// The permutation of a Transpose (default: reversed axes), or empty when invalid.
-std::vector<int64_t> permOf(const ir::Node& t) {
-  const int64_t rank = static_cast<int64_t>(t.inputs[0]->shape.size());
-  std::vector<int64_t> p = t.attrs.getInts("perm");
-  if (!t.attrs.has("perm")) {
-    p.resize(static_cast<size_t>(rank));
-    for (int64_t i = 0; i < rank; ++i) p[static_cast<size_t>(i)] = rank - 1 - i;
-  }
-  if (static_cast<int64_t>(p.size()) != rank) return {};
-  std::vector<bool> seen(p.size(), false);
-  for (int64_t& a : p) {
-    if (a < 0) a += rank;
-    if (a < 0 || a >= rank || seen[static_cast<size_t>(a)]) return {};
-    seen[static_cast<size_t>(a)] = true;
-  }
-  return p;
-}
-
 // A Transpose or Reshape the walk may pass: one output, static positive shapes, a valid perm or
 // a constant target.
 bool isLink(const ir::Node* n) {
   if (!n || n->outputs.size() != 1 || n->inputs.empty() || !n->inputs[0]) return false;
   if (!staticPositive(n->inputs[0]) || !staticPositive(n->outputs[0])) return false;
-  if (n->op == OpKind::kTranspose) return n->inputs.size() == 1 && !permOf(*n).empty();
+  if (n->op == OpKind::kTranspose)
+    return n->inputs.size() == 1 && !passutil::transposePerm(*n).empty();
   if (n->op == OpKind::kReshape)
     return n->inputs.size() == 2 && n->inputs[1] && n->inputs[1]->isConstant();
   return false;
@@ -179,7 +162,7 @@ Endpoint planInput(ir::Value* v, const UseMap& uses) {
     for (size_t j = k; j-- > 0 && view;) {
       const ir::Node* link = chain[j];
       if (link->op == OpKind::kTranspose)
-        view = transposed(*view, permOf(*link));
+        view = transposed(*view, passutil::transposePerm(*link));
       else
         view = reshaped(*view, ir::staticDims(link->outputs[0]->shape));
     }
@@ -211,7 +194,7 @@ Endpoint planOutput(ir::Value* y, const UseMap& uses) {
     for (size_t j = k; j-- > 0 && view;) {
       const ir::Node* link = chain[j];
       if (link->op == OpKind::kTranspose) {
-        const std::vector<int64_t> p = permOf(*link);
+        const std::vector<int64_t> p = passutil::transposePerm(*link);
         std::vector<int64_t> inv(p.size());
         for (size_t i = 0; i < p.size(); ++i)
           inv[static_cast<size_t>(p[i])] = static_cast<int64_t>(i);

@@ -72,6 +72,24 @@ inline std::optional<double> scalarConstant(const ir::Value* v) {
   return v->constant->doubleAt(0);
 }
 
+// The permutation of a Transpose (default: reversed axes), or empty when invalid.
+inline std::vector<int64_t> transposePerm(const ir::Node& t) {
+  const int64_t rank = static_cast<int64_t>(t.inputs[0]->shape.size());
+  std::vector<int64_t> p = t.attrs.getInts("perm");
+  if (!t.attrs.has("perm")) {
+    p.resize(static_cast<size_t>(rank));
+    for (int64_t i = 0; i < rank; ++i) p[static_cast<size_t>(i)] = rank - 1 - i;
+  }
+  if (static_cast<int64_t>(p.size()) != rank) return {};
+  std::vector<bool> seen(p.size(), false);
+  for (int64_t& a : p) {
+    if (a < 0) a += rank;
+    if (a < 0 || a >= rank || seen[static_cast<size_t>(a)]) return {};
+    seen[static_cast<size_t>(a)] = true;
+  }
+  return p;
+}
+
 inline bool near(double a, double b, double tol = 1e-6) { return std::fabs(a - b) <= tol; }
 
 // A float constant of `dtype` holding `values` (rounded once from double).

@@ -27,29 +27,12 @@ namespace {
 using ir::OpKind;
 using passutil::UseMap;
 
-// The permutation of a Transpose (default: reversed axes), or empty when invalid.
-std::vector<int64_t> permOf(const ir::Node& t) {
-  const int64_t rank = static_cast<int64_t>(t.inputs[0]->shape.size());
-  std::vector<int64_t> p = t.attrs.getInts("perm");
-  if (!t.attrs.has("perm")) {
-    p.resize(static_cast<size_t>(rank));
-    for (int64_t i = 0; i < rank; ++i) p[static_cast<size_t>(i)] = rank - 1 - i;
-  }
-  if (static_cast<int64_t>(p.size()) != rank) return {};
-  std::vector<bool> seen(p.size(), false);
-  for (int64_t& a : p) {
-    if (a < 0) a += rank;
-    if (a < 0 || a >= rank || seen[static_cast<size_t>(a)]) return {};
-    seen[static_cast<size_t>(a)] = true;
-  }
-  return p;
-}
-
 bool tryTranspose(ir::Node& outer, PassContext& ctx) {
   if (outer.inputs.size() != 1 || !outer.inputs[0]) return false;
   ir::Node* inner = passutil::producerOf(outer.inputs[0], OpKind::kTranspose);
   if (!inner || inner->inputs.size() != 1 || !inner->inputs[0]) return false;
-  const std::vector<int64_t> p1 = permOf(*inner), p2 = permOf(outer);
+  const std::vector<int64_t> p1 = passutil::transposePerm(*inner),
+                             p2 = passutil::transposePerm(outer);
   if (p1.empty() || p1.size() != p2.size()) return false;
   std::vector<int64_t> q(p2.size());
   bool identity = true;
