@@ -84,6 +84,11 @@ class DeviceType(enum.IntEnum):
     CPU = 0
     GPU = 1
 
+class ProfilingVerbosity(enum.IntEnum):
+    LAYER_NAMES_ONLY = 0
+    NONE = 1
+    DETAILED = 2
+
 class BuilderFlag(enum.IntEnum):
     FP16 = 0
     BF16 = 1
@@ -367,6 +372,7 @@ class OptimizationProfile:
 class BuilderConfig:
     default_device_type: DeviceType
     builder_optimization_level: int
+    profiling_verbosity: ProfilingVerbosity
     disabled_passes: list[str]
     @property
     def num_optimization_profiles(self) -> int: ...
@@ -421,6 +427,8 @@ class OnnxParser:
 
 class Engine:
     @property
+    def profiling_verbosity(self) -> ProfilingVerbosity: ...
+    @property
     def num_io_tensors(self) -> int: ...
     @property
     def io_tensor_names(self) -> list[str]: ...
@@ -469,6 +477,7 @@ class ExecutionContext:
     def engine(self) -> Engine: ...
     def set_output_allocator(self, name: str, allocator: HostOutputAllocator) -> bool: ...
     profiler: Optional[Profiler]
+    nvtx_verbosity: ProfilingVerbosity
     @property
     def active_optimization_profile(self) -> int: ...
     @property

@@ -233,6 +233,13 @@ PYBIND11_MODULE(_kiln, m) {
       .value("CPU", kiln::DeviceType::kCPU)
       .value("GPU", kiln::DeviceType::kGPU);
 
+  py::enum_<kiln::ProfilingVerbosity>(m, "ProfilingVerbosity",
+                                      "How much per-layer detail a plan keeps (trtexec "
+                                      "--profilingVerbosity; TensorRT's numbering).")
+      .value("LAYER_NAMES_ONLY", kiln::ProfilingVerbosity::kLAYER_NAMES_ONLY)
+      .value("NONE", kiln::ProfilingVerbosity::kNONE)
+      .value("DETAILED", kiln::ProfilingVerbosity::kDETAILED);
+
   py::enum_<kiln::BuilderFlag>(m, "BuilderFlag")
       .value("FP16", kiln::BuilderFlag::kFP16)
       .value("BF16", kiln::BuilderFlag::kBF16)
@@ -415,6 +422,9 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
                     &kiln::BuilderConfig::setTimingCacheFile,
                     "GPU builds: file of tactic timings read before and written after the build "
                     "(trtexec --timingCacheFile); empty: none")
+      .def_property("profiling_verbosity", &kiln::BuilderConfig::getProfilingVerbosity,
+                    &kiln::BuilderConfig::setProfilingVerbosity,
+                    "Per-layer detail stored in the plan (default DETAILED)")
       .def_property("disabled_passes", &kiln::BuilderConfig::getDisabledPasses,
                     &kiln::BuilderConfig::setDisabledPasses,
                     "Optimizer passes to skip, by name (docs/optimizer.md; kiln build "
@@ -590,6 +600,7 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
           py::arg("name"), py::arg("profile_index"), "[min, opt, max] of an input.")
       .def_property_readonly("num_layers", &kiln::Engine::getNbLayers)
       .def_property_readonly("device_type", &kiln::Engine::getDeviceType)
+      .def_property_readonly("profiling_verbosity", &kiln::Engine::getProfilingVerbosity)
       .def("get_layer_information", &kiln::Engine::getLayerInformation, py::arg("json") = false,
            "One line per layer, or a JSON document.")
       .def("create_execution_context", &kiln::Engine::createExecutionContext,
@@ -633,6 +644,14 @@ Per-layer timing of an execution context's runs (TensorRT's IProfiler).
           py::arg("index"))
       .def_property_readonly("active_optimization_profile",
                              &kiln::ExecutionContext::getOptimizationProfile)
+      .def_property(
+          "nvtx_verbosity", &kiln::ExecutionContext::getNvtxVerbosity,
+          [](kiln::ExecutionContext& c, kiln::ProfilingVerbosity v) {
+            if (!c.setNvtxVerbosity(v))
+              raiseError("setting nvtx_verbosity failed", c.getLastError());
+          },
+          "Per-layer NVTX ranges on the GPU (NONE: off; at most the engine's "
+          "profiling_verbosity)")
       .def(
           "set_input_shape",
           [](kiln::ExecutionContext& c, const std::string& name, const Dims& dims) {

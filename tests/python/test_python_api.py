@@ -893,3 +893,40 @@ def test_timing_cache_file_property():
     x = network.add_input("x", kiln.DataType.FLOAT, (2, 3))
     network.mark_output(network.add_activation(x, kiln.ActivationType.RELU).get_output(0))
     assert builder.build_serialized_network(network, config) is not None
+
+
+def test_profiling_verbosity_is_stored_in_the_plan_and_limits_nvtx():
+    """config.profiling_verbosity (trtexec --profilingVerbosity) is stored in the plan: the engine
+    reports it, NONE hides the layer information, and a context's NVTX verbosity cannot exceed
+    the engine's (NONE engines refuse any)."""
+    builder = kiln.Builder(kiln.Logger())
+    runtime = kiln.Runtime(kiln.Logger())
+    engines = {}
+    for verbosity in (kiln.ProfilingVerbosity.DETAILED, kiln.ProfilingVerbosity.NONE):
+        network = builder.create_network(0)
+        x = network.add_input("x", kiln.DataType.FLOAT, (2, 3))
+        relu = network.add_activation(x, kiln.ActivationType.RELU)
+        relu.name = "the_relu"
+        network.mark_output(relu.get_output(0))
+        config = builder.create_builder_config()
+        assert config.profiling_verbosity == kiln.ProfilingVerbosity.DETAILED  # the default
+        config.profiling_verbosity = verbosity
+        assert config.profiling_verbosity == verbosity
+        engines[verbosity] = runtime.deserialize_cuda_engine(
+            builder.build_serialized_network(network, config))
+    detailed = engines[kiln.ProfilingVerbosity.DETAILED]
+    none = engines[kiln.ProfilingVerbosity.NONE]
+    assert detailed.profiling_verbosity == kiln.ProfilingVerbosity.DETAILED
+    assert none.profiling_verbosity == kiln.ProfilingVerbosity.NONE
+    assert "the_relu" in detailed.get_layer_information()
+    assert "the_relu" not in none.get_layer_information()
+
+    ctx = detailed.create_execution_context()
+    if os.environ.get("KILN_NVTX", "0") in ("", "0"):
+        assert ctx.nvtx_verbosity == kiln.ProfilingVerbosity.NONE  # off by default
+    ctx.nvtx_verbosity = kiln.ProfilingVerbosity.LAYER_NAMES_ONLY
+    assert ctx.nvtx_verbosity == kiln.ProfilingVerbosity.LAYER_NAMES_ONLY
+    ctx.nvtx_verbosity = kiln.ProfilingVerbosity.NONE
+    assert ctx.nvtx_verbosity == kiln.ProfilingVerbosity.NONE
+    with pytest.raises(kiln.Error):
+        none.create_execution_context().nvtx_verbosity = kiln.ProfilingVerbosity.DETAILED
