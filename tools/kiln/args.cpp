@@ -433,7 +433,9 @@ std::string mainHelp() {
         "            their outputs (polygraphy run's counterpart).\n"
         "  debug precision\n"
         "            Find the layers a float16 build must keep in float32 to stay within a\n"
-        "            tolerance, and write them as a --layerPrecisions file.\n\n"
+        "            tolerance, and write them as a --layerPrecisions file.\n"
+        "  surgeon   Edit an ONNX model: extract a subgraph, or sanitize it (dead nodes,\n"
+        "            constant folding) (polygraphy surgeon's counterpart).\n\n"
         "Run 'kiln <command> --help' for the flags of a command; 'kiln --version' prints the\n"
         "version. Every trtexec flag Kiln supports has its trtexec spelling.\n\n"
      << kSpellingNote;

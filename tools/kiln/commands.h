@@ -19,6 +19,8 @@ int cmdRun(std::span<const std::string> args);
 int cmdInspect(std::span<const std::string> args);
 int cmdCompare(std::span<const std::string> args);
 int cmdDebug(std::span<const std::string> args);  // `kiln debug precision` (cmd_debug.cpp)
+// `kiln surgeon extract|sanitize` (cmd_surgeon.cpp).
+int cmdSurgeon(std::span<const std::string> args);
 
 // Prints "kiln: error: <message>" to stderr and returns `exitCode`.
 int reportError(const Status& status, int exitCode = kExitFailure);

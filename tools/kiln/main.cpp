@@ -5,6 +5,7 @@
 //   kiln inspect m.plan --json
 //   kiln compare --onnx=m.onnx --runners=kiln-cpu,onnxruntime
 //   kiln debug precision --onnx=m.onnx --output=prec.txt
+//   kiln surgeon extract --onnx=m.onnx --inputs=a --outputs=b --output=sub.onnx
 //   kiln --onnx=m.onnx --saveEngine=m.plan     (trtexec style: same as `kiln run`)
 #include <cstdio>
 #include <exception>
@@ -44,6 +45,7 @@ int dispatch(const std::vector<std::string>& args) {
   if (first == "inspect") return kiln::cli::cmdInspect(rest);
   if (first == "compare") return kiln::cli::cmdCompare(rest);
   if (first == "debug") return kiln::cli::cmdDebug(rest);
+  if (first == "surgeon") return kiln::cli::cmdSurgeon(rest);
   if (first == "help") {
     if (rest.empty()) {
       std::fputs(kiln::cli::mainHelp().c_str(), stdout);
@@ -61,7 +63,7 @@ int dispatch(const std::vector<std::string>& args) {
   if (first.rfind("--", 0) == 0) return kiln::cli::cmdRun(args);
   std::fprintf(stderr,
                "kiln: error: unknown command '%s' (commands: build, run, inspect, compare, "
-               "debug)\n"
+               "debug, surgeon)\n"
                "Run 'kiln --help' for usage.\n",
                first.c_str());
   return kExitUsage;
